@@ -55,7 +55,9 @@ class ExecutionConfig:
     bids_dir: Path | None = _opt(None, "Root of the input BIDS dataset (read only).")
     output_dir: Path | None = _opt(None, "Root of the BIDS-Derivatives output folder.")
     analysis_level: str = _opt(
-        "participant", "Analysis level.", allowed=("participant", "group")
+        "participant",
+        "Analysis level: participant (per subject) or group (statistics over subjects).",
+        allowed=("participant", "group"),
     )
     participant_label: list[str] = _opt(
         list, "Subjects to process, without 'sub-'. Empty: every subject.", factory=True

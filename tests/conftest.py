@@ -10,11 +10,13 @@ elsewhere still passes.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers (skeleton.py)
 
 
 def _find_shared_data() -> Path | None:
@@ -43,3 +45,11 @@ def shared_data() -> Path:
 def mne_testing(shared_data: Path) -> Path:
     """The MNE testing-data subset inside the shared data folder."""
     return shared_data / "mne-testing-data"
+
+
+@pytest.fixture
+def skeleton(tmp_path: Path) -> Path:
+    """A fresh tiny MEG+BOLD BIDS dataset (2 subjects x 2 runs) in a temporary folder."""
+    from skeleton import make_skeleton
+
+    return make_skeleton(tmp_path / "bids")

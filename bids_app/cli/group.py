@@ -1,0 +1,44 @@
+"""The group level: gather the participant outputs and run the group statistics graph."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bids_app.cli.run import prepare_folders, save_config
+from bids_app.config import Config
+from bids_app.errors import EXIT_OK, MissingInputError
+
+LOGGER = logging.getLogger("bids_app")
+
+
+def run_group(config: Config) -> int:
+    """Run the group level on the participant outputs in the output folder."""
+    from bids_app.workflows.execution import configure_nipype, run_workflow
+    from bids_app.workflows.group import init_group_wf_from_config
+
+    ex = config.execution
+    out = Path(ex.output_dir)
+    if not (out / "dataset_description.json").is_file():
+        raise MissingInputError(
+            f"{out} holds no participant outputs (no dataset_description.json). Run the "
+            "participant level into this folder first: megfmri-fusion <bids_dir> "
+            f"{out} participant"
+        )
+    run_id = prepare_folders(config)
+    save_config(config, run_id)
+    crash_dir = out / "logs" / f"crash-{run_id}"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=config.nipype.stop_on_first_crash,
+                     verbosity=ex.verbosity)
+    workflow = init_group_wf_from_config(config)
+    run_workflow(
+        workflow,
+        plugin=config.nipype.plugin,
+        plugin_args=config.nipype.plugin_args,
+        nprocs=config.nipype.nprocs,
+        mem_gb=config.nipype.mem_gb,
+        crash_dir=crash_dir,
+        label="group",
+    )
+    LOGGER.info("Group level done: report %s", out / "group.html")
+    return EXIT_OK

@@ -1,0 +1,103 @@
+"""The participant level: checks first, then the nipype graph of every selected subject."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bids_app.cli.run import prepare_folders, require_fs_license, save_config
+from bids_app.config import Config
+from bids_app.errors import EXIT_OK
+
+LOGGER = logging.getLogger("bids_app")
+
+
+def run_participant(config: Config) -> int:
+    """Run the participant level for the configured subjects; return the exit code."""
+    from bids_app.io.bids import available_subjects, check_bids_root, discover
+    from bids_app.io.checks import check_plan
+    from bids_app.io.derivatives import write_dataset_description
+    from bids_app.workflows.base import (
+        freesurfer_reasons,
+        init_participant_wf_from_config,
+        write_boilerplate,
+    )
+    from bids_app.workflows.execution import configure_nipype, run_workflow
+
+    ex = config.execution
+    check_bids_root(ex.bids_dir)
+    available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    run_id = prepare_folders(config)
+    if not ex.skip_bids_validation:
+        from bids_app.io.validation import validate
+
+        validate(ex.bids_dir, ex.participant_label)
+    plan = discover(
+        ex.bids_dir,
+        participant_label=ex.participant_label,
+        session_label=ex.session_label,
+        tasks=ex.task,
+        bids_filters=_filters(ex.bids_filters),
+        fs_subjects_dir=ex.fs_subjects_dir,
+        fmriprep_dir=ex.fmriprep_dir,
+        meg_calibration=ex.meg_calibration,
+        meg_crosstalk=ex.meg_crosstalk,
+        unpaired_runs=config.workflow.unpaired_runs,
+    )
+    check_plan(
+        plan,
+        conditions=config.workflow.conditions,
+        block_gap_s=config.workflow.block_gap_s,
+        dummy_scans=config.fmri.dummy_scans,
+    )
+    require_fs_license(config, freesurfer_reasons(plan, config))
+    write_dataset_description(ex.output_dir, ex.bids_dir)
+    save_config(config, run_id)
+
+    crash_dir = Path(ex.output_dir) / "logs" / f"crash-{run_id}"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=config.nipype.stop_on_first_crash,
+                     verbosity=ex.verbosity)
+    workflow = init_participant_wf_from_config(config, plan)
+    citation = write_boilerplate(workflow, Path(ex.output_dir) / "logs")
+    LOGGER.info("Methods text written to %s", citation)
+    if ex.boilerplate_only:
+        return EXIT_OK
+    if ex.write_graph:
+        _write_graph(workflow, Path(ex.output_dir) / "logs")
+    run_workflow(
+        workflow,
+        plugin=config.nipype.plugin,
+        plugin_args=config.nipype.plugin_args,
+        nprocs=config.nipype.nprocs,
+        mem_gb=config.nipype.mem_gb,
+        crash_dir=crash_dir,
+        label="participant",
+    )
+    for sub in plan.subjects:
+        LOGGER.info("sub-%s done: report %s", sub.subject,
+                    Path(ex.output_dir) / f"sub-{sub.subject}.html")
+    return EXIT_OK
+
+
+def _filters(data):
+    from bids_app.io.bids import load_filters
+
+    return load_filters(data)
+
+
+def _write_graph(workflow, logs: Path) -> None:
+    """Write the graph as SVG (needs Graphviz 'dot'), else as a .dot file."""
+    import shutil
+
+    dotfile = logs / "graph.dot"
+    fmt = "svg" if shutil.which("dot") else "dot"
+    try:
+        workflow.write_graph(dotfilename=str(dotfile), graph2use="colored", format=fmt,
+                             simple_form=True)
+    except Exception as err:  # Graphviz problems must not stop the analysis
+        LOGGER.warning("Could not write the workflow graph: %s", err)
+        return
+    if fmt == "dot":
+        LOGGER.warning("Graphviz 'dot' is not installed: the graph is in %s (no SVG).", dotfile)
+    else:
+        LOGGER.info("Workflow graph written to %s", logs)

@@ -1,0 +1,284 @@
+"""``megfmri-fusion``: run the participant or group level.
+
+The sequence (each step fails early with a clear message and an exit code, see
+:mod:`bids_app.errors`):
+
+1. parse the command line and build the configuration (defaults < ``--config`` < options);
+2. check the input dataset and prepare the output and work folders (never inside the dataset,
+   except under ``<bids_dir>/derivatives``);
+3. participant level: validate with the BIDS validator, discover and pair runs, check every input
+   file, check the FreeSurfer licence when FreeSurfer will run, write the dataset description,
+   the saved configuration and the methods text, then build and run the nipype graph;
+   group level: gather the participant outputs, build and run the group graph;
+4. summarise what was written, or which step failed and where its crash report is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from bids_app import __version__
+from bids_app.cli.parser import parse_args
+from bids_app.config import Config, ConfigError
+from bids_app.errors import (
+    EXIT_BAD_DATA,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AppError,
+    BadLevelError,
+    CantCreateError,
+    MissingInputError,
+    UsageError,
+)
+
+LOGGER = logging.getLogger("bids_app")
+LEVELS = ("participant", "group")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``megfmri-fusion`` command."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the app and return its exit code (never raises for bad input)."""
+    os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes
+    _setup_console_logging(0)
+    try:
+        config = build_config(argv)
+        _setup_console_logging(config.execution.verbosity)
+        if config.execution.analysis_level == "participant":
+            from bids_app.cli.participant import run_participant
+
+            return run_participant(config)
+        from bids_app.cli.group import run_group
+
+        return run_group(config)
+    except AppError as err:
+        LOGGER.error("%s", err.message)
+        return err.exit_code
+    except ConfigError as err:
+        LOGGER.error("%s", err)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        LOGGER.error("Interrupted. Rerun the same command to resume from the work folder.")
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        from bids_app.errors import bad_data_message
+
+        message = bad_data_message(err)
+        if message is not None:
+            LOGGER.error("%s", message)
+            return EXIT_BAD_DATA
+        LOGGER.exception("Unexpected error (a bug; please report it with this log): %s", err)
+        return EXIT_FAILURE
+    finally:
+        _close_file_logging()
+
+
+def build_config(argv: list[str] | None = None) -> Config:
+    """Parse ``argv`` into a checked :class:`Config` (defaults < --config < options)."""
+    ns, overrides = parse_args(argv)
+    level = str(ns.analysis_level)
+    if level not in LEVELS:
+        raise BadLevelError(
+            f"Unknown analysis level '{level}': allowed are participant, group."
+        )
+    config = Config.from_toml(ns.config_file) if ns.config_file else Config()
+    overrides.setdefault("execution", {}).update(
+        {"bids_dir": ns.bids_dir, "output_dir": ns.output_dir, "analysis_level": level}
+    )
+    config.update(overrides, source="the command line")
+    ex = config.execution
+    from bids_app.io.bids import normalize_labels
+
+    ex.participant_label = normalize_labels(ex.participant_label, "sub")
+    ex.session_label = normalize_labels(ex.session_label, "ses")
+    if config.seeds.random_seed is None:
+        config.seeds.random_seed = int.from_bytes(os.urandom(4), "little") % (2**31)
+    _resolve_nprocs(config)
+    return config
+
+
+def _resolve_nprocs(config: Config) -> None:
+    """Fill in process and thread counts (fMRIPrep's rule for the default threads)."""
+    nipype = config.nipype
+    if nipype.nprocs is None:
+        nipype.nprocs = os.cpu_count() or 1
+    if nipype.omp_nthreads is None:
+        nipype.omp_nthreads = min(nipype.nprocs - 1 if nipype.nprocs > 1 else 1, 8)
+    if nipype.omp_nthreads > nipype.nprocs:
+        raise UsageError(
+            f"--omp-nthreads ({nipype.omp_nthreads}) cannot exceed --nprocs ({nipype.nprocs})."
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Folders
+# --------------------------------------------------------------------------------------------------
+def _is_within(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def check_output_location(bids_dir: Path, path: Path, what: str) -> Path:
+    """Refuse an output/work folder inside the dataset (``derivatives/`` excepted)."""
+    path = Path(path).expanduser().absolute()
+    resolved = path.resolve()
+    bids_dir = Path(bids_dir).resolve()
+    if resolved == bids_dir:
+        raise UsageError(
+            f"The {what} folder is the input dataset itself; the dataset is never written to. "
+            f"Use {bids_dir / 'derivatives' / 'megfmri-fusion'} or a folder outside the dataset."
+        )
+    if _is_within(resolved, bids_dir) and not _is_within(resolved, bids_dir / "derivatives"):
+        raise UsageError(
+            f"The {what} folder {path} is inside the input dataset; the dataset is never written "
+            f"to. Use {bids_dir / 'derivatives' / 'megfmri-fusion'} or a folder outside the "
+            "dataset."
+        )
+    return resolved
+
+
+def make_folder(path: Path, what: str) -> Path:
+    """Create a folder (and parents) and check it is writable; exit code 73 otherwise."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".megfmri-write-test-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise CantCreateError(
+            f"Cannot create or write the {what} folder {path}: {err.strerror or err}. Choose a "
+            "folder you can write to (in containers, check the bind mounts)."
+        ) from None
+    return path
+
+
+def prepare_folders(config: Config) -> str:
+    """Check and create output, logs and work folders; return the run identifier."""
+    from bids_app.io.bids import check_bids_root
+
+    ex = config.execution
+    ex.bids_dir = check_bids_root(ex.bids_dir)
+    ex.output_dir = check_output_location(ex.bids_dir, ex.output_dir, "output")
+    if ex.work_dir is None:
+        ex.work_dir = Path.cwd() / "work"
+    ex.work_dir = check_output_location(ex.bids_dir, ex.work_dir, "work")
+    if _is_within(ex.output_dir, ex.work_dir) or _is_within(ex.work_dir, ex.output_dir):
+        LOGGER.warning(
+            "The work folder %s and the output folder %s are nested; keep them apart so the "
+            "outputs stay valid BIDS-Derivatives.", ex.work_dir, ex.output_dir
+        )
+    make_folder(ex.output_dir, "output")
+    make_folder(ex.output_dir / "logs", "logs")
+    make_folder(ex.work_dir, "work")
+    run_id = f"{datetime.now():%Y%m%d-%H%M%S}_{uuid.uuid4().hex[:8]}"
+    _add_file_logging(ex.output_dir / "logs" / f"megfmri-fusion_{run_id}.log")
+    LOGGER.info("megfmri-fusion %s, run %s (%s level)", __version__, run_id, ex.analysis_level)
+    return run_id
+
+
+def save_config(config: Config, run_id: str) -> Path:
+    """Save the effective configuration as ``<out>/logs/config-<run id>.toml``."""
+    from bids_app.io.derivatives import atomic_write_text
+
+    path = Path(config.execution.output_dir) / "logs" / f"config-{run_id}.toml"
+    header = (
+        f"# megfmri-fusion {__version__}, run {run_id}\n"
+        "# Repeat this run with: megfmri-fusion <bids_dir> <output_dir> <level> --config "
+        f"{path.name}\n"
+    )
+    atomic_write_text(path, header + config.to_toml())
+    LOGGER.info("Configuration saved to %s", path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# FreeSurfer licence
+# --------------------------------------------------------------------------------------------------
+def find_fs_license(config: Config) -> Path | None:
+    """The FreeSurfer licence: --fs-license-file, then $FS_LICENSE, then $FREESURFER_HOME."""
+    given = config.execution.fs_license_file
+    if given is not None:
+        given = Path(given).expanduser()
+        if not given.is_file():
+            raise MissingInputError(f"--fs-license-file {given} does not exist.")
+        return given.resolve()
+    for candidate in (
+        os.environ.get("FS_LICENSE"),
+        os.path.join(os.environ.get("FREESURFER_HOME", ""), "license.txt")
+        if os.environ.get("FREESURFER_HOME") else None,
+    ):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def require_fs_license(config: Config, reasons: list[str]) -> Path | None:
+    """Check the licence before any work when a FreeSurfer tool will run (``reasons``)."""
+    license_file = find_fs_license(config)
+    if reasons and license_file is None:
+        raise MissingInputError(
+            "FreeSurfer will run (" + "; ".join(reasons) + ") but no FreeSurfer licence was "
+            "found. Get one free at https://surfer.nmr.mgh.harvard.edu/registration.html and "
+            "pass it with --fs-license-file, or set $FS_LICENSE."
+        )
+    if license_file is not None:
+        os.environ["FS_LICENSE"] = str(license_file)
+    return license_file
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------------------------------
+_FORMAT = "%(asctime)s | %(levelname)-7s | %(message)s"
+
+
+def _setup_console_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity > 0 else logging.INFO
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "_megfmri", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._megfmri = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter(_FORMAT, "%y%m%d-%H:%M:%S"))
+        root.addHandler(handler)
+    handler.setLevel(level)
+    root.setLevel(min(level, root.level) if root.level else level)
+    LOGGER.setLevel(logging.DEBUG)
+    for noisy in ("nipype.interface", "nipype.utils", "bids", "bidsschematools", "mne",
+                  "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbosity > 1 else logging.WARNING)
+
+
+_FILE_HANDLERS: list[logging.Handler] = []
+
+
+def _add_file_logging(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    _FILE_HANDLERS.append(handler)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _close_file_logging() -> None:
+    root = logging.getLogger()
+    while _FILE_HANDLERS:
+        handler = _FILE_HANDLERS.pop()
+        root.removeHandler(handler)
+        handler.close()

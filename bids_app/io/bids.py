@@ -1,0 +1,599 @@
+"""Find the inputs of each participant in a BIDS dataset (pybids) and pair MEG with BOLD runs.
+
+MEG and fMRI runs are paired by subject, task and run label (DESIGN 3). They may sit in different
+sessions (``ses-meg`` / ``ses-mri`` as in ds000117); when a (task, run) occurs in several sessions
+of one modality, pairing also requires the same session. The result is a :class:`DatasetPlan`:
+one :class:`SubjectPlan` per participant with its run pairs, anatomy, MEG calibration files and
+FreeSurfer / fMRIPrep derivatives, plus the warnings met on the way.
+
+Nothing here writes to the dataset: pybids indexes in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bids_app.errors import (
+    BadDataError,
+    InvalidBIDSError,
+    MissingInputError,
+    NoMatchError,
+    UsageError,
+    relpath,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+#: Queries a ``--bids-filter-file`` may refine (as in fMRIPrep).
+FILTER_QUERIES = ("bold", "meg", "t1w")
+#: Entities a filter may use (pybids names).
+_FILTER_ENTITIES = ("session", "acquisition", "run", "task", "reconstruction", "space", "ceagent",
+                    "direction", "echo", "processing", "datatype", "extension", "part")
+BOLD_EXTENSIONS = (".nii.gz", ".nii")
+MEG_EXTENSIONS = (".fif",)
+FSAVERAGE_SPACES = ("fsaverage5", "fsaverage6", "fsaverage")
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunPair:
+    """One MEG run and the BOLD run of the same subject, task and run label."""
+
+    subject: str
+    task: str
+    run: str | None
+    meg: Path
+    meg_events: Path
+    bold: Path
+    bold_events: Path
+    repetition_time: float
+    meg_session: str | None = None
+    bold_session: str | None = None
+    fmriprep_bold: tuple[Path, Path] | None = None
+
+    @property
+    def label(self) -> str:
+        """Short name for logs and reports, e.g. ``task-naming_run-01``."""
+        return f"task-{self.task}" + (f"_run-{self.run}" if self.run is not None else "")
+
+
+@dataclass
+class SubjectPlan:
+    """Everything the participant level needs for one subject."""
+
+    subject: str
+    pairs: list[RunPair]
+    t1w: Path | None = None
+    meg_calibration: Path | None = None
+    meg_crosstalk: Path | None = None
+    fs_subjects_dir: Path | None = None
+    fs_subject: str | None = None
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({p.task for p in self.pairs})
+
+    def describe(self, root: Path | None = None) -> str:
+        """A readable multi-line summary of the plan (logged and put in the report)."""
+        lines = [f"sub-{self.subject}: {len(self.pairs)} MEG+BOLD run pair(s)"]
+        for p in self.pairs:
+            bold = (
+                f"fMRIPrep {relpath(p.fmriprep_bold[0].parent, None)}"
+                if p.fmriprep_bold
+                else relpath(p.bold, root)
+            )
+            lines.append(f"  {p.label}: MEG {relpath(p.meg, root)} <-> BOLD {bold} (TR {p.repetition_time:g} s)")
+        lines.append(f"  T1w: {relpath(self.t1w, root) if self.t1w else 'none'}")
+        if self.fs_subjects_dir is not None:
+            lines.append(f"  FreeSurfer: {self.fs_subjects_dir / self.fs_subject}")
+        else:
+            lines.append("  FreeSurfer: no reconstruction found")
+        cal = relpath(self.meg_calibration, root) if self.meg_calibration else "none"
+        ct = relpath(self.meg_crosstalk, root) if self.meg_crosstalk else "none"
+        lines.append(f"  MEG fine calibration: {cal}; cross-talk: {ct}")
+        for item in self.skipped:
+            lines.append(f"  skipped: {item}")
+        return "\n".join(lines)
+
+
+@dataclass
+class DatasetPlan:
+    """The participant plans of one run of the app."""
+
+    bids_dir: Path
+    subjects: list[SubjectPlan]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({t for s in self.subjects for t in s.tasks})
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks on the dataset root
+# --------------------------------------------------------------------------------------------------
+def check_bids_root(bids_dir: Path) -> Path:
+    """Return the resolved dataset root, or explain why it is not a BIDS dataset."""
+    bids_dir = Path(bids_dir)
+    if not bids_dir.exists():
+        raise MissingInputError(
+            f"The input dataset {bids_dir} does not exist. Give the path of a BIDS dataset (the "
+            "folder with dataset_description.json) as the first argument."
+        )
+    if not bids_dir.is_dir():
+        raise UsageError(f"The input dataset {bids_dir} is a file, not a folder.")
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise InvalidBIDSError(
+            f"{bids_dir} is not a BIDS dataset: it has no dataset_description.json. Give the root "
+            "folder of the dataset (the one holding dataset_description.json and the sub-* folders)."
+        )
+    return bids_dir.resolve()
+
+
+def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str]:
+    """Strip an optional ``sub-``/``ses-`` prefix and drop duplicates, keeping order."""
+    out: list[str] = []
+    for label in labels or []:
+        label = str(label).strip()
+        if label.startswith(f"{prefix}-"):
+            label = label[len(prefix) + 1 :]
+        if not label:
+            continue
+        if not re.fullmatch(r"[A-Za-z0-9]+", label):
+            raise UsageError(
+                f"Invalid {prefix} label '{label}': BIDS labels contain only letters and digits."
+            )
+        if label not in out:
+            out.append(label)
+    return out
+
+
+def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) -> list[str]:
+    """Subject labels of the dataset (``sub-*`` folders, empty-room excluded).
+
+    Raises
+    ------
+    NoMatchError
+        Some of ``participant_label`` are not in the dataset, or it has no subject at all.
+    """
+    subjects = sorted(
+        p.name[4:] for p in Path(bids_dir).glob("sub-*") if p.is_dir() and p.name != "sub-emptyroom"
+    )
+    if not subjects:
+        raise NoMatchError(f"No sub-* folder found in {bids_dir}.")
+    missing = [s for s in participant_label if s not in subjects]
+    if missing:
+        raise NoMatchError(
+            f"Participant(s) {', '.join('sub-' + s for s in missing)} not found in {bids_dir}. "
+            f"The dataset has: {_short_list(['sub-' + s for s in subjects])}."
+        )
+    return list(participant_label) or subjects
+
+
+def load_filters(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Check the content of a ``--bids-filter-file`` (query -> {entity: value})."""
+    filters: dict[str, dict[str, Any]] = {}
+    for query, entities in (data or {}).items():
+        if query not in FILTER_QUERIES:
+            raise UsageError(
+                f"Invalid query '{query}' in the BIDS filter file; allowed are "
+                f"{', '.join(FILTER_QUERIES)}."
+            )
+        if not isinstance(entities, dict):
+            raise UsageError(f"Filters for '{query}' must be a JSON object of entity: value.")
+        for name in entities:
+            if name not in _FILTER_ENTITIES:
+                raise UsageError(
+                    f"Invalid entity '{name}' for '{query}' in the BIDS filter file; allowed are "
+                    f"{', '.join(_FILTER_ENTITIES)}."
+                )
+        filters[query] = dict(entities)
+    return filters
+
+
+# --------------------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------------------
+def index_dataset(bids_dir: Path, participant_label: Sequence[str] = ()):
+    """Index the dataset with pybids (in memory), limited to the selected participants."""
+    from bids import BIDSLayout
+    from bids.layout import BIDSLayoutIndexer
+
+    ignore: list[Any] = ["code", "stimuli", "sourcedata", "derivatives", "models",
+                         re.compile(r"^\."), re.compile(r"/(dwi|fmap|perf|pet|beh)/")]
+    if participant_label:
+        keep = "|".join(re.escape(s) for s in participant_label)
+        ignore.append(re.compile(rf"sub-(?!({keep})(\b|_))"))
+    indexer = BIDSLayoutIndexer(validate=False, index_metadata=True, ignore=ignore)
+    try:
+        return BIDSLayout(str(bids_dir), validate=False, indexer=indexer)
+    except Exception as err:  # pybids raises many kinds of errors for broken datasets
+        raise InvalidBIDSError(f"pybids could not index {bids_dir}: {err}") from None
+
+
+def discover(
+    bids_dir: Path,
+    *,
+    participant_label: Sequence[str] = (),
+    session_label: Sequence[str] = (),
+    tasks: Sequence[str] = (),
+    bids_filters: dict[str, dict[str, Any]] | None = None,
+    fs_subjects_dir: Path | None = None,
+    fmriprep_dir: Path | None = None,
+    meg_calibration: Path | None = None,
+    meg_crosstalk: Path | None = None,
+    unpaired_runs: str = "warn",
+) -> DatasetPlan:
+    """Build the participant plans.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        Root of the BIDS dataset.
+    participant_label, session_label, tasks : sequence of str
+        Selections (labels without prefixes); empty selects everything.
+    bids_filters : dict
+        ``{"bold"|"meg"|"t1w": {entity: value}}`` refinements (see :func:`load_filters`).
+    fs_subjects_dir, fmriprep_dir : Path or None
+        FreeSurfer subjects folder and fMRIPrep derivatives.
+    meg_calibration, meg_crosstalk : Path or None
+        Files overriding the dataset's ``acq-calibration``/``acq-crosstalk`` files.
+    unpaired_runs : {"warn", "error"}
+        A run with only one modality is skipped with a warning, or is an error.
+
+    Raises
+    ------
+    NoMatchError
+        The selection matches no subject, session or task.
+    BadDataError
+        A selected subject has no MEG+BOLD pair; unpaired runs with ``unpaired_runs="error"``;
+        ambiguous pairs.
+    MissingInputError
+        A paired run has no events file.
+    """
+    bids_dir = check_bids_root(bids_dir)
+    filters = bids_filters or {}
+    subjects = available_subjects(bids_dir, participant_label)
+    layout = index_dataset(bids_dir, participant_label)
+    if session_label:
+        sessions = set(layout.get_sessions())
+        unknown = [s for s in session_label if s not in sessions]
+        if unknown:
+            raise NoMatchError(
+                f"Session(s) {', '.join('ses-' + s for s in unknown)} not found; the selected "
+                f"subjects have sessions: {_short_list(sorted(sessions)) or 'none'}."
+            )
+
+    plan = DatasetPlan(bids_dir=bids_dir, subjects=[])
+    fs_roots = _freesurfer_roots(bids_dir, fs_subjects_dir, fmriprep_dir)
+    for subject in subjects:
+        sub_plan = _plan_subject(
+            layout,
+            subject,
+            session_label=session_label,
+            tasks=tasks,
+            filters=filters,
+            fs_roots=fs_roots,
+            fmriprep_dir=fmriprep_dir,
+            unpaired_runs=unpaired_runs,
+        )
+        if meg_calibration is not None:
+            sub_plan.meg_calibration = _existing(meg_calibration, "--meg-calibration")
+        if meg_crosstalk is not None:
+            sub_plan.meg_crosstalk = _existing(meg_crosstalk, "--meg-crosstalk")
+        if not sub_plan.pairs:
+            reason = "; ".join(sub_plan.skipped) or "no MEG and no BOLD runs"
+            message = (
+                f"sub-{subject} has no MEG run with a matching BOLD run (same task and run "
+                f"label): {reason}."
+            )
+            if participant_label:
+                raise BadDataError(
+                    message + " Remove it from --participant-label or add the missing runs."
+                )
+            plan.warnings.append(message + " It is skipped.")
+            LOGGER.warning("%s It is skipped.", message)
+            continue
+        plan.subjects.append(sub_plan)
+    if not plan.subjects:
+        selection = f" for task(s) {', '.join(tasks)}" if tasks else ""
+        raise BadDataError(
+            f"No subject in {bids_dir} has both MEG and BOLD runs{selection}: "
+            + " ".join(plan.warnings)
+        )
+    for sub_plan in plan.subjects:
+        LOGGER.info("Plan for %s", sub_plan.describe(bids_dir))
+    return plan
+
+
+def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, fmriprep_dir,
+                  unpaired_runs) -> SubjectPlan:
+    base: dict[str, Any] = {"subject": subject}
+    if session_label:
+        base["session"] = list(session_label)
+    if tasks:
+        base["task"] = list(tasks)
+    megs = layout.get(**_query(base, filters.get("meg"), suffix="meg", extension=list(MEG_EXTENSIONS)))
+    # split FIF recordings are read from their first part; calibration files are not runs
+    megs = [
+        f for f in megs
+        if int(f.entities.get("split", 1)) == 1
+        and f.entities.get("acquisition") not in ("calibration", "crosstalk")
+    ]
+    bolds = layout.get(**_query(base, filters.get("bold"), suffix="bold", datatype="func",
+                                extension=list(BOLD_EXTENSIONS)))
+    if tasks:
+        found = {f.entities.get("task") for f in megs + bolds}
+        if not found & set(tasks):
+            raise NoMatchError(
+                f"Task(s) {', '.join(tasks)} not found for sub-{subject}; its tasks are "
+                f"{_short_list(sorted(layout.get_tasks(subject=subject))) or 'none'}."
+            )
+
+    pairs, skipped = pair_runs(
+        [_run_item(f) for f in megs], [_run_item(f) for f in bolds], subject=subject
+    )
+    sub_plan = SubjectPlan(subject=subject, pairs=[], skipped=skipped)
+    if skipped and unpaired_runs == "error" and pairs:
+        raise BadDataError(
+            f"sub-{subject} has unpaired runs: {'; '.join(skipped)}. Add the missing runs, "
+            "select runs with --bids-filter-file, or set workflow.unpaired_runs = 'warn' to skip them."
+        )
+    for item in skipped:
+        LOGGER.warning("sub-%s: %s; skipped", subject, item)
+
+    for key, meg, bold in pairs:
+        meg_events = _events_for(layout, meg["file"])
+        bold_events = _events_for(layout, bold["file"])
+        tr = bold["file"].get_metadata().get("RepetitionTime")
+        fmriprep = None
+        if fmriprep_dir is not None:
+            fmriprep = find_fmriprep_bold(Path(fmriprep_dir), bold["file"].entities)
+        sub_plan.pairs.append(
+            RunPair(
+                subject=subject,
+                task=key[0],
+                run=meg["run"],
+                meg=Path(meg["file"].path),
+                meg_events=meg_events,
+                bold=Path(bold["file"].path),
+                bold_events=bold_events,
+                repetition_time=_check_tr(tr, Path(bold["file"].path), layout.root),
+                meg_session=meg["session"],
+                bold_session=bold["session"],
+                fmriprep_bold=fmriprep,
+            )
+        )
+
+    t1ws = layout.get(**_query({"subject": subject}, filters.get("t1w"), suffix="T1w",
+                               datatype="anat", extension=list(BOLD_EXTENSIONS)))
+    if t1ws:
+        sub_plan.t1w = Path(t1ws[0].path)
+        if len(t1ws) > 1:
+            sub_plan.warnings.append(
+                f"{len(t1ws)} T1w images found; using {t1ws[0].filename} (select another with "
+                "--bids-filter-file {\"t1w\": {...}})"
+            )
+    sub_plan.meg_calibration = _first(layout.get(subject=subject, datatype="meg",
+                                                 acquisition="calibration", extension=".dat"))
+    sub_plan.meg_crosstalk = _first(layout.get(subject=subject, datatype="meg",
+                                               acquisition="crosstalk", extension=".fif"))
+    sessions = sorted({p.bold_session for p in sub_plan.pairs if p.bold_session}
+                      | {s for s in [t1ws[0].entities.get("session")] if t1ws and s})
+    found = find_freesurfer_subject(fs_roots, subject, sessions)
+    if found is not None:
+        sub_plan.fs_subjects_dir, sub_plan.fs_subject = found
+    return sub_plan
+
+
+def _query(base: dict, extra: dict | None, **fixed) -> dict:
+    query = dict(base)
+    query.update(extra or {})
+    query.update(fixed)
+    return query
+
+
+def _run_item(bids_file) -> dict[str, Any]:
+    ent = bids_file.entities
+    run = ent.get("run")
+    # keep the label as written in the file name (zero padding included)
+    match = re.search(r"_run-([0-9]+)", bids_file.filename)
+    return {
+        "file": bids_file,
+        "task": ent.get("task"),
+        "run": match.group(1) if match else None,
+        "run_index": int(run) if run is not None else None,
+        "session": ent.get("session"),
+    }
+
+
+def pair_runs(
+    megs: list[dict[str, Any]], bolds: list[dict[str, Any]], *, subject: str
+) -> tuple[list[tuple[tuple, dict, dict]], list[str]]:
+    """Pair MEG and BOLD runs by task and run index (and session when needed).
+
+    Each item is a mapping with ``task``, ``run`` (label), ``run_index`` (int or None) and
+    ``session``. Pairing is by ``(task, run_index)``; when a key occurs more than once within a
+    modality (several sessions with the same run labels), pairing is by
+    ``(session, task, run_index)`` instead.
+
+    Returns
+    -------
+    pairs : list of (key, meg_item, bold_item)
+        Sorted by task and run.
+    skipped : list of str
+        A readable line for every run without a partner.
+    """
+
+    def keys(items, with_session):
+        out: dict[tuple, dict] = {}
+        for item in items:
+            key = (item["task"], item["run_index"])
+            if with_session:
+                key = key + (item["session"],)
+            if key in out:
+                return None
+            out[key] = item
+        return out
+
+    meg_keys, bold_keys = keys(megs, False), keys(bolds, False)
+    if meg_keys is None or bold_keys is None:
+        meg_keys, bold_keys = keys(megs, True), keys(bolds, True)
+        if meg_keys is None or bold_keys is None:
+            raise BadDataError(
+                f"sub-{subject}: several runs share the same task, run and session label; "
+                "cannot pair MEG with BOLD runs. Select runs with --bids-filter-file."
+            )
+    pairs = []
+    skipped = []
+    for key in sorted(set(meg_keys) | set(bold_keys), key=lambda k: tuple(str(x) for x in k)):
+        meg, bold = meg_keys.get(key), bold_keys.get(key)
+        if meg is not None and bold is not None:
+            pairs.append((key, meg, bold))
+        else:
+            present = meg or bold
+            what = "MEG" if meg is not None else "BOLD"
+            other = "BOLD" if meg is not None else "MEG"
+            skipped.append(f"{what} run {present['file'].filename} has no {other} run with the "
+                           f"same task and run label")
+    return pairs, skipped
+
+
+def _events_for(layout, bids_file) -> Path:
+    """The events file of a data file (same entities, same folder; pybids inheritance else)."""
+    path = Path(bids_file.path)
+    stem = re.sub(r"_(split-[0-9]+_)?(meg|bold)$", "", path.name.split(".")[0])
+    sibling = path.with_name(f"{stem}_events.tsv")
+    if sibling.is_file():
+        return sibling
+    nearest = layout.get_nearest(str(path), suffix="events", extension=".tsv", strict=True,
+                                 all_=False, full_search=False)
+    if nearest:
+        return Path(nearest)
+    raise MissingInputError(
+        f"No events file for {relpath(path, layout.root)}: expected {relpath(sibling, layout.root)} "
+        "with onset, duration and trial_type columns (BIDS events)."
+    )
+
+
+def _check_tr(tr: Any, bold: Path, root: str) -> float:
+    try:
+        value = float(tr)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0:
+        raise BadDataError(
+            f"{relpath(bold, root)} has no valid RepetitionTime in its JSON sidecar (got {tr!r}). "
+            "Add \"RepetitionTime\": <seconds> to the _bold.json sidecar."
+        )
+    return value
+
+
+def _first(files) -> Path | None:
+    return Path(files[0].path) if files else None
+
+
+def _existing(path: Path, option: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{option}: file {path} does not exist.")
+    return path.resolve()
+
+
+def _short_list(items: Sequence[str], n: int = 12) -> str:
+    items = list(items)
+    text = ", ".join(items[:n])
+    return text + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+# --------------------------------------------------------------------------------------------------
+# Derivatives: FreeSurfer and fMRIPrep
+# --------------------------------------------------------------------------------------------------
+def _freesurfer_roots(bids_dir: Path, fs_subjects_dir: Path | None,
+                      fmriprep_dir: Path | None) -> list[Path]:
+    if fs_subjects_dir is not None:
+        fs_subjects_dir = Path(fs_subjects_dir)
+        if not fs_subjects_dir.is_dir():
+            raise MissingInputError(
+                f"--fs-subjects-dir {fs_subjects_dir} does not exist or is not a folder."
+            )
+        return [fs_subjects_dir.resolve()]
+    roots = [bids_dir / "derivatives" / "freesurfer"]
+    if fmriprep_dir is not None:
+        roots.append(Path(fmriprep_dir) / "sourcedata" / "freesurfer")
+    return [r for r in roots if r.is_dir()]
+
+
+def find_freesurfer_subject(
+    roots: Sequence[Path], subject: str, sessions: Sequence[str] = ()
+) -> tuple[Path, str] | None:
+    """Locate a FreeSurfer reconstruction of ``subject``.
+
+    Accepts the usual SUBJECTS_DIR layout (``<root>/sub-<s>/surf``) and the nested layout of
+    ds000117's derivatives (``<root>/sub-<s>/ses-<x>/anat/surf``).
+
+    Returns
+    -------
+    (subjects_dir, subject_id) or None
+        Such that ``subjects_dir / subject_id / "surf"`` is the surfaces folder.
+    """
+    for root in roots:
+        root = Path(root)
+        for name in (f"sub-{subject}", subject):
+            if (root / name / "surf").is_dir():
+                return root, name
+        sub_dir = root / f"sub-{subject}"
+        if not sub_dir.is_dir():
+            continue
+        preferred = [f"ses-{s}" for s in sessions]
+        others = sorted(p.name for p in sub_dir.glob("ses-*") if p.is_dir())
+        for ses in dict.fromkeys(preferred + others):
+            if (sub_dir / ses / "anat" / "surf").is_dir():
+                return sub_dir / ses, "anat"
+    return None
+
+
+def find_fmriprep_bold(fmriprep_dir: Path, entities: dict[str, Any]) -> tuple[Path, Path] | None:
+    """The left and right ``space-fsaverage*`` GIFTI BOLD files fMRIPrep wrote for a run.
+
+    fsaverage5 is preferred (it is the default fMRI grid), then fsaverage6, then fsaverage.
+    """
+    sub = entities["subject"]
+    ses = entities.get("session")
+    folder = Path(fmriprep_dir) / f"sub-{sub}"
+    if ses:
+        folder = folder / f"ses-{ses}"
+    folder = folder / "func"
+    if not folder.is_dir():
+        return None
+    prefix = f"sub-{sub}" + (f"_ses-{ses}" if ses else "") + f"_task-{entities['task']}"
+    run = entities.get("run")
+    for space in FSAVERAGE_SPACES:
+        found = {}
+        for path in folder.glob(f"{prefix}_*space-{space}_*bold.func.gii"):
+            match = re.search(r"_run-([0-9]+)", path.name)
+            if (run is None) != (match is None) or (match and int(match.group(1)) != int(run)):
+                continue
+            hemi = re.search(r"_hemi-([LR])_", path.name)
+            if hemi:
+                found[hemi.group(1)] = path
+        if set(found) == {"L", "R"}:
+            return found["L"], found["R"]
+    return None
+
+
+def freesurfer_available() -> bool:
+    """True when FreeSurfer is installed (``FREESURFER_HOME`` set and ``recon-all`` on PATH)."""
+    import shutil
+
+    return bool(os.environ.get("FREESURFER_HOME")) and shutil.which("recon-all") is not None

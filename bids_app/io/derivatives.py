@@ -1,0 +1,266 @@
+"""Write BIDS-Derivatives: names, tables with JSON sidecars, and the dataset description.
+
+Every file is written atomically (to a temporary name in the same folder, then renamed), so a
+crash or a parallel job never leaves a half-written file that looks complete, and several
+participant jobs can share one output folder. A table's JSON sidecar is written before the table
+itself: a table that exists is complete and described.
+
+The column descriptions of every output table (DESIGN 6) live here, in :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bids_app import __version__
+
+APP_NAME = "megfmri-fusion"
+CODE_URL = "https://github.com/megfmri-fusion/megfmri-fusion"
+
+#: Order of entities in file names (BIDS specification, appendix "Entity table").
+ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "hemi", "space", "atlas", "desc")
+
+_BAND_LEVELS = {
+    "theta": "4-7 Hz", "alpha": "8-13 Hz", "lowbeta": "15-21 Hz", "highbeta": "23-29 Hz",
+    "lowgamma": "36-46 Hz", "highgamma": "54-90 Hz",
+}
+
+#: Descriptions of every column the app writes (BIDS sidecar style).
+COLUMNS: dict[str, dict[str, Any]] = {
+    "index": {"Description": "Integer label of the parcel (row number in the parcellation)."},
+    "name": {"Description": "Parcel name: atlas label name, '_divN' for split parts, '-lh'/'-rh'."},
+    "parcel": {"Description": "Parcel name, as in the atlas-<atlas>_dseg.tsv 'name' column."},
+    "hemi": {"Description": "Hemisphere.", "Levels": {"lh": "left", "rh": "right"}},
+    "n_vertices": {"Description": "Number of fsaverage5 (ico-5) vertices in the parcel."},
+    "included": {"Description": "Whether the parcel enters the analysis (false: excluded as "
+                 "artefact-prone or with signal loss in one modality)."},
+    "condition": {"Description": "Condition (events trial_type)."},
+    "condition_a": {"Description": "First condition of the paired comparison."},
+    "condition_b": {"Description": "Second condition of the paired comparison."},
+    "block": {"Description": "Block label within the run (events 'block' column, or numbered "
+              "in time order)."},
+    "value": {"Description": "Value before normalisation."},
+    "normalized": {"Description": "Value normalised per subject and run: minus the mean over all "
+                   "blocks of all conditions, divided by the standard deviation of the run's "
+                   "values."},
+    "band": {"Description": "Frequency band.", "Levels": _BAND_LEVELS},
+    "window_start_ms": {"Description": "Start of the 200-ms analysis window relative to picture "
+                        "onset.", "Units": "ms"},
+    "relchange": {"Description": "DICS source power relative change from the block's baseline, "
+                  "(post - baseline) / baseline, averaged over the parcel's grid points."},
+    "subject": {"Description": "Participant label (without 'sub-')."},
+    "session": {"Description": "Session label of the pairing (n/a when runs pair across sessions)."},
+    "run": {"Description": "Run label shared by the paired MEG and BOLD runs."},
+    "rho": {"Description": "Spearman rank correlation between MEG and fMRI values over the "
+            "observations (subject x run)."},
+    "p": {"Description": "Two-sided p-value (uncorrected)."},
+    "t": {"Description": "Paired t statistic (condition_a minus condition_b)."},
+    "significant": {"Description": "p below alpha after Bonferroni correction over the windows."},
+    "cluster": {"Description": "Ward cluster number (1..K)."},
+    "leaf_order": {"Description": "Position of the parcel in the optimal leaf order of the "
+                   "dendrogram (0-based)."},
+    "ci99_low": {"Description": "Lower bound of the 99% bootstrap percentile interval of rho."},
+    "ci99_high": {"Description": "Upper bound of the 99% bootstrap percentile interval of rho."},
+    "ci999_low": {"Description": "Lower bound of the 99.9% bootstrap percentile interval of rho."},
+    "ci999_high": {"Description": "Upper bound of the 99.9% bootstrap percentile interval of rho."},
+    "start_ms": {"Description": "Start of the effect (start of its first window).", "Units": "ms"},
+    "end_ms": {"Description": "End of the effect (end of its last window).", "Units": "ms"},
+    "ci_level": {"Description": "Bootstrap interval level at which the conditions' intervals "
+                 "do not overlap."},
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------------------------------
+def bids_name(entities: Mapping[str, Any], suffix: str, extension: str) -> str:
+    """Build a BIDS file name from entities (short keys: sub, ses, task, run, atlas, desc...).
+
+    >>> bids_name({"sub": "01", "task": "naming", "run": "1", "desc": "blocks"}, "bold", ".tsv")
+    'sub-01_task-naming_run-1_desc-blocks_bold.tsv'
+    """
+    unknown = set(entities) - set(ENTITY_ORDER)
+    if unknown:
+        raise ValueError(f"unknown entities {sorted(unknown)}; allowed are {ENTITY_ORDER}")
+    parts = [f"{key}-{entities[key]}" for key in ENTITY_ORDER if entities.get(key) not in (None, "")]
+    return "_".join(parts + [suffix]) + extension
+
+
+def participant_path(output_dir: Path, entities: Mapping[str, Any], datatype: str, suffix: str,
+                     extension: str) -> Path:
+    """``<out>/sub-<s>/[ses-<x>/]<datatype>/<name>`` for a participant-level derivative."""
+    folder = Path(output_dir) / f"sub-{entities['sub']}"
+    if entities.get("ses"):
+        folder = folder / f"ses-{entities['ses']}"
+    return folder / datatype / bids_name(entities, suffix, extension)
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writing
+# --------------------------------------------------------------------------------------------------
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_copy(src: Path, dst: Path) -> Path:
+    """Copy a file atomically (for files produced in the work directory)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    """Write a JSON file atomically (sorted keys off, 2-space indent, trailing newline)."""
+    return atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+def table_sidecar(columns: Iterable[str], description: str, **extra: Any) -> dict[str, Any]:
+    """A JSON sidecar describing each column of a table (from :data:`COLUMNS`)."""
+    sidecar: dict[str, Any] = {"Description": description}
+    sidecar.update(extra)
+    for column in columns:
+        if column not in COLUMNS:
+            raise KeyError(f"column '{column}' has no description in bids_app.io.derivatives.COLUMNS")
+        sidecar[column] = COLUMNS[column]
+    return sidecar
+
+
+def tsv_bytes(table: pd.DataFrame, *, compress: bool = False) -> bytes:
+    """A table as BIDS TSV bytes (``n/a`` for missing values; gzip without a timestamp)."""
+    buffer = io.StringIO()
+    table.to_csv(buffer, sep="\t", index=False, na_rep="n/a", lineterminator="\n",
+                 float_format="%.10g")
+    data = buffer.getvalue().encode("utf-8")
+    if compress:
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+            gz.write(data)
+        data = out.getvalue()
+    return data
+
+
+def write_table(table: pd.DataFrame, path: Path, *, description: str,
+                **sidecar_extra: Any) -> Path:
+    """Write a table (``.tsv`` or ``.tsv.gz``) and its JSON sidecar, sidecar first.
+
+    Returns the path of the table.
+    """
+    path = Path(path)
+    name = path.name
+    stem = name[: -len(".tsv.gz")] if name.endswith(".tsv.gz") else name[: -len(".tsv")]
+    if not (name.endswith(".tsv") or name.endswith(".tsv.gz")):
+        raise ValueError(f"a table must be written to .tsv or .tsv.gz, got {name}")
+    write_json(path.with_name(stem + ".json"),
+               table_sidecar(table.columns, description, **sidecar_extra))
+    return atomic_write_bytes(path, tsv_bytes(table, compress=name.endswith(".gz")))
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a TSV (optionally gzipped) written by :func:`write_table`."""
+    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
+                       compression="gzip" if str(path).endswith(".gz") else None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Dataset description
+# --------------------------------------------------------------------------------------------------
+def container_info() -> dict[str, str] | None:
+    """Describe the container the app runs in (for GeneratedBy), or None outside one."""
+    kind = os.environ.get("MEGFMRI_CONTAINER")
+    if os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER"):
+        kind = "singularity"
+    if not kind:
+        return None
+    info = {"Type": kind}
+    image = (os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
+             or os.environ.get("MEGFMRI_CONTAINER_TAG"))
+    if image:
+        info["Tag"] = image
+    return info
+
+
+def dataset_description(bids_dir: Path) -> dict[str, Any]:
+    """The ``dataset_description.json`` content of the derivatives."""
+    generated = {"Name": APP_NAME, "Version": __version__, "CodeURL": CODE_URL}
+    container = container_info()
+    if container:
+        generated["Container"] = container
+    source: dict[str, Any] = {"URL": Path(bids_dir).resolve().as_uri()}
+    try:
+        raw = json.loads((Path(bids_dir) / "dataset_description.json").read_text())
+        if raw.get("DatasetDOI"):
+            doi = str(raw["DatasetDOI"])
+            source = {"DOI": doi if doi.startswith("doi:") else f"doi:{doi}",
+                      "URL": source["URL"]}
+        if raw.get("Name"):
+            source["Name"] = raw["Name"]
+    except (OSError, json.JSONDecodeError):
+        pass
+    return {
+        "Name": f"{APP_NAME} derivatives",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated],
+        "SourceDatasets": [source],
+        "HowToAcknowledge": "Cite the methods text in logs/CITATION.md.",
+    }
+
+
+def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
+    """Write ``<out>/dataset_description.json`` atomically (idempotent for parallel jobs)."""
+    path = Path(output_dir) / "dataset_description.json"
+    content = dataset_description(bids_dir)
+    if path.exists():
+        try:
+            if json.loads(path.read_text()) == content:
+                return path
+        except (OSError, json.JSONDecodeError):
+            pass
+    return write_json(path, content)

@@ -1,0 +1,138 @@
+"""Run a nipype workflow: plugin, caching, progress and failures.
+
+Nipype caches every finished node in the work folder (keyed by the hash of its inputs), so
+running the same command again after an interruption resumes where it stopped. The plugin comes
+from ``--nprocs`` (MultiProc, or Linear for one process) or ``--use-plugin`` (e.g. SLURMGraph on a
+cluster). With the local plugins a callback reports each finished step in the log and, in a
+terminal, on a progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from bids_app.errors import AppError, crash_summary
+
+LOGGER = logging.getLogger(__name__)
+
+#: Plugins that run nodes in this process tree and accept a status callback.
+LOCAL_PLUGINS = ("Linear", "MultiProc", "LegacyMultiProc")
+
+
+class WorkflowFailed(AppError):
+    """One or more steps of the workflow failed; the message summarises the crash reports."""
+
+
+def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: int = 0) -> None:
+    """Set nipype's execution options for this process (no file is written to $HOME)."""
+    from nipype import config as nipype_config
+    from nipype import logging as nipype_logging
+
+    nipype_config.update_config(
+        {
+            "execution": {
+                "crashdump_dir": str(crash_dir),
+                "crashfile_format": "txt",
+                "stop_on_first_crash": stop_on_first_crash,
+                "hash_method": "content",
+                "remove_unnecessary_outputs": False,
+                "check_version": False,
+                "get_linked_libs": False,
+                "parameterize_dirs": False,
+            },
+            "monitoring": {"enabled": False},
+            "logging": {
+                "workflow_level": "INFO" if verbosity < 2 else "DEBUG",
+                "interface_level": "WARNING" if verbosity < 2 else "DEBUG",
+                "utils_level": "WARNING" if verbosity < 2 else "DEBUG",
+                "log_to_file": False,
+            },
+        }
+    )
+    nipype_logging.update_logging(nipype_config)
+
+
+class ProgressCallback:
+    """Nipype status callback: one log line per finished step, and a bar in a terminal."""
+
+    def __init__(self, total: int, *, label: str = "steps", stream=None):
+        self.total = max(total, 1)
+        self.done = 0
+        self.failed = 0
+        self.label = label
+        self._lock = threading.Lock()
+        self._bar = None
+        stream = stream or sys.stderr
+        if hasattr(stream, "isatty") and stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, desc=label, unit="step", file=stream, leave=True)
+
+    def __call__(self, node: Any, status: str) -> None:
+        if status not in ("end", "exception"):
+            return
+        with self._lock:
+            self.done += 1
+            if status == "exception":
+                self.failed += 1
+            name = getattr(node, "fullname", str(node))
+            verb = "failed" if status == "exception" else "done"
+            LOGGER.info("[%d/%d] %s %s", self.done, self.total, name, verb)
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def plugin_settings(plugin: str, plugin_args: dict[str, Any], *, nprocs: int,
+                    mem_gb: float | None) -> tuple[str, dict[str, Any]]:
+    """The plugin name and arguments nipype receives."""
+    args = dict(plugin_args)
+    if plugin == "MultiProc" and nprocs == 1 and not plugin_args:
+        return "Linear", {}
+    if plugin in ("MultiProc", "LegacyMultiProc"):
+        args.setdefault("n_procs", nprocs)
+        if mem_gb:
+            args.setdefault("memory_gb", mem_gb)
+        args.setdefault("raise_insufficient", False)
+        args.setdefault("maxtasksperchild", 1)
+    return plugin, args
+
+
+def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: int,
+                 mem_gb: float | None, crash_dir: Path, label: str = "steps"):
+    """Run ``workflow`` and return nipype's execution graph.
+
+    Raises
+    ------
+    WorkflowFailed
+        When a node fails; the message names each failed step with its error (bad-data errors
+        from the pure packages keep their message and exit code 65).
+    """
+    name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
+    progress = None
+    if name in LOCAL_PLUGINS:
+        total = len(workflow._create_flat_graph().nodes())
+        progress = ProgressCallback(total, label=label)
+        args["status_callback"] = progress
+    LOGGER.info("Running %s with the %s plugin (%s)", workflow.name, name,
+                ", ".join(f"{k}={v}" for k, v in args.items() if k != "status_callback") or "defaults")
+    before = set(Path(crash_dir).glob("crash-*")) if Path(crash_dir).is_dir() else set()
+    try:
+        return workflow.run(plugin=name, plugin_args=args)
+    except RuntimeError as err:
+        new_dir = Path(crash_dir)
+        crashes = set(new_dir.glob("crash-*")) - before if new_dir.is_dir() else set()
+        if not crashes and "did not execute cleanly" not in str(err):
+            raise
+        message, code = crash_summary(crashes)
+        raise WorkflowFailed(message, exit_code=code) from None
+    finally:
+        if progress is not None:
+            progress.close()

@@ -1,0 +1,93 @@
+"""A tiny MEG+fMRI BIDS dataset for testing discovery, checks and the command line.
+
+Its files are small but real (a readable FIF with MEG channels, 4-D NIfTI BOLD, events), so the
+input checks pass; it is not meant for the analysis itself (that uses the simulator).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CONDITIONS = ("object_object", "action_action", "object_action")
+
+
+def _events(n_blocks_per_condition: int = 1) -> pd.DataFrame:
+    rows = []
+    t = 20.0
+    block = 0
+    for rep in range(n_blocks_per_condition):
+        for cond in CONDITIONS:
+            block += 1
+            rows.append((t - 2.0, 2.0, "instruction", "n/a"))
+            for k in range(3):
+                rows.append((t + 3.0 * k, 0.3, cond, block))
+            t += 30.0
+    return pd.DataFrame(rows, columns=["onset", "duration", "trial_type", "block"])
+
+
+def write_events(path: Path, events: pd.DataFrame | None = None) -> Path:
+    events = _events() if events is None else events
+    path.parent.mkdir(parents=True, exist_ok=True)
+    events.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    return path
+
+
+def write_meg(path: Path, duration_s: float = 2.0) -> Path:
+    import mne
+
+    names = [f"MEG{i:04d}" for i in range(6)] + ["EOG061", "STI101"]
+    types = ["grad"] * 4 + ["mag"] * 2 + ["eog", "stim"]
+    info = mne.create_info(names, 100.0, types)
+    data = np.random.default_rng(0).normal(size=(len(names), int(duration_s * 100))) * 1e-12
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mne.io.RawArray(data, info, verbose="error").save(path, overwrite=True, verbose="error")
+    return path
+
+
+def write_nifti(path: Path, shape=(4, 4, 4, 12)) -> Path:
+    import nibabel as nib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(0).normal(100, 1, size=shape).astype("float32")
+    nib.save(nib.Nifti1Image(data, np.diag([3.0, 3.0, 3.0, 1.0])), path)
+    return path
+
+
+def make_skeleton(
+    root: Path,
+    subjects=("01", "02"),
+    runs=("01", "02"),
+    *,
+    meg_session: str | None = None,
+    bold_session: str | None = None,
+    task: str = "naming",
+) -> Path:
+    """Write the skeleton dataset at ``root`` and return it."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "skeleton", "BIDSVersion": "1.10.0", "DatasetType": "raw"})
+    )
+    (root / f"task-{task}_bold.json").write_text(
+        json.dumps({"RepetitionTime": 3.0, "TaskName": task})
+    )
+    for sub in subjects:
+        for run in runs:
+            meg_dir = root / f"sub-{sub}" / (f"ses-{meg_session}" if meg_session else "") / "meg"
+            func_dir = root / f"sub-{sub}" / (f"ses-{bold_session}" if bold_session else "") / "func"
+            ses_m = f"_ses-{meg_session}" if meg_session else ""
+            ses_b = f"_ses-{bold_session}" if bold_session else ""
+            stem_m = f"sub-{sub}{ses_m}_task-{task}_run-{run}"
+            stem_b = f"sub-{sub}{ses_b}_task-{task}_run-{run}"
+            write_meg(meg_dir / f"{stem_m}_meg.fif")
+            write_events(meg_dir / f"{stem_m}_events.tsv")
+            write_nifti(func_dir / f"{stem_b}_bold.nii.gz")
+            write_events(func_dir / f"{stem_b}_events.tsv")
+        anat_dir = root / f"sub-{sub}" / (f"ses-{bold_session}" if bold_session else "") / "anat"
+        ses_b = f"_ses-{bold_session}" if bold_session else ""
+        write_nifti(anat_dir / f"sub-{sub}{ses_b}_T1w.nii.gz", shape=(8, 8, 8))
+    return root

@@ -1,0 +1,260 @@
+"""The command line: parsing, configuration precedence, and every bad input's message and code."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bids_app.cli.parser import parse_args
+from bids_app.cli.run import build_config, check_output_location, run
+from bids_app.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(caplog, *argv) -> tuple[int, str]:
+    caplog.clear()
+    code = run([str(a) for a in argv])
+    return code, "\n".join(r.getMessage() for r in caplog.records)
+
+
+# -- parsing --------------------------------------------------------------------------------------
+def test_labels_with_and_without_prefix(tmp_path):
+    config = build_config(["/d", "/o", "participant", "--participant-label", "sub-01", "02",
+                           "--session-label", "ses-meg"])
+    assert config.execution.participant_label == ["01", "02"]
+    assert config.execution.session_label == ["meg"]
+
+
+def test_labels_from_file(tmp_path):
+    listing = tmp_path / "subjects.txt"
+    listing.write_text("sub-03\n04\n\n05")
+    config = build_config(["/d", "/o", "participant", "--participant-label", str(listing)])
+    assert config.execution.participant_label == ["03", "04", "05"]
+
+
+def test_command_line_wins_over_config_file(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("[stats]\nn_clusters = 5\nn_bootstrap = 100\n[nipype]\nnprocs = 1\n")
+    config = build_config(["/d", "/o", "group", "--config", str(toml), "--n-clusters", "9"])
+    assert config.stats.n_clusters == 9  # command line
+    assert config.stats.n_bootstrap == 100  # config file
+    assert config.stats.alpha == 0.05  # default
+    assert config.nipype.nprocs == 1 and config.nipype.omp_nthreads == 1
+
+
+def test_plugin_file(tmp_path):
+    plugin = tmp_path / "plugin.yml"
+    plugin.write_text("plugin: SLURMGraph\nplugin_args:\n  dont_resubmit_completed_jobs: true\n"
+                      "  sbatch_args: --mem=8G\n")
+    config = build_config(["/d", "/o", "participant", "--use-plugin", str(plugin)])
+    assert config.nipype.plugin == "SLURMGraph"
+    assert config.nipype.plugin_args == {"dont_resubmit_completed_jobs": True,
+                                         "sbatch_args": "--mem=8G"}
+
+
+def test_random_seed_recorded():
+    assert build_config(["/d", "/o", "group", "--random-seed", "7"]).seeds.random_seed == 7
+    assert isinstance(build_config(["/d", "/o", "group"]).seeds.random_seed, int)
+
+
+def test_unknown_option_is_a_usage_error():
+    with pytest.raises(UsageError, match="unrecognized arguments: --bogus"):
+        parse_args(["/d", "/o", "participant", "--bogus"])
+
+
+def test_version_and_exec_spec():
+    out = subprocess.run([sys.executable, "-m", "bids_app", "--version"], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.startswith("megfmri-fusion ")
+    out = subprocess.run([sys.executable, "-m", "bids_app", "--bids-exec-spec"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0
+    assert json.loads(out.stdout) == json.loads((ROOT / "boutiques.json").read_text())
+
+
+# -- bad input: message and exit code, never a traceback ----------------------------------------
+def test_missing_bids_dir(caplog, tmp_path):
+    code, log = _run(caplog, tmp_path / "nope", tmp_path / "out", "participant")
+    assert code == 66 and "does not exist" in log
+
+
+def test_not_bids(caplog, tmp_path):
+    (tmp_path / "data").mkdir()
+    code, log = _run(caplog, tmp_path / "data", tmp_path / "out", "participant")
+    assert code == 16 and "no dataset_description.json" in log
+
+
+def test_bad_level(caplog, skeleton, tmp_path):
+    code, log = _run(caplog, skeleton, tmp_path / "out", "subject")
+    assert code == 17 and "allowed are participant, group" in log
+
+
+def test_usage_error_code(caplog, skeleton, tmp_path):
+    code, log = _run(caplog, skeleton, tmp_path / "out", "participant", "--nprocs", "zero")
+    assert code == 64 and "expected a positive integer" in log
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_output_inside_dataset(caplog, skeleton, where):
+    out = skeleton if where == "same" else skeleton / "results"
+    code, log = _run(caplog, skeleton, out, "participant", "--skip-bids-validation")
+    assert code == 64
+    assert "derivatives/megfmri-fusion" in log
+    assert not (skeleton / "results").exists()
+
+
+def test_output_in_derivatives_is_allowed(skeleton):
+    out = skeleton / "derivatives" / "megfmri-fusion"
+    assert check_output_location(skeleton, out, "output") == out.resolve()
+
+
+def test_output_cannot_be_created(caplog, skeleton, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, log = _run(caplog, skeleton, blocker / "out", "participant", "--skip-bids-validation",
+                     "-w", tmp_path / "work")
+    assert code == 73 and "Cannot create or write the output folder" in log
+
+
+def test_unknown_participant(caplog, skeleton, tmp_path):
+    code, log = _run(caplog, skeleton, tmp_path / "out", "participant", "--participant-label",
+                     "07", "--skip-bids-validation")
+    assert code == 18
+    assert "sub-07 not found" in log and "sub-01, sub-02" in log
+
+
+def _common(skeleton, tmp_path):
+    return [skeleton, tmp_path / "out", "participant", "--skip-bids-validation", "-w",
+            tmp_path / "work"]
+
+
+def test_subject_with_meg_but_no_bold(caplog, skeleton, tmp_path):
+    for f in (skeleton / "sub-02" / "func").glob("*"):
+        f.unlink()
+    code, log = _run(caplog, *_common(skeleton, tmp_path), "--participant-label", "02")
+    assert code == 65
+    assert "sub-02 has no MEG run with a matching BOLD run" in log
+    assert "sub-02_task-naming_run-01_meg.fif has no BOLD run" in log
+
+
+def test_subject_with_bold_but_no_meg(caplog, skeleton, tmp_path):
+    for f in (skeleton / "sub-01" / "meg").glob("*"):
+        f.unlink()
+    code, log = _run(caplog, *_common(skeleton, tmp_path), "--participant-label", "01")
+    assert code == 65 and "BOLD run sub-01_task-naming_run-01_bold.nii.gz has no MEG run" in log
+
+
+def test_unpaired_run_error_when_configured(caplog, skeleton, tmp_path):
+    (skeleton / "sub-01" / "meg" / "sub-01_task-naming_run-02_meg.fif").unlink()
+    toml = tmp_path / "c.toml"
+    toml.write_text('[workflow]\nunpaired_runs = "error"\n')
+    code, log = _run(caplog, *_common(skeleton, tmp_path), "--config", toml)
+    assert code == 65
+    assert "sub-01 has unpaired runs" in log and "run-02_bold.nii.gz" in log
+
+
+def test_missing_events(caplog, skeleton, tmp_path):
+    (skeleton / "sub-01" / "func" / "sub-01_task-naming_run-01_events.tsv").unlink()
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 66
+    assert "No events file for sub-01/func/sub-01_task-naming_run-01_bold.nii.gz" in log
+
+
+def test_events_without_conditions(caplog, skeleton, tmp_path):
+    code, log = _run(caplog, *_common(skeleton, tmp_path), "--conditions", "faces", "houses")
+    assert code == 65
+    assert "no stimulus of the configured conditions (faces, houses)" in log
+    assert "object_object" in log  # the trial types found are listed
+
+
+def test_empty_and_corrupt_files(caplog, skeleton, tmp_path):
+    empty = skeleton / "sub-02" / "func" / "sub-02_task-naming_run-02_bold.nii.gz"
+    empty.write_bytes(b"")
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 65
+    assert "1 data file(s) are empty (0 bytes)" in log and "sub-02_task-naming_run-02_bold" in log
+    empty.write_bytes(b"not a nifti at all")
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 65 and "not a readable NIfTI image" in log
+
+
+def test_three_dimensional_bold(caplog, skeleton, tmp_path):
+    from skeleton import write_nifti
+
+    write_nifti(skeleton / "sub-01" / "func" / "sub-01_task-naming_run-01_bold.nii.gz",
+                shape=(4, 4, 4))
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 65 and "BOLD must be a 4-D image" in log
+
+
+def test_missing_repetition_time(caplog, skeleton, tmp_path):
+    (skeleton / "task-naming_bold.json").unlink()
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 65 and "no valid RepetitionTime" in log
+
+
+@pytest.fixture
+def fake_freesurfer(tmp_path, monkeypatch):
+    """A FreeSurfer 'installation' (recon-all on PATH) without a licence."""
+    home = tmp_path / "freesurfer"
+    (home / "bin").mkdir(parents=True)
+    exe = home / "bin" / "recon-all"
+    exe.write_text("#!/bin/sh\nexit 1\n")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("FREESURFER_HOME", str(home))
+    monkeypatch.setenv("PATH", f"{home / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("FS_LICENSE", raising=False)
+    return home
+
+
+def test_missing_freesurfer_license(caplog, skeleton, tmp_path, fake_freesurfer):
+    code, log = _run(caplog, *_common(skeleton, tmp_path))
+    assert code == 66
+    assert "no FreeSurfer licence was found" in log and "--fs-license-file" in log
+    assert "recon-all" in log
+
+
+def test_given_license_must_exist(caplog, skeleton, tmp_path):
+    code, log = _run(caplog, *_common(skeleton, tmp_path), "--fs-license-file",
+                     tmp_path / "license.txt")
+    assert code == 66 and "license.txt does not exist" in log
+
+
+@pytest.mark.shared_data
+def test_ds000117_empty_files_named(caplog, shared_data, tmp_path):
+    ds = shared_data / "bids-examples" / "ds000117"
+    code, log = _run(caplog, ds, tmp_path / "out", "participant", "--participant-label", "01",
+                     "--skip-bids-validation", "-w", tmp_path / "work")
+    assert code == 65
+    assert "data file(s) are empty (0 bytes)" in log
+    assert "sub-01/ses-meg/meg/sub-01_ses-meg_task-facerecognition_run-01_meg.fif" in log
+    assert "sub-01/ses-mri/func/sub-01_ses-mri_task-facerecognition_run-01_bold.nii.gz" in log
+
+
+@pytest.mark.shared_data
+def test_ds000117_validator_reports_empty_files(caplog, shared_data, tmp_path):
+    ds = shared_data / "bids-examples" / "ds000117"
+    code, log = _run(caplog, ds, tmp_path / "out", "participant", "--participant-label", "01",
+                     "-w", tmp_path / "work")
+    assert code == 16
+    assert "EMPTY_FILE" in log and "sub-01/ses-meg/meg/sub-01_ses-meg" in log
+
+
+def test_no_traceback_on_the_terminal(skeleton, tmp_path):
+    """End-user view: the real command, bad input, a one-paragraph message and no traceback."""
+    (skeleton / "sub-01" / "func" / "sub-01_task-naming_run-01_events.tsv").unlink()
+    out = subprocess.run(
+        [sys.executable, "-m", "bids_app", str(skeleton), str(tmp_path / "out"), "participant",
+         "--skip-bids-validation", "-w", str(tmp_path / "work")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert out.returncode == 66
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "No events file" in out.stderr
