@@ -14,9 +14,6 @@ LOGGER = logging.getLogger("bids_app")
 
 def run_group(config: Config) -> int:
     """Run the group level on the participant outputs in the output folder."""
-    from bids_app.workflows.execution import configure_nipype, run_workflow
-    from bids_app.workflows.group import init_group_wf_from_config
-
     ex = config.execution
     out = Path(ex.output_dir)
     if not (out / "dataset_description.json").is_file():
@@ -25,6 +22,9 @@ def run_group(config: Config) -> int:
             "participant level into this folder first: megfmri-fusion <bids_dir> "
             f"{out} participant"
         )
+    from bids_app.workflows.execution import configure_nipype, run_workflow
+    from bids_app.workflows.group import init_group_wf_from_config
+
     run_id = prepare_folders(config)
     save_config(config, run_id)
     crash_dir = out / "logs" / f"crash-{run_id}"

@@ -1,0 +1,78 @@
+"""The derivatives writer: names, atomic writes, sidecars, dataset description."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_app.io import derivatives as d
+
+
+def test_bids_name_order():
+    name = d.bids_name({"desc": "dics", "atlas": "destrieux", "run": "01", "task": "naming",
+                        "ses": "meg", "sub": "01"}, "meg", ".tsv.gz")
+    assert name == "sub-01_ses-meg_task-naming_run-01_atlas-destrieux_desc-dics_meg.tsv.gz"
+    with pytest.raises(ValueError, match="unknown entities"):
+        d.bids_name({"sub": "01", "colour": "red"}, "meg", ".tsv")
+
+
+def test_table_with_sidecar(tmp_path):
+    table = pd.DataFrame({"condition": ["a", "b"], "block": [1, 2], "parcel": ["x-lh", "y-rh"],
+                          "value": [0.5, np.nan], "normalized": [1.25, -1.25]})
+    path = d.write_table(table, tmp_path / "t_bold.tsv", description="test")
+    sidecar = json.loads((tmp_path / "t_bold.json").read_text())
+    assert set(table.columns) <= set(sidecar) and sidecar["Description"] == "test"
+    assert "n/a" in path.read_text()
+    pd.testing.assert_frame_equal(d.read_table(path), table)
+    gz = d.write_table(table, tmp_path / "t_meg.tsv.gz", description="test")
+    assert gz.read_bytes()[:2] == b"\x1f\x8b"
+    pd.testing.assert_frame_equal(d.read_table(gz), table)
+    # byte-identical when written again (gzip without timestamp)
+    before = gz.read_bytes()
+    d.write_table(table, gz, description="test")
+    assert gz.read_bytes() == before
+
+
+def test_undescribed_column_refused(tmp_path):
+    with pytest.raises(KeyError, match="no description"):
+        d.write_table(pd.DataFrame({"mystery": [1]}), tmp_path / "x.tsv", description="x")
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    target = tmp_path / "out.txt"
+    d.atomic_write_text(target, "complete")
+
+    with pytest.raises(TypeError):
+        d.atomic_write_bytes(target, object())  # fails while writing
+    assert target.read_text() == "complete"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no .part left
+
+
+def _write_description(args):
+    out, bids = args
+    d.write_dataset_description(Path(out), Path(bids))
+    return json.loads((Path(out) / "dataset_description.json").read_text())["DatasetType"]
+
+
+def test_dataset_description_parallel_jobs(tmp_path, skeleton):
+    out = tmp_path / "out"
+    with mp.get_context("spawn").Pool(4) as pool:
+        kinds = pool.map(_write_description, [(str(out), str(skeleton))] * 8)
+    assert kinds == ["derivative"] * 8
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["GeneratedBy"][0]["Name"] == "megfmri-fusion"
+    assert desc["SourceDatasets"][0]["URL"].startswith("file://")
+    assert [p.name for p in out.iterdir()] == ["dataset_description.json"]
+
+
+def test_container_recorded(tmp_path, skeleton, monkeypatch):
+    monkeypatch.setenv("MEGFMRI_CONTAINER", "docker")
+    monkeypatch.setenv("MEGFMRI_CONTAINER_TAG", "megfmri/megfmri-fusion:0.1.0")
+    desc = d.dataset_description(skeleton)
+    assert desc["GeneratedBy"][0]["Container"] == {"Type": "docker",
+                                                  "Tag": "megfmri/megfmri-fusion:0.1.0"}
