@@ -72,12 +72,11 @@ class ExecutionConfig:
     )
     bids_filters: dict[str, Any] = _opt(
         dict,
-        "pybids filters per query ('bold', 'meg', 't1w', 'events'), as in fMRIPrep's "
-        "--bids-filter-file.",
+        "pybids filters per query ('bold', 'meg', 't1w'), as in fMRIPrep's --bids-filter-file.",
         factory=True,
     )
     work_dir: Path | None = _opt(
-        None, "Nipype working directory (cache of finished steps). Default: <output_dir>/../work."
+        None, "Nipype working folder (cache of finished steps). Default: ./work (current folder)."
     )
     fs_subjects_dir: Path | None = _opt(
         None,
@@ -537,3 +536,31 @@ def iter_options():
                 f.metadata.get("doc", ""),
                 f.metadata.get("allowed"),
             )
+
+
+def options_markdown() -> str:
+    """Every option as Markdown tables, one per section (``docs/configuration.md``)."""
+    lines = [
+        "# Configuration",
+        "",
+        "Every option of megfmri-fusion, with its default. Set them in a TOML file given with",
+        "`--config` (sections as below, e.g. `[meg]` then `eog_reject_uv = 120.0`); options given",
+        "on the command line win. Each run saves its effective configuration to",
+        "`<output_dir>/logs/config-<run id>.toml`.",
+        "",
+        "This page is generated from `bids_app/config.py` (`python -m bids_app.config`).",
+    ]
+    current = None
+    for section, name, default, doc, allowed in iter_options():
+        if section != current:
+            current = section
+            lines += ["", f"## [{section}]", "", SECTIONS[section].__doc__.strip(), "",
+                      "| option | default | meaning |", "| --- | --- | --- |"]
+        shown = "unset" if default is None else f"`{_plain(default)}`"
+        text = doc + (f" Allowed: {', '.join(map(str, allowed))}." if allowed else "")
+        lines.append(f"| `{name}` | {shown} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m bids_app.config > docs/configuration.md
+    print(options_markdown(), end="")

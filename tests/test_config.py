@@ -67,3 +67,14 @@ def test_bad_toml_file(tmp_path):
         Config.from_toml(path)
     with pytest.raises(ConfigError, match="not found"):
         Config.from_toml(tmp_path / "missing.toml")
+
+
+def test_configuration_page_is_current():
+    from pathlib import Path
+
+    from bids_app.config import options_markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert page.read_text() == options_markdown(), (
+        "docs/configuration.md is out of date: python -m bids_app.config > docs/configuration.md"
+    )
