@@ -1,0 +1,290 @@
+"""Simulated MEG recordings of the template head (DESIGN 7).
+
+* **Sensors**: the channels of a real Neuromag recording when one is given (its measurement
+  history is cleared so the file looks unprocessed), else a 306-channel Vectorview-like array
+  built here from MNE's packaged helmet surface and coil definitions: 102 positions spread over
+  the helmet, each with a magnetometer (``VV_MAG_T3``) and two orthogonal planar gradiometers
+  (``VV_PLANAR_T1``), named like Neuromag channels; two EOG channels and a trigger channel.
+* **Head**: fiducials, HPI coils and head-shape points of fsaverage in the Neuromag head frame
+  (defined by the fiducials), so that MNE-BIDS writes consistent landmarks and the app's
+  ``origin='auto'`` and coregistration work.
+* **Sources**: band-limited activity in the planted parcels whose power, in the effect's windows
+  after each picture, is multiplied by ``1 + relchange`` of the block; background sources with
+  1/f-like activity spread over the cortex; projected with :func:`mne.simulation.simulate_raw`
+  through the real BEM forward model; sensor noise (the real noise covariance when given, else
+  MNE's ad-hoc covariance) and blinks (:func:`mne.simulation.add_eog`, vertical EOG scaled to
+  100-300 µV, so that some trials exceed the 150-µV rejection threshold).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+from mne.io.constants import FIFF
+from scipy import signal
+
+LOGGER = logging.getLogger(__name__)
+
+_MNE_DATA = Path(os.path.dirname(mne.__file__)) / "data"
+BANDS = {
+    "theta": (4.0, 7.0), "alpha": (8.0, 13.0), "lowbeta": (15.0, 21.0),
+    "highbeta": (23.0, 29.0), "lowgamma": (36.0, 46.0), "highgamma": (54.0, 90.0),
+}
+#: Storage resolution of each channel type (written as 16-bit integers, FIF 'short').
+_CAL = {"mag": 1e-15, "grad": 1e-14, "eog": 1e-7, "stim": 1.0}
+
+
+# --------------------------------------------------------------------------------------------------
+# Head and sensors
+# --------------------------------------------------------------------------------------------------
+def template_head() -> dict:
+    """Fiducials (head frame, m) and the head<->MRI transform of fsaverage.
+
+    The head frame is the Neuromag one defined by the fiducials (x through RPA, y through the
+    nasion, origin between the preauricular points), computed from MNE's packaged fsaverage
+    fiducials, so the landmarks written to BIDS and the transform agree exactly.
+    """
+    fids, _ = mne.io.read_fiducials(_MNE_DATA / "fsaverage" / "fsaverage-fiducials.fif")
+    pts = {f["ident"]: np.asarray(f["r"], float) for f in fids}
+    lpa, nas, rpa = pts[FIFF.FIFFV_POINT_LPA], pts[FIFF.FIFFV_POINT_NASION], pts[FIFF.FIFFV_POINT_RPA]
+    mri_head = mne.transforms.get_ras_to_neuromag_trans(nas, lpa, rpa)
+    head_mri = mne.transforms.Transform("head", "mri", np.linalg.inv(mri_head))
+    to_head = mne.transforms.apply_trans
+    return {
+        "lpa": to_head(mri_head, lpa), "nasion": to_head(mri_head, nas),
+        "rpa": to_head(mri_head, rpa), "head_mri_t": head_mri, "mri_head": mri_head,
+    }
+
+
+def head_shape_points(head: dict, n_points: int = 150) -> np.ndarray:
+    """Head-shape points (head frame, m) spread over the upper scalp of fsaverage."""
+    surf = mne.read_bem_surfaces(_MNE_DATA / "fsaverage" / "fsaverage-head.fif", verbose=False)[0]
+    rr = mne.transforms.apply_trans(head["mri_head"], surf["rr"])
+    rr = rr[rr[:, 2] > head["nasion"][2] - 0.02]  # above the nasion level
+    return _farthest_points(rr, n_points)
+
+
+def _farthest_points(rr: np.ndarray, n: int) -> np.ndarray:
+    """Deterministic farthest-point sampling of ``n`` rows of ``rr``."""
+    chosen = [int(np.argmax(rr[:, 2]))]
+    dist = np.linalg.norm(rr - rr[chosen[0]], axis=1)
+    for _ in range(n - 1):
+        chosen.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(rr - rr[chosen[-1]], axis=1))
+    return rr[chosen]
+
+
+def make_digitization(head: dict) -> mne.channels.DigMontage:
+    """Fiducials, four HPI coils and head-shape points of the template head."""
+    shape = head_shape_points(head)
+    hpi = _farthest_points(shape[shape[:, 2] > 0.03], 4)
+    return mne.channels.make_dig_montage(
+        nasion=head["nasion"], lpa=head["lpa"], rpa=head["rpa"], hsp=shape, hpi=hpi,
+        coord_frame="head",
+    )
+
+
+def _sphere(rr: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares sphere (centre, radius) through points."""
+    a = np.column_stack([2 * rr, np.ones(len(rr))])
+    sol, *_ = np.linalg.lstsq(a, (rr**2).sum(1), rcond=None)
+    return sol[:3], float(np.sqrt(sol[3] + sol[:3] @ sol[:3]))
+
+
+def vectorview_like_info(sfreq: float, head: dict) -> mne.Info:
+    """A 306-channel Vectorview-like sensor array on MNE's packaged helmet, plus EOG and trigger.
+
+    The head is placed in the helmet by matching the centres of spheres fitted to the helmet and
+    to the head shape, 1 cm lower than centred; sensors sit 5 mm outside the helmet surface.
+    """
+    helmet = mne.read_bem_surfaces(_MNE_DATA / "helmets" / "306m.fif.gz", verbose=False)[0]
+    rr, nn = helmet["rr"], helmet["nn"]
+    center, _ = _sphere(rr)
+    outward = np.sign(np.sum(nn * (rr - center), axis=1))[:, None]
+    nn = nn * outward
+    idx = [int(np.argmin(np.linalg.norm(rr - p, axis=1))) for p in _farthest_points(rr, 102)]
+    names, kinds, locs = [], [], []
+    for k, i in enumerate(sorted(idx, key=lambda j: (-rr[j, 2], rr[j, 0])), start=1):
+        ez = nn[i]
+        ex = np.cross([0.0, 0.0, 1.0], ez)
+        ex = ex / np.linalg.norm(ex) if np.linalg.norm(ex) > 1e-6 else np.array([1.0, 0, 0])
+        ey = np.cross(ez, ex)
+        pos = rr[i] + 0.005 * ez
+        for suffix, kind, axes in (("1", "mag", (ex, ey)), ("2", "grad", (ex, ey)),
+                                   ("3", "grad", (ey, -ex))):
+            names.append(f"MEG{k:03d}{suffix}")
+            kinds.append(kind)
+            locs.append(np.concatenate([pos, axes[0], axes[1], ez]))
+    info = mne.create_info(names + ["EOG061", "EOG062", "STI101"], sfreq,
+                           kinds + ["eog", "eog", "stim"])
+    with info._unlock():
+        for ch, loc, kind in zip(info["chs"], locs, kinds):
+            ch["loc"][:] = loc
+            ch["coord_frame"] = FIFF.FIFFV_COORD_DEVICE
+            ch["coil_type"] = (FIFF.FIFFV_COIL_VV_MAG_T3 if kind == "mag"
+                               else FIFF.FIFFV_COIL_VV_PLANAR_T1)
+        shape_center, _ = _sphere(head_shape_points(head))
+        dev_head = np.eye(4)
+        dev_head[:3, 3] = shape_center - center + np.array([0.0, 0.0, 0.01])
+        info["dev_head_t"] = mne.transforms.Transform("meg", "head", dev_head)
+        info["line_freq"] = 50.0
+    return info
+
+
+def template_info(template: Path, sfreq: float) -> mne.Info:
+    """Sensor channels and head position of a real recording, as an unprocessed recording."""
+    raw_info = mne.io.read_info(template, verbose="error")
+    meg = mne.pick_info(raw_info, mne.pick_types(raw_info, meg=True, exclude=[]))
+    kinds = [mne.channel_type(meg, i) for i in range(len(meg.ch_names))]
+    info = mne.create_info(meg.ch_names + ["EOG061", "EOG062", "STI101"], sfreq,
+                           kinds + ["eog", "eog", "stim"])
+    with info._unlock():
+        for ch, src in zip(info["chs"], meg["chs"]):
+            for key in ("loc", "coil_type", "coord_frame", "unit"):
+                ch[key] = src[key].copy() if hasattr(src[key], "copy") else src[key]
+        info["dev_head_t"] = raw_info["dev_head_t"]
+        info["line_freq"] = raw_info["line_freq"] or 50.0
+    return info
+
+
+def finish_info(info: mne.Info, head: dict, meas_date: float) -> mne.Info:
+    """Add the template digitisation, storage calibrations and a fixed measurement date."""
+    info.set_montage(make_digitization(head), on_missing="ignore")
+    with info._unlock():
+        for i, ch in enumerate(info["chs"]):
+            ch["cal"] = _CAL.get(mne.channel_type(info, i), 1.0)
+            ch["range"] = 1.0
+        info["description"] = "megfmri-fusion simulation"
+    info.set_meas_date(meas_date)
+    return info
+
+
+# --------------------------------------------------------------------------------------------------
+# Source activity
+# --------------------------------------------------------------------------------------------------
+def _band_noise(n_samples: int, sfreq: float, band, rng, n_signals=1) -> np.ndarray:
+    sos = signal.butter(4, band, btype="bandpass", fs=sfreq, output="sos")
+    x = signal.sosfiltfilt(sos, rng.standard_normal((n_signals, n_samples)), axis=1)
+    return x / x.std(axis=1, keepdims=True)
+
+
+def _pink_noise(n_samples: int, rng, n_signals: int) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.standard_normal((n_signals, n_samples)), axis=1)
+    freqs = np.arange(spectrum.shape[1], dtype=float)
+    freqs[0] = 1.0
+    x = np.fft.irfft(spectrum / np.sqrt(freqs), n=n_samples, axis=1)
+    return x / x.std(axis=1, keepdims=True)
+
+
+def window_envelope(times, onsets, changes, start_s, stop_s, ramp_s=0.02) -> np.ndarray:
+    """Amplitude envelope: ``sqrt(1 + change)`` in [onset + start, onset + stop] of each
+    picture (cosine ramps), 1 elsewhere — power in the window is ``1 + change`` times baseline."""
+    env = np.ones_like(times)
+    for onset, change in zip(onsets, changes):
+        lo, hi = onset + start_s, onset + stop_s
+        i0, i1 = np.searchsorted(times, [lo - ramp_s, hi + ramp_s])
+        seg = times[i0:i1]
+        w = np.clip(np.minimum(seg - (lo - ramp_s), (hi + ramp_s) - seg) / ramp_s, 0, 1)
+        w = np.sin(w * np.pi / 2) ** 2
+        env[i0:i1] = 1 + w * (np.sqrt(1 + change) - 1)
+    return env
+
+
+def source_activity(
+    *,
+    src: mne.SourceSpaces,
+    parcel_of_point: np.ndarray,
+    parcel_names: list[str],
+    planted: list[dict],
+    trials: pd.DataFrame,
+    blocks: pd.DataFrame,
+    sfreq: float,
+    duration_s: float,
+    rng: np.random.Generator,
+    planted_nam: float = 30.0,
+    background_nam: float = 8.0,
+    n_background: int = 150,
+) -> mne.SourceEstimate:
+    """Source time courses of one run (A m).
+
+    Parameters
+    ----------
+    src : SourceSpaces
+        The grid the forward model was computed on.
+    parcel_of_point : ndarray of int, shape (n_points,)
+        Parcel index of each grid point (-1 none).
+    planted : list of dict
+        Each with ``parcel`` (name), ``band`` (name) and ``window_s`` ((start, stop) after the
+        picture).
+    trials : DataFrame
+        Pictures: ``onset`` (s), ``condition``, ``block``.
+    blocks : DataFrame
+        This run's rows of the simulation's blocks table (``block``, ``parcel``,
+        ``meg_relchange``).
+    """
+    n_samples = int(round(duration_s * sfreq))
+    times = np.arange(n_samples) / sfreq
+    offsets = np.cumsum([0] + [len(s["vertno"]) for s in src])
+    vertnos = [np.array(s["vertno"]) for s in src]
+    rows: dict[int, np.ndarray] = {}
+    change_of = blocks.set_index(["block", "parcel"])["meg_relchange"]
+    for item in planted:
+        parcel = parcel_names.index(item["parcel"])
+        points = np.flatnonzero(parcel_of_point == parcel)
+        if points.size == 0:
+            continue
+        base = _band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
+        changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
+        env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
+        course = planted_nam * 1e-9 * base * env
+        for p in points:
+            rows[p] = rows.get(p, 0) + course
+    candidates = np.setdiff1d(np.arange(offsets[-1]), list(rows))
+    background = rng.choice(candidates, size=min(n_background, candidates.size), replace=False)
+    pink = _pink_noise(n_samples, rng, background.size) * background_nam * 1e-9
+    for p, course in zip(background, pink):
+        rows[int(p)] = course
+    order = np.array(sorted(rows))
+    data = np.array([rows[p] for p in order])
+    hemi = np.searchsorted(offsets, order, side="right") - 1
+    vertices = [np.sort(vertnos[h][order[hemi == h] - offsets[h]]) for h in range(len(src))]
+    # rows sorted by (hemisphere, vertex number) as SourceEstimate expects
+    keys = [(h, vertnos[h][p - offsets[h]]) for p, h in zip(order, hemi)]
+    data = data[np.lexsort((np.array([k[1] for k in keys]), np.array([k[0] for k in keys])))]
+    return mne.SourceEstimate(data, vertices, tmin=0.0, tstep=1.0 / sfreq, subject="sim")
+
+
+def simulate_run_raw(
+    info: mne.Info,
+    stc: mne.SourceEstimate,
+    forward: mne.Forward,
+    trials: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+    cov: mne.Covariance | None = None,
+    blink_scale: float = 2.0,
+) -> mne.io.RawArray:
+    """Project sources, add sensor noise, blinks and triggers: the unprocessed recording."""
+    raw = mne.simulation.simulate_raw(info, stc, forward=forward, verbose="error")
+    if cov is None:
+        cov = mne.make_ad_hoc_cov(raw.info, verbose="error")
+    mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], random_state=rng,
+                             verbose="error")
+    mne.simulation.add_eog(raw, random_state=rng, verbose="error")
+    data = raw._data
+    eog = mne.pick_types(raw.info, meg=False, eog=True)
+    # MNE writes its blink trace on the last EOG channel with peaks of 50-150 µV; blinks of
+    # 100-300 µV on the vertical EOG are typical, so some trials exceed 150 µV.
+    data[eog[-1]] *= blink_scale
+    data[eog[0]] = np.cumsum(rng.normal(0, 2e-7, data.shape[1])) * 0.02 + rng.normal(
+        0, 5e-6, data.shape[1])  # horizontal EOG: slow drift and noise
+    stim = mne.pick_types(raw.info, meg=False, stim=True)[0]
+    data[stim] = 0
+    samples = np.round(trials.onset.to_numpy() * info["sfreq"]).astype(int)
+    data[stim, samples] = trials.value.to_numpy()
+    return raw

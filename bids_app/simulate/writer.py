@@ -1,0 +1,271 @@
+"""Write the simulated study as a BIDS dataset with its ground truth.
+
+Layout written at ``out``::
+
+    dataset_description.json, README, participants.tsv, task-naming_bold.json, ...
+    sub-XX/anat/sub-XX_T1w.nii.gz (+ .json with anatomical landmarks)
+    sub-XX/meg/sub-XX_task-naming_run-R_meg.fif (+ channels, coordsystem, events)
+    sub-XX/func/sub-XX_task-naming_run-R_bold.nii.gz (+ events)
+    derivatives/freesurfer/sub-XX/            the template anatomy as the subject's FreeSurfer
+    sourcedata/simulation/truth.json          design, seed, planted effects, null parcels
+    sourcedata/simulation/blocks.tsv          latent, fMRI amplitude, MEG change per block
+    sourcedata/simulation/sub-XX_run-R_motion.tsv   simulated head motion of each BOLD run
+
+Every random draw comes from one seed (a separate stream per subject and run), so the same seed
+gives byte-identical files and a different seed different data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bids_app import __version__
+from bids_app.simulate import fmri as sim_fmri
+from bids_app.simulate import meg as sim_meg
+from bids_app.simulate.design import Design, run_events
+from bids_app.simulate.effects import EffectSet, resolve_parcels, simulate_blocks
+
+LOGGER = logging.getLogger(__name__)
+
+#: Fixed recording date of every simulated file (byte-identical outputs).
+MEAS_DATE = 1262304000.0  # 2010-01-01 00:00:00 UTC
+
+_EVENTS_JSON = {
+    "onset": {"Description": "Onset from the start of the recording (first acquired volume "
+              "for BOLD, first sample for MEG).", "Units": "s"},
+    "duration": {"Description": "Duration of the stimulus.", "Units": "s"},
+    "trial_type": {"Description": "Condition of the picture, or the block instruction.",
+                   "Levels": {}},
+    "block": {"Description": "Block number within the run (1..n in time order)."},
+    "value": {"Description": "Trigger code on STI101 (conditions 1..3, instruction 10)."},
+}
+
+
+@dataclass
+class TemplateAnatomy:
+    """What the simulator needs of the template anatomy (built by :mod:`bids_app.simulate.anatomy`)."""
+
+    subjects_dir: Path
+    subject: str
+    white: list  # [(rr_mm, tris)] lh, rh
+    pial: list
+    inner_skull: tuple
+    parcel_names: list[str]
+    vertex_parcel: np.ndarray  # parcel index per fMRI-grid vertex (lh then rh), -1 none
+    mid_rr: np.ndarray  # mid-thickness coordinates of those vertices (mm)
+    src: object  # mne.SourceSpaces of the MEG grid
+    point_parcel: np.ndarray  # parcel index per MEG grid point, -1 none
+    bem: object  # mne.ConductorModel
+    atlas: str
+
+
+def _stream(seed: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
+
+
+def write_dataset(
+    out: Path,
+    *,
+    design: Design,
+    effects: EffectSet,
+    anatomy: TemplateAnatomy,
+    seed: int,
+    preset: str,
+    meg_template: Path | None = None,
+    noise_cov: Path | None = None,
+) -> Path:
+    """Simulate every subject and run and write the BIDS dataset at ``out``."""
+    import mne
+    import mne_bids
+
+    out = Path(out)
+    t_start = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    resolve_parcels(effects, anatomy.parcel_names, anatomy.atlas)
+    LOGGER.info("Planted effects: %s",
+                "; ".join(f"{e.name} ({e.band}, {', '.join(e.parcels)})" for e in effects.effects))
+
+    # the design of every (subject, run); MEG and BOLD runs share it
+    subjects = [f"{i:02d}" for i in range(1, design.n_subjects + 1)]
+    runs = [f"{r:02d}" for r in range(1, design.n_runs + 1)]
+    events = {(s, r): run_events(design, _stream(seed, 1, i, j))
+              for i, s in enumerate(subjects) for j, r in enumerate(runs)}
+    blocks = simulate_blocks(design, events, anatomy.parcel_names, effects, _stream(seed, 2))
+
+    # sensors, head and forward model (one anatomy and head position for everybody)
+    head = sim_meg.template_head()
+    info = (sim_meg.template_info(meg_template, design.meg_sfreq) if meg_template
+            else sim_meg.vectorview_like_info(design.meg_sfreq, head))
+    info = sim_meg.finish_info(info, head, MEAS_DATE)
+    forward = mne.make_forward_solution(info, head["head_mri_t"], anatomy.src, anatomy.bem,
+                                        meg=True, eeg=False, verbose="error")
+    cov = mne.read_cov(noise_cov, verbose="error") if noise_cov else None
+    if cov is not None:
+        missing = set(mne.pick_info(info, mne.pick_types(info, meg=True)).ch_names) - set(cov.ch_names)
+        if missing:
+            raise ValueError(f"the noise covariance {noise_cov} lacks channels of the sensor "
+                             f"array (e.g. {sorted(missing)[:3]}); use it with the matching "
+                             "--meg-template recording")
+
+    # anatomy images, shared by all subjects
+    t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, _stream(seed, 3))
+    base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
+    parcel_of_voxel = sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+
+    planted = [{"parcel": p, "band": e.band,
+                "window_s": (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)}
+               for e in effects.effects for p in e.parcels]
+    sim_dir = out / "sourcedata" / "simulation"
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    for i, sub in enumerate(subjects):
+        fs_subject = f"sub-{sub}"
+        _write_freesurfer_subject(anatomy, out / "derivatives" / "freesurfer", fs_subject, t1)
+        t1_path = mne_bids.BIDSPath(subject=sub, root=out, datatype="anat", suffix="T1w",
+                                    extension=".nii.gz")
+        landmarks = mne_bids.get_anat_landmarks(
+            t1, info, head["head_mri_t"], fs_subject, out / "derivatives" / "freesurfer")
+        mne_bids.write_anat(t1, t1_path, landmarks=landmarks, overwrite=True, verbose="error")
+        for j, run in enumerate(runs):
+            LOGGER.info("Simulating sub-%s run-%s (%d/%d)", sub, run,
+                        i * len(runs) + j + 1, len(subjects) * len(runs))
+            ev = events[(sub, run)]
+            trials = ev[ev.trial_type != "instruction"]
+            run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
+            _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, ev, trials,
+                           run_blocks, cov, _stream(seed, 4, i, j))
+            motion = _write_bold_run(out, sub, run, design, base, gm, parcel_of_voxel, anatomy,
+                                     ev, run_blocks, _stream(seed, 5, i, j))
+            pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                          "rot_z"]).to_csv(
+                sim_dir / f"sub-{sub}_run-{run}_motion.tsv", sep="\t", index=False,
+                float_format="%.6f")
+
+    _write_top_level(out, design, subjects)
+    blocks.to_csv(sim_dir / "blocks.tsv", sep="\t", index=False, float_format="%.6f")
+    truth = {
+        "generated_by": f"megfmri-fusion-simulate {__version__}",
+        "preset": preset,
+        "seed": seed,
+        "design": design.as_dict(),
+        "conditions": list(design.conditions),
+        "parcellation": anatomy.atlas,
+        "meg_template": str(meg_template) if meg_template else None,
+        "effects": [
+            {"name": e.name, "kind": e.kind, "parcels": e.parcels,
+             "hemi": sorted({"rh" if p.endswith("-rh") else "lh" for p in e.parcels}),
+             "band": e.band, "window_starts_ms": [w for w in _window_starts()
+                                                   if e.window_ms[0] - 1e-6 <= w
+                                                   <= e.window_ms[1] + 1e-6],
+             "condition": [c for c, r in e.rho.items() if r != 0] if e.kind == "task-dependent"
+             else list(e.rho), "rho": e.rho}
+            for e in effects.effects
+        ],
+        "null_parcels": effects.null_parcels,
+        "model": {k: v for k, v in effects.to_dict().items()
+                  if k not in ("effects", "null_regions", "null_parcels")},
+    }
+    (sim_dir / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    LOGGER.info("Simulated %d subjects x %d runs in %.0f s: %s", len(subjects), len(runs),
+                time.time() - t_start, out)
+    return out
+
+
+def _window_starts() -> list[float]:
+    return [100.0 + k * 100.0 / 3.0 for k in range(22)]
+
+
+def _write_freesurfer_subject(anatomy: TemplateAnatomy, fs_dir: Path, name: str, t1) -> None:
+    target = fs_dir / name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(anatomy.subjects_dir / anatomy.subject, target, symlinks=False)
+    (target / "mri").mkdir(exist_ok=True)
+    mgh = nib.MGHImage(np.asarray(t1.dataobj), t1.affine)
+    nib.save(mgh, target / "mri" / "T1.mgz")
+
+
+def _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, events, trials,
+                   run_blocks, cov, rng) -> None:
+    import mne
+    import mne_bids
+
+    stc = sim_meg.source_activity(
+        src=anatomy.src, parcel_of_point=anatomy.point_parcel,
+        parcel_names=anatomy.parcel_names, planted=planted,
+        trials=trials.rename(columns={"trial_type": "condition"}), blocks=run_blocks,
+        sfreq=design.meg_sfreq, duration_s=design.run_duration_s, rng=rng,
+    )
+    raw = sim_meg.simulate_run_raw(info, stc, forward, events, rng=rng, cov=cov)
+    tmp = out / "sourcedata" / "simulation" / f".tmp_sub-{sub}_run-{run}_raw.fif"
+    raw.save(tmp, fmt="short", overwrite=True, verbose="error")
+    raw = mne.io.read_raw_fif(tmp, verbose="error")
+    path = mne_bids.BIDSPath(subject=sub, task=design.task, run=run, datatype="meg", root=out)
+    mne_bids.write_raw_bids(raw, path, overwrite=True, format="FIF", verbose="error")
+    tmp.unlink()
+    _write_events(path.copy().update(suffix="events", extension=".tsv").fpath, events, design,
+                  with_value=True)
+
+
+def _write_bold_run(out, sub, run, design, base, gm, parcel_of_voxel, anatomy, events,
+                    run_blocks, rng) -> np.ndarray:
+    trials = events[events.trial_type != "instruction"]
+    regressors, block_ids = sim_fmri.block_regressors(events, design.n_volumes, design.tr_s)
+    table = run_blocks.pivot(index="parcel", columns="block", values="fmri_amplitude")
+    table = table.reindex(index=anatomy.parcel_names, columns=block_ids)
+    motion = sim_fmri.random_motion(design.n_volumes, rng)
+    img = sim_fmri.synth_bold(base, gm, parcel_of_voxel, table.to_numpy(), regressors,
+                              tr=design.tr_s, rng=rng, motion=motion)
+    func = out / f"sub-{sub}" / "func"
+    func.mkdir(parents=True, exist_ok=True)
+    stem = f"sub-{sub}_task-{design.task}_run-{run}"
+    nib.save(img, func / f"{stem}_bold.nii.gz")
+    _write_events(func / f"{stem}_events.tsv", events, design, with_value=False)
+    del trials
+    return motion
+
+
+def _write_events(path: Path, events: pd.DataFrame, design: Design, *, with_value: bool) -> None:
+    table = events if with_value else events.drop(columns="value")
+    table.to_csv(path, sep="\t", index=False, float_format="%.4f")
+    sidecar = {k: v for k, v in _EVENTS_JSON.items() if k in table.columns}
+    sidecar["trial_type"] = dict(sidecar["trial_type"])
+    sidecar["trial_type"]["Levels"] = {c: f"picture of condition {c}" for c in design.conditions}
+    sidecar["trial_type"]["Levels"]["instruction"] = "instruction shown at the start of a block"
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+
+
+def _write_top_level(out: Path, design: Design, subjects: list[str]) -> None:
+    description = {
+        "Name": "megfmri-fusion simulated picture-naming study",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "raw",
+        "License": "CC0",
+        "Authors": ["megfmri-fusion simulator"],
+        "GeneratedBy": [{"Name": "megfmri-fusion-simulate", "Version": __version__}],
+    }
+    (out / "dataset_description.json").write_text(json.dumps(description, indent=2) + "\n")
+    (out / f"task-{design.task}_bold.json").write_text(json.dumps({
+        "TaskName": design.task,
+        "RepetitionTime": design.tr_s,
+        "TaskDescription": "Picture naming in blocks: " + ", ".join(design.conditions),
+        "NumberOfVolumesDiscardedByScanner": 0,
+    }, indent=2) + "\n")
+    (out / "README").write_text(
+        "Simulated MEG and fMRI of a block-design picture-naming study, written by "
+        "megfmri-fusion-simulate. Every subject has the fsaverage anatomy "
+        "(derivatives/freesurfer). The first "
+        f"{design.dummy_volumes} volumes of each BOLD run are dummy scans. The planted "
+        "MEG-fMRI couplings are in sourcedata/simulation/truth.json.\n"
+    )
+    participants = pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects],
+                                 "age": "n/a", "sex": "n/a", "hand": "n/a"})
+    participants.to_csv(out / "participants.tsv", sep="\t", index=False)
