@@ -47,7 +47,9 @@ def test_paper_design_gives_11_block_and_6_rest_volumes(jitter):
     assert ((table.block_stop - table.block_start) == 11).all()
     assert ((table.rest_stop - table.rest_start) == 6).all()
     # every volume of a 51-s cycle is used once: a rest starts where the previous block ended
-    np.testing.assert_array_equal(table.rest_start.to_numpy()[1:], table.block_stop.to_numpy()[:-1])
+    np.testing.assert_array_equal(
+        table.rest_start.to_numpy()[1:], table.block_stop.to_numpy()[:-1]
+    )
     # first block: onset 36 s + 3 s delay = 39 s = original volume 13 = kept volume 8
     assert table.loc[0, ["rest_start", "block_start", "block_stop"]].tolist() == [2, 8, 19]
 
@@ -165,7 +167,8 @@ def test_events_before_first_kept_volume():
 def test_rest_before_first_kept_volume():
     # onset 18 s: block from volume 7, its 6 rest volumes would start at volume 1 < 5
     trials = assign_blocks(paper_events(n_blocks=3, first_onset=18.0), CONDITIONS)
-    with pytest.raises(EventTimingError, match=r"rest before block 1 .* needs 6 volume.*before the first kept volume"):
+    expected = r"rest before block 1 .* needs 6 volume.*before the first kept volume"
+    with pytest.raises(EventTimingError, match=expected):
         block_volume_table(trials, tr=3.0, n_volumes=200, dummy_scans=5)
 
 

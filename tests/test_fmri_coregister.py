@@ -57,8 +57,10 @@ def pair():
     truth = np.eye(4)  # t1w_to_epi: 3-deg/-2-deg/4-deg rotation and (4, -3, 5) mm
     truth[:3, :3] = Rotation.from_euler("xyz", [3, -2, 4], degrees=True).as_matrix()
     truth[:3, 3] = [4.0, -3.0, 5.0]
-    anatomy = np.linalg.inv(truth) @ np.vstack([world(EPI_AFFINE, EPI_SHAPE), np.ones(np.prod(EPI_SHAPE))])
-    epi = EPI_CONTRAST[tissue(anatomy[:3])].reshape(EPI_SHAPE)
+    epi_world = world(EPI_AFFINE, EPI_SHAPE)
+    to_anatomy = np.linalg.inv(truth)
+    anatomy = to_anatomy[:3, :3] @ epi_world + to_anatomy[:3, 3:]
+    epi = EPI_CONTRAST[tissue(anatomy)].reshape(EPI_SHAPE)
     epi = ndimage.gaussian_filter(epi, 0.8) + np.random.default_rng(0).normal(0, 10, EPI_SHAPE)
     return (
         nib.Nifti1Image(t1.astype(np.float32), T1_AFFINE),
@@ -166,7 +168,12 @@ def test_register_dat_parsing_and_conversion():
     # mri_vol2surf's chain, written with hand-made FreeSurfer matrices: EPI voxel of a surface
     # point v (anatomy tkr RAS) = inv(Tmov) @ R @ v, where Tmov is the EPI's tkr matrix
     t_mov = np.array(
-        [[3.4375, 0, 0, -3.4375 * 32], [0, 3.4375, 0, -3.4375 * 32], [0, 0, 5.0, -5.0 * 15], [0, 0, 0, 1]]
+        [
+            [3.4375, 0, 0, -3.4375 * 32],
+            [0, 3.4375, 0, -3.4375 * 32],
+            [0, 0, 5.0, -5.0 * 15],
+            [0, 0, 0, 1],
+        ]
     )
     c_ras_t1 = t1_affine @ [128, 128, 128, 1]
     for v in np.random.default_rng(2).uniform(-60, 60, (20, 3)):

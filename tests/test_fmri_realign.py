@@ -55,7 +55,9 @@ def moved_run(reference, truth):
     volumes = []
     for row in truth:
         vox = np.linalg.inv(AFFINE) @ np.linalg.inv(rigid(row, center)) @ AFFINE
-        volumes.append(ndimage.affine_transform(reference, vox[:3, :3], offset=vox[:3, 3], order=3))
+        volumes.append(
+            ndimage.affine_transform(reference, vox[:3, :3], offset=vox[:3, 3], order=3)
+        )
     return nib.Nifti1Image(np.stack(volumes, axis=-1).astype(np.float32), AFFINE)
 
 
@@ -112,7 +114,9 @@ def test_motion_parameters_decompose_about_the_centre():
 
 
 def test_framewise_displacement_by_hand():
-    motion = np.array([[0, 0, 0, 0, 0, 0], [1.0, -0.5, 0, 0.01, 0, 0], [1.0, 0.5, 0.2, 0, 0, -0.02]])
+    motion = np.array(
+        [[0, 0, 0, 0, 0, 0], [1.0, -0.5, 0, 0.01, 0, 0], [1.0, 0.5, 0.2, 0, 0, -0.02]]
+    )
     # FD1 = 1 + 0.5 + 50 * 0.01 = 2.0 ; FD2 = 1 + 0.2 + 50 * (0.01 + 0.02) = 2.7
     np.testing.assert_allclose(framewise_displacement(motion), [0.0, 2.0, 2.7])
 

@@ -98,12 +98,17 @@ def ants_random_seed(seed: int | None) -> Iterator[None]:
             os.environ["ANTS_RANDOM_SEED"] = previous
 
 
-def register_rigid(fixed, moving, **options) -> tuple[np.ndarray, np.ndarray]:
+def register_rigid(
+    fixed, moving, *, interpolator: str = "linear", **options
+) -> tuple[np.ndarray, np.ndarray]:
     """Rigid ``ants.registration`` of ``moving`` onto ``fixed``.
 
     Parameters
     ----------
     fixed, moving : ANTsImage
+    interpolator : str
+        Interpolation of the returned resampled image: ``"linear"`` (the registration's own
+        output) or any :func:`ants.apply_transforms` interpolator (e.g. ``"bSpline"``).
     **options
         Passed to :func:`ants.registration` (``type_of_transform`` must be rigid).
 
@@ -113,7 +118,7 @@ def register_rigid(fixed, moving, **options) -> tuple[np.ndarray, np.ndarray]:
         RAS+ mm matrix mapping a point of the fixed image's world to the corresponding point of
         the moving image's world.
     warped : ndarray, shape fixed.shape
-        The moving image resampled on the fixed grid (linear interpolation), float32.
+        The moving image resampled on the fixed grid, float32.
     """
     import ants
 
@@ -134,5 +139,11 @@ def register_rigid(fixed, moving, **options) -> tuple[np.ndarray, np.ndarray]:
             )
         transform = ants.read_transform(transforms[0])
         matrix = ants_transform_to_ras(transform.parameters, transform.fixed_parameters)
-        warped = result["warpedmovout"].numpy().astype(np.float32, copy=False)
+        if interpolator == "linear":
+            warped_image = result["warpedmovout"]
+        else:
+            warped_image = ants.apply_transforms(
+                fixed, moving, transformlist=transforms, interpolator=interpolator
+            )
+        warped = warped_image.numpy().astype(np.float32, copy=False)
     return matrix, warped

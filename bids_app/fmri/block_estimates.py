@@ -4,9 +4,9 @@ steps 3-6).
 Timing
 ------
 Event onsets are in seconds from the first *acquired* volume of the run (BIDS), dummy volumes
-included. Volume ``k`` of the original series is taken to be acquired at ``k * TR`` (slice timing is
-ignored: every slice of a volume is treated as acquired at the volume's start); volume ``j`` of
-the kept series is volume ``j + dummy_scans`` of the original one.
+included. Volume ``k`` of the original series is taken to be acquired at ``k * TR`` (slice timing
+is ignored: every slice of a volume is treated as acquired at the volume's start); volume ``j``
+of the kept series is volume ``j + dummy_scans`` of the original one.
 
 Which volumes belong to a block and to its rest
 -----------------------------------------------

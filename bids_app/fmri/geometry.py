@@ -14,8 +14,8 @@ whatever the orientation. ``recon-all`` conforms its input keeping ``c_ras``, so
 ``recon-all`` (NIfTI or MGH) and ``orig.mgz`` / ``T1.mgz`` all give the same shift; for a conformed
 (LIA) MGH volume the matrix equals :meth:`nibabel.freesurfer.mghformat.MGHHeader.get_vox2ras_tkr`.
 
-``register.dat`` (tkregister, ``bbregister --reg``) maps the *target* (anatomy) tkregister RAS to the
-*movable* (EPI) tkregister RAS; :func:`register_dat_to_affine` turns it into this package's
+``register.dat`` (tkregister, ``bbregister --reg``) maps the *target* (anatomy) tkregister RAS to
+the *movable* (EPI) tkregister RAS; :func:`register_dat_to_affine` turns it into this package's
 ``t1w_to_epi`` scanner-RAS matrix.
 """
 
