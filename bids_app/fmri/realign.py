@@ -158,7 +158,7 @@ def realign(
     img: nib.spatialimages.SpatialImage,
     *,
     metric: str = "meansquares",
-    sampling_rate: float = 0.2,
+    sampling_rate: float = 0.1,
     seed: int | None = 1,
     interpolator: str = "bSpline",
     fd_radius_mm: float = 50.0,
@@ -239,7 +239,7 @@ def realign_array(
     affine: np.ndarray,
     *,
     metric: str = "meansquares",
-    sampling_rate: float = 0.2,
+    sampling_rate: float = 0.1,
     seed: int | None = 1,
     interpolator: str = "bSpline",
 ) -> tuple[np.ndarray, np.ndarray]:

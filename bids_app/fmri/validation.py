@@ -195,5 +195,6 @@ def drop_dummy_volumes(
     data = np.asanyarray(img.dataobj)[..., dummy_scans:]
     header = img.header.copy()
     kept = nib.Nifti1Image(data, img.affine, header=header)
+    kept.set_data_dtype(data.dtype)  # scaled integers come back as floats: keep them exact
     logger.info("Discarded %d dummy volume(s); %d remain.", dummy_scans, data.shape[3])
     return kept
