@@ -8,10 +8,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bids_app" / "fmri"
 
 
 def test_import_pulls_in_no_workflow_or_config_modules():
-    code = (
-        "import sys, bids_app.fmri; "
-        "print(sorted(m for m in ('nipype', 'bids_app.config', 'ants', 'bids') if m in sys.modules))"
-    )
+    modules = ("nipype", "bids_app.config", "ants", "bids")
+    code = f"import sys, bids_app.fmri; print(sorted(m for m in {modules} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         cwd=PACKAGE.parents[1],
