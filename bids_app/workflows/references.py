@@ -32,6 +32,8 @@ REFERENCES: dict[str, str] = {
     "NeuroImage 59(3):2142-2154. doi:10.1016/j.neuroimage.2011.10.018",
     "spm": "Penny W, Friston K, Ashburner J, Kiebel S, Nichols T (2007). Statistical Parametric "
     "Mapping: The Analysis of Functional Brain Images. Academic Press.",
+    "fmriprep": "Esteban O, et al. (2019). fMRIPrep: a robust preprocessing pipeline for "
+    "functional MRI. Nature Methods 16:111-116. doi:10.1038/s41592-018-0235-4",
     "tsss": "Taulu S, Simola J (2006). Spatiotemporal signal space separation method for "
     "rejecting nearby interference in MEG measurements. Physics in Medicine and Biology "
     "51(7):1759-1768. doi:10.1088/0031-9155/51/7/008",

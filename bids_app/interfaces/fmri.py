@@ -1,0 +1,348 @@
+"""Nipype interfaces of the fMRI stage: load, call :mod:`bids_app.fmri`, save.
+
+Files exchanged between nodes:
+
+* ``parcellation.npz`` — ``names``, ``hemis`` (included parcels, in order), ``fmri_parcel``
+  (parcel index per fMRI grid point, left then right hemisphere, -1 none) and ``meg_parcel``
+  (same per MEG grid point), written by the anatomy stage;
+* ``fmri_grid.npz`` — ``white`` and ``pial`` (n_points x 3, FreeSurfer surface RAS mm) of the
+  fMRI grid points on the subject's surfaces, ``hemi`` (0 left, 1 right) and ``vertices``
+  (vertex number on the subject's surface of that hemisphere);
+* time series as TSV (volumes x parcels), motion as TSV (fMRIPrep confound names), the
+  T1w -> EPI matrix as a text file, summaries for the report as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+from bids_app.io.derivatives import write_json
+
+
+def _seed(value):
+    return int(value) if isdefined(value) else None
+
+
+def _threads(n: int) -> None:
+    """Limit ITK (ANTs) threads in this worker process."""
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(int(n), 1))
+
+
+def load_parcellation(path: str) -> dict:
+    """The arrays of a ``parcellation.npz`` (names and hemis as lists)."""
+    with np.load(path, allow_pickle=False) as data:
+        out = {key: data[key] for key in data.files}
+    out["names"] = [str(n) for n in out["names"]]
+    out["hemis"] = [str(h) for h in out["hemis"]]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+class _RealignInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="raw BOLD run (4-D)")
+    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+    seed = traits.Int(desc="seed of ANTs' sampling")
+    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+
+
+class _RealignOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="realigned BOLD without dummy volumes")
+    mean_file = File(exists=True, desc="mean of the realigned volumes")
+    motion_file = File(exists=True, desc="motion parameters and framewise displacement (TSV)")
+    report = File(exists=True, desc="summary for the report (JSON)")
+
+
+class RealignBOLD(SimpleInterface):
+    """Drop dummy volumes and realign every volume to the first kept one (ANTs, rigid)."""
+
+    input_spec = _RealignInputSpec
+    output_spec = _RealignOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import drop_dummy_volumes, mean_volume, realign
+
+        _threads(self.inputs.num_threads)
+        img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
+        result = realign(img, seed=_seed(self.inputs.seed))
+        cwd = Path(runtime.cwd)
+        out = cwd / "bold_realigned.nii.gz"
+        nib.save(result.realigned, out)
+        nib.save(mean_volume(result.realigned), cwd / "bold_mean.nii.gz")
+        table = result.motion_table()
+        table.to_csv(cwd / "motion.tsv", sep="\t", index=False, float_format="%.6f")
+        fd = result.framewise_displacement
+        write_json(cwd / "realign.json", {
+            "kind": "fmri_motion",
+            "n_volumes": int(img.shape[3]),
+            "dummy_scans": int(self.inputs.dummy_scans),
+            "max_translation_mm": float(np.abs(result.motion[:, :3]).max()),
+            "max_rotation_deg": float(np.degrees(np.abs(result.motion[:, 3:]).max())),
+            "mean_fd_mm": float(fd.mean()),
+            "max_fd_mm": float(fd.max()),
+            "motion_tsv": str(cwd / "motion.tsv"),
+        })
+        self._results.update(out_file=str(out), mean_file=str(cwd / "bold_mean.nii.gz"),
+                             motion_file=str(cwd / "motion.tsv"),
+                             report=str(cwd / "realign.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _CoregisterInputSpec(BaseInterfaceInputSpec):
+    mean_file = File(exists=True, mandatory=True, desc="mean EPI")
+    t1w = File(exists=True, mandatory=True, desc="T1w (any orientation)")
+    init = traits.Enum("header", "center-of-mass", usedefault=True, desc="initialisation")
+    seed = traits.Int(desc="seed of ANTs' sampling")
+    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+
+
+class _CoregisterOutputSpec(TraitedSpec):
+    affine_file = File(exists=True, desc="T1w scanner RAS -> EPI scanner RAS (4x4 text)")
+    report = File(exists=True, desc="registration quality (JSON)")
+
+
+class CoregisterBOLD(SimpleInterface):
+    """Rigid mutual-information registration of the mean EPI to the T1w (ANTs)."""
+
+    input_spec = _CoregisterInputSpec
+    output_spec = _CoregisterOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import coregister
+
+        _threads(self.inputs.num_threads)
+        result = coregister(nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w),
+                            init=self.inputs.init, seed=_seed(self.inputs.seed))
+        cwd = Path(runtime.cwd)
+        np.savetxt(cwd / "t1w_to_epi.txt", result.t1w_to_epi)
+        write_json(cwd / "coregister.json", {
+            "kind": "fmri_registration", "method": "ANTs rigid, Mattes mutual information",
+            "nmi_before": float(result.nmi_before), "nmi_after": float(result.nmi_after),
+        })
+        self._results.update(affine_file=str(cwd / "t1w_to_epi.txt"),
+                             report=str(cwd / "coregister.json"))
+        return runtime
+
+
+class _RegisterDatInputSpec(BaseInterfaceInputSpec):
+    register_dat = File(exists=True, mandatory=True, desc="bbregister's register.dat")
+    t1w = File(exists=True, mandatory=True, desc="anatomy the registration targets")
+    epi = File(exists=True, mandatory=True, desc="the registered (movable) EPI")
+    min_cost = File(desc="bbregister's final cost file")
+
+
+class RegisterDatToAffine(SimpleInterface):
+    """Turn FreeSurfer's ``register.dat`` into the T1w -> EPI scanner-RAS matrix."""
+
+    input_spec = _RegisterDatInputSpec
+    output_spec = _CoregisterOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import parse_register_dat, register_dat_to_affine
+
+        reg = parse_register_dat(Path(self.inputs.register_dat).read_text())
+        matrix = register_dat_to_affine(reg, nib.load(self.inputs.t1w), nib.load(self.inputs.epi))
+        cwd = Path(runtime.cwd)
+        np.savetxt(cwd / "t1w_to_epi.txt", matrix)
+        summary = {"kind": "fmri_registration", "method": "FreeSurfer bbregister (BBR)"}
+        if isdefined(self.inputs.min_cost):
+            summary["bbr_cost"] = float(Path(self.inputs.min_cost).read_text().split()[0])
+        write_json(cwd / "coregister.json", summary)
+        self._results.update(affine_file=str(cwd / "t1w_to_epi.txt"),
+                             report=str(cwd / "coregister.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _SampleInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="realigned BOLD")
+    t1w = File(exists=True, mandatory=True, desc="anatomy defining surface RAS")
+    affine_file = File(exists=True, mandatory=True, desc="T1w -> EPI matrix")
+    fmri_grid = File(exists=True, mandatory=True, desc="fmri_grid.npz")
+    parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
+    projection_fraction = traits.Float(0.5, usedefault=True, desc="0 white .. 1 pial")
+
+
+class _TimeSeriesOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="parcel time series (TSV, volumes x parcels)")
+    report = File(exists=True, desc="sampling summary (JSON)")
+
+
+class SampleParcels(SimpleInterface):
+    """Sample the BOLD at the grid points of the ribbon and average within parcels."""
+
+    input_spec = _SampleInputSpec
+    output_spec = _TimeSeriesOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import parcel_time_series, sample_bold_on_surface
+
+        grid = np.load(self.inputs.fmri_grid)
+        parc = load_parcellation(self.inputs.parcellation)
+        samples = sample_bold_on_surface(
+            nib.load(self.inputs.in_file), grid["white"], grid["pial"],
+            nib.load(self.inputs.t1w), np.loadtxt(self.inputs.affine_file),
+            projection_fraction=self.inputs.projection_fraction,
+        )
+        series = parcel_time_series(samples.values, parc["fmri_parcel"], parc["names"],
+                                    valid=samples.valid)
+        cwd = Path(runtime.cwd)
+        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
+        write_json(cwd / "sampling.json", {
+            "kind": "fmri_sampling", "n_points": int(len(samples.valid)),
+            "n_outside": int(samples.n_outside), "n_zero": int(samples.n_zero),
+            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
+        })
+        self._results.update(out_file=str(cwd / "timeseries.tsv"),
+                             report=str(cwd / "sampling.json"))
+        return runtime
+
+
+class _SurfaceFilesInputSpec(BaseInterfaceInputSpec):
+    surface_files = traits.List(File(exists=True), minlen=2, maxlen=2, mandatory=True,
+                                desc="mri_vol2surf outputs of the left and right hemisphere")
+    fmri_grid = File(exists=True, mandatory=True, desc="fmri_grid.npz")
+    parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
+
+
+class SurfaceFileParcels(SimpleInterface):
+    """Parcel time series from per-vertex surface files (FreeSurfer ``mri_vol2surf``)."""
+
+    input_spec = _SurfaceFilesInputSpec
+    output_spec = _TimeSeriesOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import parcel_time_series
+
+        grid = np.load(self.inputs.fmri_grid)
+        parc = load_parcellation(self.inputs.parcellation)
+        values = None
+        for h, path in enumerate(self.inputs.surface_files):  # lh, rh
+            img = nib.load(path)
+            data = np.asarray(img.dataobj).reshape(-1, img.shape[-1])  # vertices x volumes
+            if values is None:
+                values = np.empty((len(grid["vertices"]), data.shape[1]), np.float32)
+            here = grid["hemi"] == h
+            values[here] = data[grid["vertices"][here]]
+        series = parcel_time_series(values, parc["fmri_parcel"], parc["names"])
+        cwd = Path(runtime.cwd)
+        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
+        write_json(cwd / "sampling.json", {
+            "kind": "fmri_sampling", "source": "FreeSurfer mri_vol2surf",
+            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
+        })
+        self._results.update(out_file=str(cwd / "timeseries.tsv"),
+                             report=str(cwd / "sampling.json"))
+        return runtime
+
+
+class _FsaverageInputSpec(BaseInterfaceInputSpec):
+    lh_file = File(exists=True, mandatory=True, desc="fMRIPrep hemi-L space-fsaverage* GIFTI")
+    rh_file = File(exists=True, mandatory=True, desc="fMRIPrep hemi-R space-fsaverage* GIFTI")
+    parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
+    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+
+
+class FsaverageParcels(SimpleInterface):
+    """Parcel time series from fMRIPrep's fsaverage GIFTI BOLD."""
+
+    input_spec = _FsaverageInputSpec
+    output_spec = _TimeSeriesOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri import fsaverage_parcel_time_series
+
+        parc = load_parcellation(self.inputs.parcellation)
+        lh = np.asarray(nib.load(self.inputs.lh_file).agg_data())
+        rh = np.asarray(nib.load(self.inputs.rh_file).agg_data())
+        series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],
+                                              dummy_scans=self.inputs.dummy_scans)
+        cwd = Path(runtime.cwd)
+        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
+        write_json(cwd / "sampling.json", {
+            "kind": "fmri_sampling", "source": "fMRIPrep fsaverage GIFTI",
+            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
+        })
+        self._results.update(out_file=str(cwd / "timeseries.tsv"),
+                             report=str(cwd / "sampling.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _BlocksInputSpec(BaseInterfaceInputSpec):
+    timeseries = File(exists=True, mandatory=True, desc="parcel time series (TSV)")
+    events = File(exists=True, mandatory=True, desc="BIDS events of the run")
+    tr = traits.Float(mandatory=True, desc="repetition time (s)")
+    conditions = traits.List(traits.Str, mandatory=True, desc="condition names")
+    block_gap_s = traits.Float(8.0, usedefault=True, desc="gap starting a new block (s)")
+    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+    highpass_period_s = traits.Float(510.0, usedefault=True, desc="high-pass period (s)")
+    hrf_delay_s = traits.Float(3.0, usedefault=True, desc="haemodynamic delay (s)")
+    block_volumes = traits.Int(desc="volumes per block (default: from the events)")
+    rest_volumes = traits.Int(desc="baseline volumes (default: from the events)")
+
+
+class _BlocksOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="block values (TSV)")
+    report = File(exists=True, desc="block summary (JSON)")
+
+
+class BlockValues(SimpleInterface):
+    """High-pass, block minus preceding rest, normalisation per run (DESIGN 4.2 steps 3-5)."""
+
+    input_spec = _BlocksInputSpec
+    output_spec = _BlocksOutputSpec
+
+    def _run_interface(self, runtime):
+        import pandas as pd
+
+        from bids_app.blocks import assign_blocks
+        from bids_app.fmri import average_blocks, block_estimates
+        from bids_app.io.checks import read_events
+
+        series = pd.read_csv(self.inputs.timeseries, sep="\t")
+        trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
+                               gap_s=self.inputs.block_gap_s)
+        optional = {k: getattr(self.inputs, k) for k in ("block_volumes", "rest_volumes")
+                    if isdefined(getattr(self.inputs, k))}
+        estimates = block_estimates(
+            series, trials, tr=self.inputs.tr, dummy_scans=self.inputs.dummy_scans,
+            highpass_period_s=self.inputs.highpass_period_s, hrf_delay_s=self.inputs.hrf_delay_s,
+            **optional,
+        )
+        cwd = Path(runtime.cwd)
+        estimates.to_csv(cwd / "blocks.tsv", sep="\t", index=False, float_format="%.8g")
+        averaged = average_blocks(estimates, conditions=self.inputs.conditions)
+        write_json(cwd / "blocks.json", {
+            "kind": "fmri_blocks",
+            "n_blocks": int(estimates["block"].nunique()),
+            "blocks_per_condition": estimates.drop_duplicates("block")
+            .groupby("condition").size().to_dict(),
+            "condition_means": averaged.groupby("condition")["normalized"].mean().to_dict(),
+            "averaged": averaged[["condition", "parcel", "normalized"]].to_dict("list"),
+        })
+        self._results.update(out_file=str(cwd / "blocks.tsv"), report=str(cwd / "blocks.json"))
+        return runtime

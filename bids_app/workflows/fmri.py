@@ -1,0 +1,230 @@
+"""The fMRI branch of one run: BOLD -> parcel block values (DESIGN 4.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_app.interfaces.derivatives import DerivativesSink
+from bids_app.interfaces.fmri import (
+    BlockValues,
+    CoregisterBOLD,
+    FsaverageParcels,
+    RealignBOLD,
+    RegisterDatToAffine,
+    SampleParcels,
+    SurfaceFileParcels,
+)
+from bids_app.io.bids import RunPair
+
+#: Fields every anatomy workflow provides to the fMRI branch.
+ANAT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w")
+
+
+def init_fmri_run_wf(
+    *,
+    pair: RunPair,
+    output_dir: Path,
+    conditions: list[str],
+    block_gap_s: float = 8.0,
+    dummy_scans: int = 5,
+    highpass_period_s: float = 510.0,
+    hrf_delay_s: float = 3.0,
+    block_volumes: int | None = None,
+    rest_volumes: int | None = None,
+    registration: str = "ants",
+    coregistration_init: str = "header",
+    projection_fraction: float = 0.5,
+    atlas_label: str = "destrieux",
+    seed: int | None = None,
+    omp_nthreads: int = 1,
+    name: str = "fmri_run_wf",
+) -> pe.Workflow:
+    """Parcel block values of one BOLD run.
+
+    Parameters
+    ----------
+    pair : RunPair
+        The run (its ``bold``, ``bold_events``, ``repetition_time``; ``fmriprep_bold`` selects
+        the fMRIPrep route).
+    output_dir : Path
+        Derivatives root; the run's ``desc-blocks_bold.tsv`` is written there.
+    conditions, block_gap_s
+        Condition names and block detection (see :func:`bids_app.blocks.assign_blocks`).
+    dummy_scans, highpass_period_s, hrf_delay_s, block_volumes, rest_volumes
+        DESIGN 4.2 parameters (see :func:`bids_app.fmri.block_estimates`).
+    registration : {"ants", "freesurfer"}
+        ``ants``: realign, rigid mutual-information coregistration and Python sampling;
+        ``freesurfer``: ``bbregister`` and ``mri_vol2surf`` (FreeSurfer must be installed).
+    coregistration_init : {"header", "center-of-mass"}
+        Start of the ANTs coregistration.
+    projection_fraction : float
+        Where in the cortical ribbon BOLD is sampled (0 white, 1 pial).
+    atlas_label : str
+        ``atlas`` entity of the output name.
+    seed : int or None
+        Seed of ANTs' random sampling.
+    omp_nthreads : int
+        Threads of the registration steps.
+
+    Inputs
+    ------
+    subjects_dir, subject_id, parcellation, fmri_grid, t1w
+        From the anatomy workflow.
+
+    Outputs
+    -------
+    blocks
+        Block values (TSV, in the work folder).
+    out_file
+        The derivative written to ``output_dir``.
+    report_data
+        List of JSON summaries for the participant report.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=list(ANAT_FIELDS)), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["blocks", "out_file", "report_data"]),
+                         name="outputnode")
+    blocks = pe.Node(
+        BlockValues(events=str(pair.bold_events), tr=pair.repetition_time,
+                    conditions=list(conditions), block_gap_s=block_gap_s,
+                    dummy_scans=dummy_scans, highpass_period_s=highpass_period_s,
+                    hrf_delay_s=hrf_delay_s),
+        name="block_values",
+    )
+    if block_volumes is not None:
+        blocks.inputs.block_volumes = block_volumes
+    if rest_volumes is not None:
+        blocks.inputs.rest_volumes = rest_volumes
+    sink = pe.Node(
+        DerivativesSink(base_directory=str(output_dir), source_file=str(pair.bold),
+                        datatype="func", suffix="bold", desc="blocks", atlas=atlas_label,
+                        description="fMRI block values per parcel: mean of the block's volumes "
+                        "minus the mean of the preceding rest volumes, after high-pass "
+                        "filtering; 'normalized' per run (DESIGN 4.2)."),
+        name="ds_blocks", run_without_submitting=True,
+    )
+    n_reports = 2 if pair.fmriprep_bold else 4
+    reports = pe.Node(niu.Merge(n_reports), name="merge_reports", run_without_submitting=True)
+
+    if pair.fmriprep_bold is not None:
+        workflow.__desc__ = _FMRIPREP_DESC
+        parcels = pe.Node(FsaverageParcels(lh_file=str(pair.fmriprep_bold[0]),
+                                           rh_file=str(pair.fmriprep_bold[1]),
+                                           dummy_scans=dummy_scans), name="fsaverage_parcels")
+        workflow.connect([
+            (inputnode, parcels, [("parcellation", "parcellation")]),
+            (parcels, blocks, [("out_file", "timeseries")]),
+            (parcels, reports, [("report", "in1")]),
+            (blocks, reports, [("report", "in2")]),
+        ])
+    else:
+        realign = pe.Node(RealignBOLD(in_file=str(pair.bold), dummy_scans=dummy_scans,
+                                      num_threads=omp_nthreads), name="realign",
+                          n_procs=omp_nthreads, mem_gb=2.0)
+        if seed is not None:
+            realign.inputs.seed = seed
+        workflow.connect([
+            (realign, reports, [("report", "in1")]),
+            (blocks, reports, [("report", "in4")]),
+        ])
+        if registration == "freesurfer":
+            workflow.__desc__ = _FREESURFER_DESC.format(projfrac=projection_fraction)
+            _connect_freesurfer(workflow, inputnode, realign, blocks, reports,
+                                projection_fraction, omp_nthreads)
+        else:
+            workflow.__desc__ = _ANTS_DESC.format(projfrac=projection_fraction)
+            coreg = pe.Node(CoregisterBOLD(init=coregistration_init, num_threads=omp_nthreads),
+                            name="coregister", n_procs=omp_nthreads)
+            if seed is not None:
+                coreg.inputs.seed = seed
+            sample = pe.Node(SampleParcels(projection_fraction=projection_fraction),
+                             name="sample_parcels")
+            workflow.connect([
+                (inputnode, coreg, [("t1w", "t1w")]),
+                (realign, coreg, [("mean_file", "mean_file")]),
+                (inputnode, sample, [("t1w", "t1w"), ("fmri_grid", "fmri_grid"),
+                                     ("parcellation", "parcellation")]),
+                (realign, sample, [("out_file", "in_file")]),
+                (coreg, sample, [("affine_file", "affine_file")]),
+                (sample, blocks, [("out_file", "timeseries")]),
+                (coreg, reports, [("report", "in2")]),
+                (sample, reports, [("report", "in3")]),
+            ])
+    workflow.__postdesc__ = _BLOCKS_DESC.format(
+        dummy=dummy_scans, period=highpass_period_s, delay=hrf_delay_s)
+    workflow.connect([
+        (blocks, sink, [("out_file", "in_file")]),
+        (blocks, outputnode, [("out_file", "blocks")]),
+        (sink, outputnode, [("out_file", "out_file")]),
+        (reports, outputnode, [("out", "report_data")]),
+    ])
+    return workflow
+
+
+def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac, omp_nthreads):
+    """bbregister of the mean EPI, then mri_vol2surf of the run onto both hemispheres."""
+    from nipype.interfaces import freesurfer as fs
+
+    bbregister = pe.Node(fs.BBRegister(contrast_type="t2", init="coreg", out_reg_file="register.dat",
+                                       registered_file=True),
+                         name="bbregister", n_procs=omp_nthreads)
+    to_affine = pe.Node(RegisterDatToAffine(), name="register_dat_to_affine")
+    vol2surf = pe.MapNode(
+        fs.SampleToSurface(sampling_method="point", sampling_range=projfrac,
+                           sampling_units="frac", interp_method="nearest", out_type="mgz",
+                           cortex_mask=False),
+        iterfield=["hemi"], name="vol2surf",
+    )
+    vol2surf.inputs.hemi = ["lh", "rh"]
+    parcels = pe.Node(SurfaceFileParcels(), name="surface_parcels")
+    workflow.connect([
+        (inputnode, bbregister, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+        (realign, bbregister, [("mean_file", "source_file")]),
+        (bbregister, to_affine, [("out_reg_file", "register_dat"), ("min_cost_file", "min_cost")]),
+        (inputnode, to_affine, [("t1w", "t1w")]),
+        (realign, to_affine, [("mean_file", "epi")]),
+        (inputnode, vol2surf, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+        (realign, vol2surf, [("out_file", "source_file")]),
+        (bbregister, vol2surf, [("out_reg_file", "reg_file")]),
+        (vol2surf, parcels, [("out_file", "surface_files")]),
+        (inputnode, parcels, [("fmri_grid", "fmri_grid"), ("parcellation", "parcellation")]),
+        (parcels, blocks, [("out_file", "timeseries")]),
+        (to_affine, reports, [("report", "in2")]),
+        (parcels, reports, [("report", "in3")]),
+    ])
+
+
+_ANTS_DESC = (
+    "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
+    "realigned to the first one with a rigid transform estimated by ANTs [@ants] (mean-squares "
+    "metric); framewise displacement was computed as in [@power2012]. The mean realigned volume "
+    "was registered to the T1-weighted image with a rigid transform maximising mutual "
+    "information (ANTs). Each vertex of the subject's ico-5 surface grid took the value of the "
+    "BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and vertices "
+    "were averaged within each parcel."
+)
+_FREESURFER_DESC = (
+    "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
+    "realigned to the first one with ANTs [@ants]. The mean realigned volume was registered to "
+    "the subject's anatomy with boundary-based registration (FreeSurfer bbregister [@bbr; "
+    "@freesurfer]); the run was sampled onto both cortical surfaces at {projfrac:g} of the "
+    "cortical thickness with mri_vol2surf (nearest voxel), and the vertices of the ico-5 grid "
+    "were averaged within each parcel."
+)
+_FMRIPREP_DESC = (
+    "The BOLD runs preprocessed by fMRIPrep [@fmriprep] and resampled to fsaverage (GIFTI) were "
+    "used; the "
+    "first dummy volumes were discarded and the vertices of the ico-5 grid were averaged within "
+    "each parcel."
+)
+_BLOCKS_DESC = (
+    "Parcel time series were high-pass filtered with a discrete cosine basis (cut-off period "
+    "{period:g} s, as in SPM [@spm]). For each block, its value was the mean of the block's "
+    "volumes minus the mean of the preceding rest volumes, both shifted by {delay:g} s for the "
+    "haemodynamic delay ({dummy} dummy volumes discarded first). Values were normalised per "
+    "subject and run by subtracting their mean over all blocks of all conditions and dividing "
+    "by the standard deviation of the run's filtered parcel time series."
+)
+

@@ -1,0 +1,118 @@
+"""The fMRI branch: graph building for each route, FreeSurfer command lines, interfaces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bids_app.io.bids import RunPair
+from bids_app.workflows.fmri import init_fmri_run_wf
+
+CONDITIONS = ["object_object", "action_action", "object_action"]
+
+
+def _pair(tmp_path, fmriprep=False):
+    files = {}
+    for name in ("meg.fif", "meg_events.tsv", "bold.nii.gz", "bold_events.tsv", "L.func.gii",
+                 "R.func.gii"):
+        files[name] = tmp_path / f"sub-01_task-naming_run-01_{name}"
+        files[name].write_text("")
+    return RunPair(subject="01", task="naming", run="01", meg=files["meg.fif"],
+                   meg_events=files["meg_events.tsv"], bold=files["bold.nii.gz"],
+                   bold_events=files["bold_events.tsv"], repetition_time=3.0,
+                   fmriprep_bold=(files["L.func.gii"], files["R.func.gii"]) if fmriprep else None)
+
+
+def _nodes(wf):
+    return {n.name for n in wf._graph.nodes()}
+
+
+@pytest.mark.parametrize("route, expected, absent", [
+    ("ants", {"realign", "coregister", "sample_parcels", "block_values", "ds_blocks"},
+     {"bbregister", "vol2surf", "fsaverage_parcels"}),
+    ("freesurfer", {"realign", "bbregister", "register_dat_to_affine", "vol2surf",
+                    "surface_parcels", "block_values"}, {"coregister", "sample_parcels"}),
+    ("fmriprep", {"fsaverage_parcels", "block_values", "ds_blocks"},
+     {"realign", "coregister", "bbregister"}),
+])
+def test_routes_build(tmp_path, route, expected, absent):
+    wf = init_fmri_run_wf(pair=_pair(tmp_path, fmriprep=route == "fmriprep"),
+                          output_dir=tmp_path / "out", conditions=CONDITIONS,
+                          registration="freesurfer" if route == "freesurfer" else "ants",
+                          seed=3, omp_nthreads=2)
+    nodes = _nodes(wf)
+    assert expected <= nodes and not (absent & nodes)
+    blocks = wf.get_node("block_values")
+    assert blocks.inputs.tr == 3.0 and blocks.inputs.conditions == CONDITIONS
+    assert wf.__desc__ and "[@" in wf.__desc__
+    if route != "fmriprep":
+        realign = wf.get_node("realign")
+        assert realign.inputs.seed == 3 and realign.n_procs == 2
+
+
+def test_optional_block_lengths(tmp_path):
+    wf = init_fmri_run_wf(pair=_pair(tmp_path), output_dir=tmp_path, conditions=CONDITIONS,
+                          block_volumes=11, rest_volumes=6)
+    node = wf.get_node("block_values")
+    assert (node.inputs.block_volumes, node.inputs.rest_volumes) == (11, 6)
+
+
+def test_freesurfer_command_lines(tmp_path):
+    """bbregister and mri_vol2surf command lines as the FreeSurfer route builds them."""
+    wf = init_fmri_run_wf(pair=_pair(tmp_path), output_dir=tmp_path, conditions=CONDITIONS,
+                          registration="freesurfer", projection_fraction=0.5)
+    mean = tmp_path / "bold_mean.nii.gz"
+    mean.write_text("")
+    bbr = wf.get_node("bbregister")
+    bbr.inputs.subjects_dir = str(tmp_path)
+    bbr.inputs.subject_id = "sub-01"
+    bbr.inputs.source_file = str(mean)
+    cmd = bbr.interface.cmdline
+    assert cmd.startswith("bbregister")
+    for part in ("--t2", "--init-coreg", "--reg register.dat", "--s sub-01",
+                 f"--mov {mean}"):
+        assert part in cmd, (part, cmd)
+    vol2surf = wf.get_node("vol2surf")
+    from nipype.interfaces import freesurfer as fs
+
+    node = fs.SampleToSurface(**{k: v for k, v in vol2surf.inputs.get().items()
+                                 if v is not None and k not in ("hemi",)})
+    reg = tmp_path / "register.dat"
+    reg.write_text("")
+    node.inputs.hemi = "lh"
+    node.inputs.source_file = str(mean)
+    node.inputs.reg_file = str(reg)
+    node.inputs.subjects_dir = str(tmp_path)
+    cmd = node.cmdline
+    assert cmd.startswith("mri_vol2surf")
+    for part in ("--hemi lh", "--projfrac 0.5", "--interp nearest", f"--reg {reg}",
+                 f"--mov {mean}"):
+        assert part in cmd, (part, cmd)
+
+
+def test_surface_file_parcels(tmp_path):
+    """The mri_vol2surf route picks the grid vertices of each hemisphere and averages parcels."""
+    import nibabel as nib
+    import pandas as pd
+
+    from bids_app.interfaces.fmri import SurfaceFileParcels
+
+    n_vert, n_vol = 8, 5
+    rng = np.random.default_rng(0)
+    lh, rh = rng.normal(size=(n_vert, n_vol)), rng.normal(size=(n_vert, n_vol))
+    for name, data in (("lh.mgz", lh), ("rh.mgz", rh)):
+        nib.save(nib.MGHImage(data[:, None, None, :].astype(np.float32), np.eye(4)),
+                 tmp_path / name)
+    np.savez(tmp_path / "grid.npz", white=np.zeros((4, 3)), pial=np.zeros((4, 3)),
+             hemi=np.array([0, 0, 1, 1]), vertices=np.array([1, 5, 0, 7]))
+    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]), hemis=np.array(["lh", "rh"]),
+             fmri_parcel=np.array([0, 0, 1, -1]), meg_parcel=np.array([0]))
+    node = SurfaceFileParcels(surface_files=[str(tmp_path / "lh.mgz"), str(tmp_path / "rh.mgz")],
+                              fmri_grid=str(tmp_path / "grid.npz"),
+                              parcellation=str(tmp_path / "parc.npz"))
+    result = node.run(cwd=str(tmp_path))
+    series = pd.read_csv(result.outputs.out_file, sep="\t")
+    np.testing.assert_allclose(series["a-lh"], (lh[1] + lh[5]) / 2, rtol=1e-5)
+    np.testing.assert_allclose(series["b-rh"], rh[0], rtol=1e-5)
