@@ -163,13 +163,20 @@ def init_single_subject_wf(
     from bids_app.workflows.meg import init_meg_run_wf
     from bids_app.workflows.report import init_participant_report_node
 
+    from nipype.interfaces import utility as niu
+
     workflow = pe.Workflow(name=name or f"sub_{subject.subject}_wf")
     anat_wf = init_anat_wf(subject=subject, mode=anatomy_mode, output_dir=output_dir,
                            **anat_options)
     report = init_participant_report_node(subject=subject, bids_dir=bids_dir,
                                           output_dir=output_dir, anatomy_mode=anatomy_mode,
-                                          n_pairs=len(subject.pairs), **report_options)
-    workflow.connect(anat_wf, "outputnode.report_data", report, "anat_report")
+                                          **report_options)
+    run_reports = pe.Node(niu.Merge(2 * len(subject.pairs)), name="merge_run_reports",
+                          run_without_submitting=True)
+    workflow.connect([
+        (anat_wf, report, [("outputnode.report_data", "anat_report")]),
+        (run_reports, report, [("out", "run_reports")]),
+    ])
     for i, pair in enumerate(subject.pairs):
         tag = _safe(pair.label)
         fmri_wf = init_fmri_run_wf(pair=pair, output_dir=output_dir, name=f"fmri_{tag}_wf",
@@ -183,8 +190,8 @@ def init_single_subject_wf(
             (anat_wf, meg_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in
                                ("subjects_dir", "subject_id", "parcellation", "src", "bem",
                                 "trans")]),
-            (fmri_wf, report, [("outputnode.report_data", f"fmri_report{i}")]),
-            (meg_wf, report, [("outputnode.report_data", f"meg_report{i}")]),
+            (fmri_wf, run_reports, [("outputnode.report_data", f"in{2 * i + 1}")]),
+            (meg_wf, run_reports, [("outputnode.report_data", f"in{2 * i + 2}")]),
         ])
     return workflow
 

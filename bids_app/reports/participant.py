@@ -1,0 +1,194 @@
+"""The participant report ``sub-<label>.html`` (issue 7).
+
+Built from the JSON summaries that the stage nodes write (each with a ``kind``), the run plan
+and the warnings met on the way. Every summary kind has a renderer below; an unknown kind is
+shown as a plain table so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bids_app import __version__
+from bids_app.reports import figures
+from bids_app.reports.html import Section, render_page, write_page
+
+LOGGER = logging.getLogger(__name__)
+
+
+class ReportContext:
+    """Where figures go and how to name them for one participant."""
+
+    def __init__(self, output_dir: Path, subject: str, conditions: Sequence[str],
+                 bands: Sequence[str]):
+        self.output_dir = Path(output_dir)
+        self.subject = subject
+        self.conditions = list(conditions)
+        self.bands = list(bands)
+        self.figure_dir = self.output_dir / f"sub-{subject}" / "figures"
+        self.warnings: list[str] = []
+
+    def figure_path(self, name: str) -> tuple[Path, str]:
+        """Absolute path and the page-relative path of a figure."""
+        path = self.figure_dir / f"sub-{self.subject}_{name}.png"
+        return path, str(path.relative_to(self.output_dir))
+
+
+# --------------------------------------------------------------------------------------------------
+# Renderers: (summary, run label, context, section) -> None
+# --------------------------------------------------------------------------------------------------
+def _fmri_motion(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: head motion")
+    sec.items([("volumes (after dummies)", s["n_volumes"]),
+               ("max translation (mm)", f"{s['max_translation_mm']:.2f}"),
+               ("max rotation (deg)", f"{s['max_rotation_deg']:.2f}"),
+               ("mean / max framewise displacement (mm)",
+                f"{s['mean_fd_mm']:.3f} / {s['max_fd_mm']:.3f}")])
+    motion_tsv = Path(s.get("motion_tsv", ""))
+    if motion_tsv.is_file():
+        path, rel = ctx.figure_path(f"{_tag(run)}_motion")
+        figures.motion_figure(pd.read_csv(motion_tsv, sep="\t"), path, f"{run} head motion")
+        sec.figure(rel, "Realignment parameters and framewise displacement (Power et al.).")
+    if s["max_fd_mm"] > 0.9:
+        ctx.warnings.append(f"{run}: framewise displacement reaches {s['max_fd_mm']:.2f} mm")
+
+
+def _fmri_registration(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: registration of the mean EPI to the T1w")
+    pairs = [("method", s.get("method", ""))]
+    if "nmi_before" in s:
+        pairs += [("normalised mutual information before", f"{s['nmi_before']:.4f}"),
+                  ("normalised mutual information after", f"{s['nmi_after']:.4f}")]
+        if s["nmi_after"] < s["nmi_before"]:
+            ctx.warnings.append(f"{run}: the EPI-T1w registration lowered the mutual information;"
+                                " check the registration")
+    if "bbr_cost" in s:
+        pairs.append(("BBR cost", f"{s['bbr_cost']:.3f}"))
+    sec.items(pairs)
+
+
+def _fmri_sampling(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    pairs = [("source", s.get("source", "BOLD sampled at the grid points (nearest voxel)"))]
+    if "n_points" in s:
+        pairs += [("grid points", s["n_points"]), ("outside the BOLD field of view", s["n_outside"]),
+                  ("on voxels without signal", s["n_zero"])]
+    sec.items(pairs)
+    if s.get("empty_parcels"):
+        ctx.warnings.append(f"{run}: parcels without fMRI signal: {', '.join(s['empty_parcels'])}")
+
+
+def _fmri_blocks(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: parcel block values")
+    sec.items([("blocks", s["n_blocks"])] + [(f"blocks of {c}", n) for c, n in
+                                              s["blocks_per_condition"].items()])
+    averaged = pd.DataFrame(s["averaged"])
+    if not averaged.empty:
+        path, rel = ctx.figure_path(f"{_tag(run)}_fmri_blocks")
+        figures.block_values_figure(averaged, path, ctx.conditions,
+                                    f"{run}: normalised fMRI block values")
+        sec.figure(rel, "Block values averaged per condition (normalised per run).")
+
+
+def _generic(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: {s.get('kind', 'summary')}")
+    sec.items((k, v) for k, v in s.items() if k != "kind" and not isinstance(v, (dict, list)))
+
+
+RENDERERS: dict[str, tuple[str, Callable]] = {
+    "fmri_motion": ("fMRI", _fmri_motion),
+    "fmri_registration": ("fMRI", _fmri_registration),
+    "fmri_sampling": ("fMRI", _fmri_sampling),
+    "fmri_blocks": ("fMRI", _fmri_blocks),
+}
+#: Section order of the page.
+SECTION_ORDER = ("Run plan", "Anatomy and parcels", "fMRI", "MEG", "Methods", "About")
+
+
+def register_renderer(kind: str, section: str, function: Callable) -> None:
+    """Add the renderer of a summary kind (used by the MEG and anatomy stages)."""
+    RENDERERS[kind] = (section, function)
+
+
+def _tag(run: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in run).strip("-")
+
+
+def build_participant_report(
+    *,
+    output_dir: Path,
+    subject: str,
+    plan_text: str,
+    anatomy_mode: str,
+    warnings: Sequence[str],
+    summaries: Sequence[tuple[str, dict]],
+    conditions: Sequence[str],
+    bands: Sequence[str],
+    methods_markdown: str | None = None,
+) -> Path:
+    """Write ``<output_dir>/sub-<subject>.html`` and its figures.
+
+    Parameters
+    ----------
+    plan_text : str
+        :meth:`bids_app.io.bids.SubjectPlan.describe`.
+    anatomy_mode : str
+        ``freesurfer``, ``recon-all`` or ``template``.
+    warnings : sequence of str
+        Warnings from discovery and workflow building (shown at the top).
+    summaries : sequence of (run label, summary dict)
+        Stage summaries; ``run label`` is ``"anatomy"`` for subject-level ones.
+    """
+    from bids_app.reports.html import markdown_to_html
+
+    ctx = ReportContext(output_dir, subject, conditions, bands)
+    ctx.warnings.extend(warnings)
+    if anatomy_mode == "template":
+        ctx.warnings.insert(0, "Template anatomy (fsaverage) used instead of the subject's own: "
+                               "parcels and sources are approximate.")
+    sections = {name: Section(name) for name in SECTION_ORDER}
+    sections["Run plan"].preformatted(plan_text)
+    sections["Run plan"].items([("anatomy", anatomy_mode)])
+    for run, summary in summaries:
+        section, render = RENDERERS.get(summary.get("kind", ""), ("About", _generic))
+        try:
+            render(summary, run, ctx, sections[section])
+        except (KeyError, ValueError, OSError) as err:  # a broken summary must not hide others
+            LOGGER.warning("Report: could not render %s of %s: %s", summary.get("kind"), run, err)
+            ctx.warnings.append(f"{run}: the {summary.get('kind')} summary could not be shown")
+    if methods_markdown:
+        sections["Methods"].raw(markdown_to_html(methods_markdown))
+    sections["About"].items([("megfmri-fusion", __version__), *_versions()])
+    used = [s for s in sections.values() if s.parts]
+    page = render_page(f"sub-{subject}", f"megfmri-fusion {__version__} participant report",
+                       used, ctx.warnings)
+    return write_page(Path(output_dir) / f"sub-{subject}.html", page)
+
+
+def _versions() -> list[tuple[str, str]]:
+    import importlib.metadata as md
+
+    out = []
+    for name in ("mne", "mne-bids", "nipype", "pybids", "nibabel", "nilearn", "numpy", "scipy",
+                 "antspyx"):
+        try:
+            out.append((name, md.version(name)))
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def load_summaries(paths_by_run: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, dict]]:
+    """Read the JSON summaries of each run (missing files are skipped with a warning)."""
+    out = []
+    for run, paths in paths_by_run:
+        for path in paths or []:
+            try:
+                out.append((run, json.loads(Path(path).read_text())))
+            except (OSError, json.JSONDecodeError) as err:
+                LOGGER.warning("Report: cannot read %s: %s", path, err)
+    return out
