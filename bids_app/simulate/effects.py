@@ -40,9 +40,11 @@ KINDS = ("task-dependent", "task-invariant")
 class Effect:
     """One planted MEG-fMRI coupling.
 
-    ``regions`` maps an atlas name to parcel-name patterns (fnmatch, case-insensitive);
-    ``window_ms`` is the (first, last) window start (ms) of the planted windows, which cover
-    ``first`` to ``last + 200`` ms after each picture.
+    ``regions`` maps an atlas name to parcel-name patterns (fnmatch, case-insensitive); for an
+    atlas without patterns (the data-driven fallback, whose names only give the lobe) the
+    parcels whose centroids are nearest to ``center_mm`` (fsaverage/MNI305 mm, per hemisphere:
+    x is mirrored for the right) are used. ``window_ms`` is the (first, last) window start (ms)
+    of the planted windows, which cover ``first`` to ``last + 200`` ms after each picture.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Effect:
     window_ms: tuple[float, float]
     rho: dict[str, float]
     regions: dict[str, list[str]]
+    center_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     max_parcels: int = 3
     parcels: list[str] = field(default_factory=list)
 
@@ -75,6 +78,7 @@ class EffectSet:
 
     effects: list[Effect]
     null_regions: dict[str, list[str]]
+    null_centers_mm: list[tuple[float, float, float]] = field(default_factory=list)
     max_null_parcels: int = 4
     null_parcels: list[str] = field(default_factory=list)
     shared_weight: float = 0.7
@@ -98,42 +102,49 @@ def default_effects(conditions) -> EffectSet:
                 window_ms=(300.0, 400.0), rho={**zero, b: 0.9},
                 regions={"destrieux": ["G_front_inf-Opercular*", "G_front_inf-Triangul*"],
                          "desikan": ["parsopercularis*", "parstriangularis*"],
-                         "fallback": ["frontal_*"]},
+                         "fallback": []},
+                center_mm=(-48.0, 18.0, 10.0),
             ),
             Effect(
                 name="left-temporal", kind="task-dependent", hemi=("lh",), band="theta",
                 window_ms=(200.0, 333.4), rho={**zero, a: 0.9},
                 regions={"destrieux": ["G_temp_sup-Lateral*", "S_temporal_sup*"],
                          "desikan": ["superiortemporal*", "bankssts*"],
-                         "fallback": ["temporal_*"]},
+                         "fallback": []},
+                center_mm=(-58.0, -28.0, 6.0),
             ),
             Effect(
                 name="right-parietal", kind="task-dependent", hemi=("rh",), band="lowgamma",
                 window_ms=(500.0, 600.0), rho={**zero, c: 0.9},
                 regions={"destrieux": ["G_pariet_inf-Supramar*"],
                          "desikan": ["supramarginal*"],
-                         "fallback": ["parietal_*"]},
+                         "fallback": []},
+                center_mm=(52.0, -42.0, 34.0),
             ),
             Effect(
                 name="occipital-alpha", kind="task-invariant", hemi=("lh", "rh"), band="alpha",
                 window_ms=(200.0, 500.0), rho={a: -0.8, b: -0.8, c: -0.8},
                 regions={"destrieux": ["S_calcarine*", "G_cuneus*", "Pole_occipital*"],
                          "desikan": ["pericalcarine*", "cuneus*", "lateraloccipital*"],
-                         "fallback": ["occipital_*"]},
-                max_parcels=2,
+                         "fallback": []},
+                center_mm=(-12.0, -96.0, 4.0), max_parcels=2,
             ),
         ],
         null_regions={"destrieux": ["G_parietal_sup-lh*", "S_central-rh*", "G_precentral-rh*"],
-                      "desikan": ["superiorparietal*-lh", "precentral*-rh"],
-                      "fallback": ["parietal_*-lh", "central_*-rh"]},
+                      "desikan": ["superiorparietal*-lh", "precentral*-rh"]},
+        null_centers_mm=[(-24.0, -62.0, 58.0), (36.0, -20.0, 60.0), (22.0, 30.0, 48.0)],
     )
 
 
 def load_effects(path: Path, conditions) -> EffectSet:
     """Read effects from JSON (same fields as :func:`default_effects` produces)."""
     data = json.loads(Path(path).read_text())
-    effects = [Effect(**{**e, "hemi": tuple(e["hemi"]), "window_ms": tuple(e["window_ms"])})
+    effects = [Effect(**{**e, "hemi": tuple(e["hemi"]), "window_ms": tuple(e["window_ms"]),
+                         "center_mm": tuple(e.get("center_mm", (0.0, 0.0, 0.0)))})
                for e in data.pop("effects")]
+    data.pop("null_parcels", None)
+    for effect in effects:
+        effect.parcels = []
     effect_set = EffectSet(effects=effects, **data)
     for effect in effect_set.effects:
         effect.check(conditions)
@@ -144,37 +155,60 @@ def _hemi_of(name: str) -> str:
     return "rh" if name.endswith("-rh") else "lh"
 
 
-def resolve_parcels(effect_set: EffectSet, parcel_names: list[str], atlas: str) -> EffectSet:
+def resolve_parcels(effect_set: EffectSet, parcel_names: list[str], atlas: str,
+                    centroids: np.ndarray | None = None) -> EffectSet:
     """Choose the parcels of each effect and the null parcels among ``parcel_names``.
 
-    Parcels are matched by the effect's patterns for ``atlas`` within its hemispheres, sorted
-    by name, and at most ``max_parcels`` per hemisphere are kept. A parcel belongs to one effect
-    at most. Raises ``ValueError`` when an effect matches no included parcel.
+    With name patterns for ``atlas``, parcels matching them within the effect's hemispheres are
+    sorted by name and at most ``max_parcels`` per hemisphere kept; without patterns, the
+    ``max_parcels`` parcels nearest to ``center_mm`` (``centroids``: parcel centroids in mm, in
+    the order of ``parcel_names``). A parcel belongs to one effect at most. Raises
+    ``ValueError`` when an effect matches no included parcel.
     """
     taken: set[str] = set()
     for effect in effect_set.effects:
         patterns = effect.regions.get(atlas)
-        if not patterns:
-            raise ValueError(f"effect {effect.name} has no region patterns for atlas '{atlas}'")
         chosen = []
         for hemi in effect.hemi:
-            matches = sorted(
-                n for n in parcel_names
-                if _hemi_of(n) == hemi and n not in taken
-                and any(fnmatch.fnmatch(n.lower(), p.lower()) for p in patterns)
-            )
+            candidates = [n for n in parcel_names if _hemi_of(n) == hemi and n not in taken]
+            if patterns:
+                matches = sorted(n for n in candidates
+                                 if any(fnmatch.fnmatch(n.lower(), p.lower()) for p in patterns))
+            else:
+                matches = _nearest(candidates, parcel_names, centroids,
+                                   _mirror(effect.center_mm, hemi))
             chosen += matches[: effect.max_parcels]
         if not chosen:
-            raise ValueError(
-                f"effect {effect.name}: no included parcel matches {patterns} in {effect.hemi}"
-            )
+            raise ValueError(f"effect {effect.name}: no included parcel of atlas '{atlas}' "
+                             f"matches {patterns or effect.center_mm} in {effect.hemi}")
         effect.parcels = chosen
         taken.update(chosen)
-    patterns = effect_set.null_regions.get(atlas, [])
-    nulls = sorted(n for n in parcel_names if n not in taken
-                   and any(fnmatch.fnmatch(n.lower(), p.lower()) for p in patterns))
+    patterns = effect_set.null_regions.get(atlas)
+    free = [n for n in parcel_names if n not in taken]
+    if patterns:
+        nulls = sorted(n for n in free
+                       if any(fnmatch.fnmatch(n.lower(), p.lower()) for p in patterns))
+    else:
+        nulls = []
+        for center in effect_set.null_centers_mm:
+            hemi = "rh" if center[0] > 0 else "lh"
+            nulls += _nearest([n for n in free if _hemi_of(n) == hemi and n not in nulls],
+                              parcel_names, centroids, tuple(center))[:1]
     effect_set.null_parcels = nulls[: effect_set.max_null_parcels]
     return effect_set
+
+
+def _mirror(center, hemi: str) -> tuple[float, float, float]:
+    x, y, z = center
+    return (abs(x) if hemi == "rh" else -abs(x), y, z)
+
+
+def _nearest(candidates, parcel_names, centroids, center) -> list[str]:
+    if centroids is None:
+        raise ValueError("parcel centroids are needed to place effects by location")
+    index = {n: i for i, n in enumerate(parcel_names)}
+    dist = {n: float(np.linalg.norm(centroids[index[n]] - np.asarray(center))) for n in candidates}
+    return sorted(candidates, key=lambda n: dist[n])
 
 
 def simulate_blocks(

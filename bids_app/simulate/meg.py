@@ -10,8 +10,8 @@
   ``origin='auto'`` and coregistration work.
 * **Sources**: band-limited activity in the planted parcels whose power, in the effect's windows
   after each picture, is multiplied by ``1 + relchange`` of the block; background sources with
-  1/f-like activity spread over the cortex; projected with :func:`mne.simulation.simulate_raw`
-  through the real BEM forward model; sensor noise (the real noise covariance when given, else
+  1/f-like activity spread over the cortex; projected through the real BEM forward model
+  (:func:`mne.apply_forward_raw`); sensor noise (the real noise covariance when given, else
   MNE's ad-hoc covariance) and blinks (:func:`mne.simulation.add_eog`, vertical EOG scaled to
   100-300 µV, so that some trials exceed the 150-µV rejection threshold).
 """
@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import mne
@@ -30,7 +29,6 @@ from scipy import signal
 
 LOGGER = logging.getLogger(__name__)
 
-_MNE_DATA = Path(os.path.dirname(mne.__file__)) / "data"
 BANDS = {
     "theta": (4.0, 7.0), "alpha": (8.0, 13.0), "lowbeta": (15.0, 21.0),
     "highbeta": (23.0, 29.0), "lowgamma": (36.0, 46.0), "highgamma": (54.0, 90.0),
@@ -43,27 +41,26 @@ _CAL = {"mag": 1e-15, "grad": 1e-14, "eog": 1e-7, "stim": 1.0}
 # Head and sensors
 # --------------------------------------------------------------------------------------------------
 def template_head() -> dict:
-    """Fiducials (head frame, m) and the head<->MRI transform of fsaverage.
+    """Fiducials (head frame, m) and the head<->MRI transform of the fsaverage template.
 
-    The head frame is the Neuromag one defined by the fiducials (x through RPA, y through the
-    nasion, origin between the preauricular points), computed from MNE's packaged fsaverage
-    fiducials, so the landmarks written to BIDS and the transform agree exactly.
+    The head frame is the Neuromag frame of the fiducials (:mod:`bids_app.io.templates`), so the
+    landmarks written to BIDS and the transform agree exactly.
     """
-    fids, _ = mne.io.read_fiducials(_MNE_DATA / "fsaverage" / "fsaverage-fiducials.fif")
-    pts = {f["ident"]: np.asarray(f["r"], float) for f in fids}
-    lpa, nas, rpa = pts[FIFF.FIFFV_POINT_LPA], pts[FIFF.FIFFV_POINT_NASION], pts[FIFF.FIFFV_POINT_RPA]
-    mri_head = mne.transforms.get_ras_to_neuromag_trans(nas, lpa, rpa)
-    head_mri = mne.transforms.Transform("head", "mri", np.linalg.inv(mri_head))
-    to_head = mne.transforms.apply_trans
-    return {
-        "lpa": to_head(mri_head, lpa), "nasion": to_head(mri_head, nas),
-        "rpa": to_head(mri_head, rpa), "head_mri_t": head_mri, "mri_head": mri_head,
-    }
+    from bids_app.io.templates import template_fiducials, template_head_mri_trans
+
+    head_mri = template_head_mri_trans()
+    mri_head = np.linalg.inv(head_mri["trans"])
+    fids = template_fiducials()
+    out = {key: mne.transforms.apply_trans(mri_head, fids[key]) for key in ("lpa", "nasion", "rpa")}
+    out.update(head_mri_t=head_mri, mri_head=mri_head)
+    return out
 
 
 def head_shape_points(head: dict, n_points: int = 150) -> np.ndarray:
     """Head-shape points (head frame, m) spread over the upper scalp of fsaverage."""
-    surf = mne.read_bem_surfaces(_MNE_DATA / "fsaverage" / "fsaverage-head.fif", verbose=False)[0]
+    from bids_app.io.templates import mne_fsaverage_dir
+
+    surf = mne.read_bem_surfaces(mne_fsaverage_dir() / "fsaverage-head.fif", verbose=False)[0]
     rr = mne.transforms.apply_trans(head["mri_head"], surf["rr"])
     rr = rr[rr[:, 2] > head["nasion"][2] - 0.02]  # above the nasion level
     return _farthest_points(rr, n_points)
@@ -102,7 +99,10 @@ def vectorview_like_info(sfreq: float, head: dict) -> mne.Info:
     The head is placed in the helmet by matching the centres of spheres fitted to the helmet and
     to the head shape, 1 cm lower than centred; sensors sit 5 mm outside the helmet surface.
     """
-    helmet = mne.read_bem_surfaces(_MNE_DATA / "helmets" / "306m.fif.gz", verbose=False)[0]
+    from bids_app.io.templates import mne_fsaverage_dir
+
+    helmets = mne_fsaverage_dir().parent / "helmets"
+    helmet = mne.read_bem_surfaces(helmets / "306m.fif.gz", verbose=False)[0]
     rr, nn = helmet["rr"], helmet["nn"]
     center, _ = _sphere(rr)
     outward = np.sign(np.sum(nn * (rr - center), axis=1))[:, None]
@@ -269,13 +269,23 @@ def simulate_run_raw(
     cov: mne.Covariance | None = None,
     blink_scale: float = 2.0,
 ) -> mne.io.RawArray:
-    """Project sources, add sensor noise, blinks and triggers: the unprocessed recording."""
-    raw = mne.simulation.simulate_raw(info, stc, forward=forward, verbose="error")
+    """Project sources, add sensor noise, blinks and triggers: the unprocessed recording.
+
+    The head does not move, so the sources are projected once through the forward model in
+    fixed cortical orientation (:func:`mne.apply_forward_raw`); :func:`mne.simulation.simulate_raw`
+    would interpolate a forward model per sample, which is meant for moving heads.
+    """
+    fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True,
+                                         use_cps=True, verbose="error")
+    meg = mne.apply_forward_raw(fixed, stc, info, verbose="error")
+    raw = mne.io.RawArray(np.zeros((info["nchan"], len(meg.times))), info.copy(),
+                          verbose="error")
+    picks = [raw.ch_names.index(name) for name in meg.ch_names]
+    raw._data[picks] = meg.get_data()
     if cov is None:
         cov = mne.make_ad_hoc_cov(raw.info, verbose="error")
-    mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], random_state=rng,
-                             verbose="error")
-    mne.simulation.add_eog(raw, random_state=rng, verbose="error")
+    mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], rng=rng, verbose="error")
+    mne.simulation.add_eog(raw, rng=rng, verbose="error")
     data = raw._data
     eog = mne.pick_types(raw.info, meg=False, eog=True)
     # MNE writes its blink trace on the last EOG channel with peaks of 50-150 µV; blinks of

@@ -66,6 +66,7 @@ class TemplateAnatomy:
     point_parcel: np.ndarray  # parcel index per MEG grid point, -1 none
     bem: object  # mne.ConductorModel
     atlas: str
+    parcel_centroids: np.ndarray  # (n_parcels, 3) mm, white surface
 
 
 def _stream(seed: int, *keys: int) -> np.random.Generator:
@@ -90,7 +91,7 @@ def write_dataset(
     out = Path(out)
     t_start = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    resolve_parcels(effects, anatomy.parcel_names, anatomy.atlas)
+    resolve_parcels(effects, anatomy.parcel_names, anatomy.atlas, anatomy.parcel_centroids)
     LOGGER.info("Planted effects: %s",
                 "; ".join(f"{e.name} ({e.band}, {', '.join(e.parcels)})" for e in effects.effects))
 

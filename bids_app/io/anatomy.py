@@ -1,0 +1,160 @@
+"""Read a subject's FreeSurfer anatomy and derive its parcels and grids (DESIGN 4.1).
+
+Every unusable input is explained with the file it concerns: a missing surface or
+``sphere.reg``, a corrupt file, surfaces whose vertex counts disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bids_app.errors import BadDataError, MissingInputError
+from bids_app.parcels.grid import grid_on_subject
+from bids_app.parcels.parcellation import (
+    HEMIS,
+    Parcellation,
+    ParcellationError,
+    build_parcellation,
+    exclusion_patterns,
+    read_annotation,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+
+def read_surface(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (mm, surface RAS) and triangles of a FreeSurfer surface, with clear errors."""
+    from nibabel.freesurfer import read_geometry
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(
+            f"The FreeSurfer surface {path} is missing; the reconstruction is incomplete "
+            "(rerun recon-all, or point --fs-subjects-dir to a complete one)."
+        )
+    try:
+        rr, tris = read_geometry(str(path))
+    except Exception as err:  # nibabel raises various errors on truncated files
+        raise BadDataError(f"The FreeSurfer surface {path} cannot be read ({err}); is it "
+                           "empty or truncated?") from None
+    if len(rr) == 0 or len(tris) == 0:
+        raise BadDataError(f"The FreeSurfer surface {path} has no vertices.")
+    return np.asarray(rr, float), np.asarray(tris, int)
+
+
+@dataclass
+class SubjectSurfaces:
+    """White, pial and sphere.reg of one hemisphere (mm)."""
+
+    hemi: str
+    white: np.ndarray
+    pial: np.ndarray
+    sphere_reg: np.ndarray
+    tris: np.ndarray
+
+
+def subject_surfaces(subjects_dir: Path, subject: str) -> list[SubjectSurfaces]:
+    """Read and check both hemispheres' surfaces of a FreeSurfer subject."""
+    surf = Path(subjects_dir) / subject / "surf"
+    out = []
+    for hemi in HEMIS:
+        white, tris = read_surface(surf / f"{hemi}.white")
+        pial, _ = read_surface(surf / f"{hemi}.pial")
+        sphere, _ = read_surface(surf / f"{hemi}.sphere.reg")
+        counts = {f"{hemi}.white": len(white), f"{hemi}.pial": len(pial),
+                  f"{hemi}.sphere.reg": len(sphere)}
+        if len(set(counts.values())) != 1:
+            raise BadDataError(
+                f"The surfaces of {surf} disagree in vertex count ("
+                + ", ".join(f"{k}: {v}" for k, v in counts.items())
+                + "); they must come from one reconstruction."
+            )
+        out.append(SubjectSurfaces(hemi, white, pial, sphere, tris))
+    return out
+
+
+def fsaverage_sphere(hemi: str, template_dir: Path) -> np.ndarray:
+    """The fsaverage sphere of the template subject (fsaverage5: grids up to ico-5)."""
+    rr, _ = read_surface(Path(template_dir) / "surf" / f"{hemi}.sphere")
+    return rr
+
+
+def make_parcellation(
+    *,
+    atlas: str,
+    atlas_file: Path | None,
+    parcellation_table: Path | None,
+    exclude: list[str],
+    n_included_per_hemi: int,
+    fs_subjects_dir: Path | None,
+    template_dir: Path,
+) -> tuple[Parcellation, list[str]]:
+    """Build the parcellation of the configured atlas (fallback with a warning when missing).
+
+    Returns
+    -------
+    parcellation : Parcellation
+    warnings : list of str
+        For the log and the report (e.g. the fallback).
+    """
+    from bids_app.io.atlases import atlas_label, find_atlas
+    from bids_app.parcels.fallback import fallback_labels
+
+    warnings = []
+    template_dir = Path(template_dir)
+    name = atlas
+    if atlas == "fallback":
+        labels = None
+    else:
+        try:
+            lh, rh = find_atlas(atlas, atlas_file=atlas_file, fs_subjects_dir=fs_subjects_dir)
+            labels = [read_annotation(lh, "lh"), read_annotation(rh, "rh")]
+            LOGGER.info("Atlas '%s' read from %s and %s", atlas, lh, rh)
+        except MissingInputError as err:
+            if atlas_file is not None:
+                raise
+            labels = None
+            name = "fallback"
+            warnings.append(f"{err} The data-driven fallback parcellation on fsaverage5 is used "
+                            "instead (docs/anatomy.md).")
+            LOGGER.warning("%s", warnings[-1])
+    if labels is None:
+        import mne
+
+        labels = []
+        for hemi in HEMIS:
+            white, _ = read_surface(template_dir / "surf" / f"{hemi}.white")
+            sphere, _ = read_surface(template_dir / "surf" / f"{hemi}.sphere")
+            cortex = np.zeros(len(white), bool)
+            cortex[mne.read_label(template_dir / "label" / f"{hemi}.cortex.label").vertices] = True
+            labels.append(fallback_labels(hemi, white, sphere, cortex, n_included_per_hemi))
+    label = atlas_label(name)
+    patterns = list(exclude) or exclusion_patterns(name)
+    try:
+        parcellation = build_parcellation(
+            labels, atlas=label, exclude=patterns, n_included_per_hemi=n_included_per_hemi,
+            subject=template_dir.name, subjects_dir=template_dir.parent,
+        )
+        if parcellation_table is not None:
+            from bids_app.io.derivatives import read_table
+
+            parcellation = parcellation.with_table(read_table(parcellation_table),
+                                                   source=str(parcellation_table))
+    except ParcellationError as err:
+        raise BadDataError(str(err)) from None
+    return parcellation, warnings
+
+
+def subject_grids(surfaces: list[SubjectSurfaces], template_dir: Path, *, meg_grid: str,
+                  fmri_grid: str) -> dict[str, list[np.ndarray]]:
+    """Subject vertex numbers of the MEG and fMRI grids, per hemisphere (lh, rh)."""
+    out: dict[str, list[np.ndarray]] = {"meg": [], "fmri": []}
+    for s in surfaces:
+        sphere = fsaverage_sphere(s.hemi, template_dir)
+        out["meg"].append(grid_on_subject(sphere, s.sphere_reg, meg_grid))
+        out["fmri"].append(grid_on_subject(sphere, s.sphere_reg, fmri_grid))
+    return out
