@@ -149,11 +149,11 @@ class AnatomyConfig:
         "An atlas-<name>_dseg.tsv (from an earlier run, possibly edited) fixing the split and "
         "the included parcels.",
     )
-    n_parcels_total: int = _opt(
-        188, "Approximate number of parcels (both hemispheres) after splitting large labels."
-    )
     n_included_per_hemi: int = _opt(
-        70, "Parcels kept per hemisphere after the exclusion of artefact-prone regions."
+        70,
+        "Parcels analysed per hemisphere: the labels left after excluding artefact-prone regions "
+        "are split (MNE's PCA split) until this many remain (about 188 parcels in all with "
+        "the excluded ones for Destrieux, as in the paper).",
     )
     exclude_regions: list[str] = _opt(
         list,
@@ -210,6 +210,12 @@ class FMRIConfig:
     )
     projection_fraction: float = _opt(
         0.5, "Where in the cortical ribbon BOLD is sampled (0 = white, 1 = pial)."
+    )
+    coregistration_init: str = _opt(
+        "header",
+        "Start of the ANTs EPI-to-T1w registration: 'header' (same session, scanner alignment) "
+        "or 'center-of-mass' (T1w and BOLD from different sessions).",
+        allowed=("header", "center-of-mass"),
     )
 
 

@@ -287,3 +287,27 @@ def _volume(img, what: str) -> np.ndarray:
     if data.std() == 0:
         raise RegistrationError(f"the {what} is constant (e.g. all zeros)")
     return data
+
+
+def template_to_t1w_affine(t1w: nib.spatialimages.SpatialImage,
+                           template: nib.spatialimages.SpatialImage, *,
+                           seed: int | None = 1) -> np.ndarray:
+    """Affine registration of a T1w to a template image (ANTs, mutual information).
+
+    Used in template-anatomy mode: fsaverage surfaces are in MNI305 millimetres, close to the
+    MNI152 template, so this matrix places them in the subject's T1w.
+
+    Returns
+    -------
+    template_to_t1w : ndarray, shape (4, 4)
+        Template world (RAS mm) -> T1w scanner RAS (mm).
+    """
+    fixed = _ants.to_ants(np.asarray(t1w.dataobj, dtype=np.float32), t1w.affine)
+    moving = _ants.to_ants(np.asarray(template.dataobj, dtype=np.float32), template.affine)
+    with _ants.ants_random_seed(seed):
+        t1w_to_template, _ = _ants.register_rigid(
+            fixed, moving, type_of_transform="Affine", aff_metric="mattes",
+            aff_random_sampling_rate=0.3, aff_iterations=(500, 250, 100),
+            aff_shrink_factors=(4, 2, 1), aff_smoothing_sigmas=(2, 1, 0),
+        )
+    return np.linalg.inv(t1w_to_template)

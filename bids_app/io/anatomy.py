@@ -158,3 +158,44 @@ def subject_grids(surfaces: list[SubjectSurfaces], template_dir: Path, *, meg_gr
         out["meg"].append(grid_on_subject(sphere, s.sphere_reg, meg_grid))
         out["fmri"].append(grid_on_subject(sphere, s.sphere_reg, fmri_grid))
     return out
+
+
+def head_mri_trans(*, meg_file: Path, t1w: Path | None, subject: str, subjects_dir: Path,
+                   mode: str, trans_file: Path | None = None):
+    """The head -> MRI transform of a subject, and how it was obtained.
+
+    ``trans_file`` (a ``-trans.fif`` from the derivatives) wins; otherwise ``mode="landmarks"``
+    uses the anatomical landmarks of the MEG ``coordsystem.json`` and of the T1w sidecar
+    (:func:`mne_bids.get_head_mri_trans`), and ``mode="fiducials"`` (template anatomy) fits the
+    template's fiducials to the digitised ones (:class:`mne.coreg.Coregistration`).
+    """
+    import mne
+    import mne_bids
+
+    if trans_file is not None:
+        try:
+            return mne.read_trans(trans_file, verbose="error"), f"read from {trans_file}"
+        except (OSError, ValueError) as err:
+            raise BadDataError(f"Cannot read the transform {trans_file}: {err}") from None
+    if mode == "fiducials":
+        info = mne.io.read_info(meg_file, verbose="error")
+        coreg = mne.coreg.Coregistration(info, subject, subjects_dir, fiducials="auto")
+        coreg.fit_fiducials(verbose="error")
+        return coreg.trans, "template fiducials fitted to the digitised fiducials"
+    if t1w is None:
+        raise MissingInputError(
+            f"No T1w image for {meg_file.name}: the head-MRI transform needs the T1w with "
+            "AnatomicalLandmarkCoordinates in its sidecar, or a -trans.fif in the derivatives."
+        )
+    try:
+        meg_path = mne_bids.get_bids_path_from_fname(meg_file)
+        t1_path = mne_bids.get_bids_path_from_fname(t1w)
+        trans = mne_bids.get_head_mri_trans(meg_path, t1_bids_path=t1_path, fs_subject=subject,
+                                            fs_subjects_dir=subjects_dir, verbose="error")
+    except (RuntimeError, ValueError, KeyError, FileNotFoundError) as err:
+        raise BadDataError(
+            f"Cannot compute the head-MRI transform from the BIDS landmarks of {meg_file.name} "
+            f"and {Path(t1w).name}: {err}. Add AnatomicalLandmarkCoordinates to the T1w sidecar "
+            "(and the MEG coordsystem.json), or provide a -trans.fif in the derivatives."
+        ) from None
+    return trans, "BIDS anatomical landmarks (MEG coordsystem.json and T1w sidecar)"

@@ -76,6 +76,7 @@ class SubjectPlan:
     meg_crosstalk: Path | None = None
     fs_subjects_dir: Path | None = None
     fs_subject: str | None = None
+    trans: Path | None = None
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -98,6 +99,8 @@ class SubjectPlan:
             lines.append(f"  FreeSurfer: {self.fs_subjects_dir / self.fs_subject}")
         else:
             lines.append("  FreeSurfer: no reconstruction found")
+        if self.trans is not None:
+            lines.append(f"  head-MRI transform: {relpath(self.trans, root)}")
         cal = relpath(self.meg_calibration, root) if self.meg_calibration else "none"
         ct = relpath(self.meg_crosstalk, root) if self.meg_crosstalk else "none"
         lines.append(f"  MEG fine calibration: {cal}; cross-talk: {ct}")
@@ -393,6 +396,7 @@ def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, f
     found = find_freesurfer_subject(fs_roots, subject, sessions)
     if found is not None:
         sub_plan.fs_subjects_dir, sub_plan.fs_subject = found
+    sub_plan.trans = find_trans(Path(layout.root), subject)
     return sub_plan
 
 
@@ -561,6 +565,16 @@ def find_freesurfer_subject(
             if (sub_dir / ses / "anat" / "surf").is_dir():
                 return sub_dir / ses, "anat"
     return None
+
+
+def find_trans(bids_dir: Path, subject: str) -> Path | None:
+    """A head -> MRI transform (``sub-<s>*-trans.fif``) in the dataset's derivatives, if any."""
+    derivatives = Path(bids_dir) / "derivatives"
+    if not derivatives.is_dir():
+        return None
+    found = sorted(p for p in derivatives.rglob(f"sub-{subject}*trans.fif")
+                   if p.is_file() and p.stat().st_size > 0)
+    return found[0] if found else None
 
 
 def find_fmriprep_bold(fmriprep_dir: Path, entities: dict[str, Any]) -> tuple[Path, Path] | None:

@@ -159,7 +159,9 @@ def init_single_subject_wf(
     from nipype.pipeline import engine as pe
 
     from bids_app.workflows.anatomy import init_anat_wf
+    from bids_app.workflows.fmri import ANAT_FIELDS as FMRI_FIELDS
     from bids_app.workflows.fmri import init_fmri_run_wf
+    from bids_app.workflows.meg import ANAT_FIELDS as MEG_FIELDS
     from bids_app.workflows.meg import init_meg_run_wf
     from bids_app.workflows.report import init_participant_report_node
 
@@ -184,12 +186,8 @@ def init_single_subject_wf(
         meg_wf = init_meg_run_wf(pair=pair, subject=subject, output_dir=output_dir,
                                  name=f"meg_{tag}_wf", **meg_options)
         workflow.connect([
-            (anat_wf, fmri_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in
-                                ("subjects_dir", "subject_id", "parcellation", "fmri_grid",
-                                 "t1w")]),
-            (anat_wf, meg_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in
-                               ("subjects_dir", "subject_id", "parcellation", "src", "bem",
-                                "trans")]),
+            (anat_wf, fmri_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in FMRI_FIELDS]),
+            (anat_wf, meg_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in MEG_FIELDS]),
             (fmri_wf, run_reports, [("outputnode.report_data", f"in{2 * i + 1}")]),
             (meg_wf, run_reports, [("outputnode.report_data", f"in{2 * i + 2}")]),
         ])
@@ -200,24 +198,28 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
-def stage_options(config: Config) -> dict[str, dict[str, Any]]:
+def stage_options(config: Config, *, freesurfer_installed: bool) -> dict[str, dict[str, Any]]:
     """The keyword arguments of each stage factory, taken from the configuration."""
     ex, an, fm, mg, wf = config.execution, config.anatomy, config.fmri, config.meg, config.workflow
     omp = config.nipype.omp_nthreads
+    seed = config.seeds.random_seed
+    use_bbregister = (freesurfer_installed and ex.fmriprep_dir is None
+                      and fm.registration in ("auto", "bbregister"))
     return {
         "anat_options": {
+            "work_dir": Path(ex.work_dir),
             "fs_subjects_dir_hint": ex.fs_subjects_dir,
             "atlas": an.atlas,
             "atlas_file": an.atlas_file,
             "parcellation_table": an.parcellation_table,
-            "n_parcels_total": an.n_parcels_total,
             "n_included_per_hemi": an.n_included_per_hemi,
             "exclude_regions": list(an.exclude_regions),
             "meg_grid": an.meg_grid,
             "fmri_grid": an.fmri_grid,
             "bem_ico": an.bem_ico,
             "bem_conductivity": an.bem_conductivity,
-            "cache_dir": Path(ex.work_dir) / "headmodels",
+            "freesurfer_installed": freesurfer_installed,
+            "seed": seed,
             "omp_nthreads": omp,
         },
         "fmri_options": {
@@ -228,9 +230,10 @@ def stage_options(config: Config) -> dict[str, dict[str, Any]]:
             "hrf_delay_s": fm.hrf_delay_s,
             "block_volumes": fm.block_volumes,
             "rest_volumes": fm.rest_volumes,
-            "registration": fm.registration,
+            "registration": "freesurfer" if use_bbregister else "ants",
+            "coregistration_init": fm.coregistration_init,
             "projection_fraction": fm.projection_fraction,
-            "atlas": an.atlas,
+            "seed": seed,
             "omp_nthreads": omp,
         },
         "meg_options": {
@@ -255,7 +258,7 @@ def stage_options(config: Config) -> dict[str, dict[str, Any]]:
             "baseline_ms": tuple(mg.baseline_ms),
             "dics_reg": mg.dics_reg,
             "pick_ori": mg.pick_ori,
-            "atlas": an.atlas,
+            "cache_dir": Path(ex.work_dir) / "headmodels",
             "omp_nthreads": omp,
         },
         "report_options": {
@@ -288,7 +291,7 @@ def init_participant_wf_from_config(config: Config, plan: DatasetPlan):
         output_dir=Path(config.execution.output_dir),
         work_dir=Path(config.execution.work_dir),
         anatomy_modes=modes,
-        **stage_options(config),
+        **stage_options(config, freesurfer_installed=installed),
     )
 
 

@@ -19,7 +19,7 @@ from bids_app.interfaces.fmri import (
 from bids_app.io.bids import RunPair
 
 #: Fields every anatomy workflow provides to the fMRI branch.
-ANAT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w")
+ANAT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w", "atlas_label")
 
 
 def init_fmri_run_wf(
@@ -36,7 +36,6 @@ def init_fmri_run_wf(
     registration: str = "ants",
     coregistration_init: str = "header",
     projection_fraction: float = 0.5,
-    atlas_label: str = "destrieux",
     seed: int | None = None,
     omp_nthreads: int = 1,
     name: str = "fmri_run_wf",
@@ -61,8 +60,6 @@ def init_fmri_run_wf(
         Start of the ANTs coregistration.
     projection_fraction : float
         Where in the cortical ribbon BOLD is sampled (0 white, 1 pial).
-    atlas_label : str
-        ``atlas`` entity of the output name.
     seed : int or None
         Seed of ANTs' random sampling.
     omp_nthreads : int
@@ -70,7 +67,7 @@ def init_fmri_run_wf(
 
     Inputs
     ------
-    subjects_dir, subject_id, parcellation, fmri_grid, t1w
+    subjects_dir, subject_id, parcellation, fmri_grid, t1w, atlas_label
         From the anatomy workflow.
 
     Outputs
@@ -99,7 +96,7 @@ def init_fmri_run_wf(
         blocks.inputs.rest_volumes = rest_volumes
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.bold),
-                        datatype="func", suffix="bold", desc="blocks", atlas=atlas_label,
+                        datatype="func", suffix="bold", desc="blocks",
                         description="fMRI block values per parcel: mean of the block's volumes "
                         "minus the mean of the preceding rest volumes, after high-pass "
                         "filtering; 'normalized' per run (DESIGN 4.2)."),
@@ -155,6 +152,7 @@ def init_fmri_run_wf(
     workflow.__postdesc__ = _BLOCKS_DESC.format(
         dummy=dummy_scans, period=highpass_period_s, delay=hrf_delay_s)
     workflow.connect([
+        (inputnode, sink, [("atlas_label", "atlas")]),
         (blocks, sink, [("out_file", "in_file")]),
         (blocks, outputnode, [("out_file", "blocks")]),
         (sink, outputnode, [("out_file", "out_file")]),

@@ -1,0 +1,280 @@
+"""Nipype interfaces of the anatomy stage (thin: they call :mod:`bids_app.io.anatomy`,
+:mod:`bids_app.parcels` and :mod:`bids_app.meg.headmodel`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
+
+from bids_app.io.derivatives import write_json
+
+
+def _opt_path(value) -> Path | None:
+    return Path(value) if isdefined(value) and value else None
+
+
+class _TemplateInputSpec(BaseInterfaceInputSpec):
+    templates_dir = traits.Str(mandatory=True, desc="folder receiving the template subject")
+
+
+class _TemplateOutputSpec(TraitedSpec):
+    subjects_dir = traits.Str(desc="SUBJECTS_DIR holding the template")
+    subject_id = traits.Str(desc="template subject name")
+    template_dir = traits.Str(desc="the template subject folder")
+
+
+class TemplateSubject(SimpleInterface):
+    """Write (once) the fsaverage5 template subject from installed packages."""
+
+    input_spec = _TemplateInputSpec
+    output_spec = _TemplateOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.io.templates import write_fsaverage5
+
+        template = write_fsaverage5(Path(self.inputs.templates_dir))
+        self._results.update(subjects_dir=str(template.parent), subject_id=template.name,
+                             template_dir=str(template))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _ParcellateInputSpec(BaseInterfaceInputSpec):
+    subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
+    subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
+    template_dir = traits.Str(mandatory=True, desc="fsaverage5 template subject folder")
+    atlas = traits.Str("destrieux", usedefault=True, desc="atlas name")
+    atlas_file = traits.Str(desc="explicit atlas file (left hemisphere)")
+    parcellation_table = traits.Str(desc="edited dseg table")
+    exclude = traits.List(traits.Str, desc="exclusion patterns (default: the atlas' list)")
+    n_included_per_hemi = traits.Int(70, usedefault=True, desc="parcels per hemisphere")
+    fs_subjects_dir = traits.Str(desc="where an fsaverage with atlases may be")
+    meg_grid = traits.Str("ico4", usedefault=True, desc="MEG grid")
+    fmri_grid = traits.Str("ico5", usedefault=True, desc="fMRI grid")
+    grid_affine = File(exists=True, desc="template mode: surface -> subject T1w coordinates")
+    output_dir = traits.Str(mandatory=True, desc="derivatives root (atlas table)")
+
+
+class _ParcellateOutputSpec(TraitedSpec):
+    parcellation = File(exists=True, desc="parcellation.npz")
+    fmri_grid = File(exists=True, desc="fmri_grid.npz")
+    src = File(exists=True, desc="MEG grid source space (-src.fif)")
+    table = File(exists=True, desc="the written atlas-<name>_dseg.tsv")
+    atlas_label = traits.Str(desc="atlas entity of the outputs")
+    report = File(exists=True, desc="summary (JSON)")
+
+
+class Parcellate(SimpleInterface):
+    """Parcellation, grids and the MEG source space of one subject."""
+
+    input_spec = _ParcellateInputSpec
+    output_spec = _ParcellateOutputSpec
+
+    def _run_interface(self, runtime):
+        import mne
+
+        from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
+        from bids_app.io.derivatives import write_table
+        from bids_app.meg.headmodel import grid_source_space
+
+        cwd = Path(runtime.cwd)
+        template = Path(self.inputs.template_dir)
+        parcellation, warnings = make_parcellation(
+            atlas=self.inputs.atlas, atlas_file=_opt_path(self.inputs.atlas_file),
+            parcellation_table=_opt_path(self.inputs.parcellation_table),
+            exclude=list(self.inputs.exclude) if isdefined(self.inputs.exclude) else [],
+            n_included_per_hemi=self.inputs.n_included_per_hemi,
+            fs_subjects_dir=_opt_path(self.inputs.fs_subjects_dir), template_dir=template,
+        )
+        surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
+        grids = subject_grids(surfaces, template, meg_grid=self.inputs.meg_grid,
+                              fmri_grid=self.inputs.fmri_grid)
+        src = grid_source_space(self.inputs.subject_id, self.inputs.subjects_dir, grids["meg"])
+        mne.write_source_spaces(cwd / "grid-src.fif", src, overwrite=True, verbose="error")
+
+        # grid point i is fsaverage vertex i; the source space keeps each subject vertex once
+        meg_parcel, meg_vertices = [], []
+        for hemi, vertices, s in zip(("lh", "rh"), grids["meg"], src):
+            parcel = parcellation.parcel_of_vertices(hemi, np.arange(len(vertices)))
+            first = {}
+            for i, v in enumerate(vertices):
+                first.setdefault(int(v), i)
+            meg_vertices.append(s["vertno"])
+            meg_parcel.append(np.array([parcel[first[int(v)]] for v in s["vertno"]]))
+        fmri_points = [np.arange(len(v)) for v in grids["fmri"]]
+        np.savez(cwd / "parcellation.npz",
+                 names=np.array(parcellation.included_names),
+                 hemis=np.array(parcellation.included_hemis),
+                 fmri_parcel=parcellation.to_points(fmri_points),
+                 meg_parcel=np.concatenate(meg_parcel),
+                 meg_vertices_lh=meg_vertices[0], meg_vertices_rh=meg_vertices[1],
+                 atlas=np.array(parcellation.atlas))
+        white = np.concatenate([s.white[v] for s, v in zip(surfaces, grids["fmri"])])
+        pial = np.concatenate([s.pial[v] for s, v in zip(surfaces, grids["fmri"])])
+        if isdefined(self.inputs.grid_affine):
+            affine = np.loadtxt(self.inputs.grid_affine)
+            white = white @ affine[:3, :3].T + affine[:3, 3]
+            pial = pial @ affine[:3, :3].T + affine[:3, 3]
+        np.savez(cwd / "fmri_grid.npz", white=white, pial=pial,
+                 hemi=np.concatenate([np.full(len(v), h) for h, v in enumerate(grids["fmri"])]),
+                 vertices=np.concatenate(grids["fmri"]))
+        table_path = Path(self.inputs.output_dir) / f"atlas-{parcellation.atlas}_dseg.tsv"
+        write_table(parcellation.table, table_path,
+                    description=f"Parcels of the '{parcellation.atlas}' parcellation on "
+                    "fsaverage: atlas labels split into compact parts, with the excluded "
+                    "(artefact-prone) regions marked (DESIGN 4.1).")
+        counts = parcellation.included.groupby("hemi").size().to_dict()
+        write_json(cwd / "anatomy.json", {
+            "kind": "anat_parcellation", "atlas": parcellation.atlas,
+            "n_parcels": int(len(parcellation.table)), "included_per_hemi": counts,
+            "meg_grid": self.inputs.meg_grid, "fmri_grid": self.inputs.fmri_grid,
+            "n_meg_points": int(sum(s["nuse"] for s in src)), "warnings": warnings,
+            "parcellation": str(cwd / "parcellation.npz"),
+        })
+        self._results.update(parcellation=str(cwd / "parcellation.npz"),
+                             fmri_grid=str(cwd / "fmri_grid.npz"), src=str(cwd / "grid-src.fif"),
+                             table=str(table_path), atlas_label=parcellation.atlas,
+                             report=str(cwd / "anatomy.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _HeadModelInputSpec(BaseInterfaceInputSpec):
+    subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
+    subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
+    ico = traits.Int(4, usedefault=True, desc="inner-skull downsampling")
+    conductivity = traits.Float(0.3, usedefault=True, desc="S/m")
+    cache_dir = traits.Str(mandatory=True, desc="content-addressed cache of BEM solutions")
+
+
+class _HeadModelOutputSpec(TraitedSpec):
+    bem = traits.Str(desc="BEM solution file, or 'sphere' when no inner skull exists")
+    report = File(exists=True, desc="summary (JSON)")
+
+
+class HeadModel(SimpleInterface):
+    """Single-layer BEM solution of the subject (cached by surface content), else 'sphere'."""
+
+    input_spec = _HeadModelInputSpec
+    output_spec = _HeadModelOutputSpec
+
+    def _run_interface(self, runtime):
+        import mne
+
+        from bids_app.meg.headmodel import bem_solution, inner_skull_path
+
+        cwd = Path(runtime.cwd)
+        skull = inner_skull_path(self.inputs.subject_id, self.inputs.subjects_dir)
+        summary = {"kind": "anat_headmodel"}
+        if skull is None:
+            self._results["bem"] = "sphere"
+            summary.update(model="sphere fitted to the head shape",
+                           warning="no inner-skull surface: a sphere model is used")
+        else:
+            digest = hashlib.sha256(skull.read_bytes())
+            digest.update(f"{self.inputs.ico}-{self.inputs.conductivity}".encode())
+            cached = Path(self.inputs.cache_dir) / f"bem-{digest.hexdigest()[:16]}-sol.fif"
+            if not cached.is_file():
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                sol = bem_solution(self.inputs.subject_id, self.inputs.subjects_dir,
+                                   ico=self.inputs.ico, conductivity=self.inputs.conductivity)
+                tmp = cached.with_name(f".{os.getpid()}-{cached.name}")
+                mne.write_bem_solution(tmp, sol, overwrite=True, verbose="error")
+                os.replace(tmp, cached)
+            self._results["bem"] = str(cached)
+            summary.update(model=f"single-layer BEM (inner skull, ico-{self.inputs.ico}, "
+                           f"{self.inputs.conductivity} S/m)", surface=str(skull))
+        write_json(cwd / "headmodel.json", summary)
+        self._results["report"] = str(cwd / "headmodel.json")
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _TransInputSpec(BaseInterfaceInputSpec):
+    meg_file = File(exists=True, mandatory=True, desc="a MEG recording of the subject (BIDS)")
+    t1w = traits.Str(desc="the subject's BIDS T1w with landmarks in its sidecar")
+    subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
+    subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
+    mode = traits.Enum("landmarks", "fiducials", mandatory=True,
+                       desc="BIDS landmarks (own anatomy) or template fiducials")
+    trans_file = traits.Str(desc="an existing -trans.fif (wins over landmarks)")
+
+
+class _TransOutputSpec(TraitedSpec):
+    trans = File(exists=True, desc="head -> MRI transform")
+    report = File(exists=True, desc="summary (JSON)")
+
+
+class HeadMRITrans(SimpleInterface):
+    """The head -> MRI transform: given file, BIDS landmarks, or template fiducials."""
+
+    input_spec = _TransInputSpec
+    output_spec = _TransOutputSpec
+
+    def _run_interface(self, runtime):
+        import mne
+
+        from bids_app.io.anatomy import head_mri_trans
+
+        cwd = Path(runtime.cwd)
+        trans, method = head_mri_trans(
+            meg_file=Path(self.inputs.meg_file), t1w=_opt_path(self.inputs.t1w),
+            subject=self.inputs.subject_id, subjects_dir=Path(self.inputs.subjects_dir),
+            mode=self.inputs.mode, trans_file=_opt_path(self.inputs.trans_file),
+        )
+        mne.write_trans(cwd / "head-mri-trans.fif", trans, overwrite=True, verbose="error")
+        write_json(cwd / "trans.json", {"kind": "anat_coregistration", "method": method,
+                                        "trans": np.round(trans["trans"], 6).tolist()})
+        self._results.update(trans=str(cwd / "head-mri-trans.fif"), report=str(cwd / "trans.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _TemplateT1InputSpec(BaseInterfaceInputSpec):
+    t1w = File(exists=True, mandatory=True, desc="the subject's T1w")
+    seed = traits.Int(desc="ANTs sampling seed")
+    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+
+
+class _TemplateT1OutputSpec(TraitedSpec):
+    grid_affine = File(exists=True, desc="template surface RAS -> subject T1w scanner RAS")
+    report = File(exists=True, desc="summary (JSON)")
+
+
+class TemplateToT1w(SimpleInterface):
+    """Template mode: affine registration of the subject's T1w to MNI152 (ANTs), giving where
+    the fsaverage surfaces (MNI305 coordinates) lie in the subject's T1w."""
+
+    input_spec = _TemplateT1InputSpec
+    output_spec = _TemplateT1OutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from nilearn.datasets import load_mni152_template
+
+        from bids_app.fmri.coregister import template_to_t1w_affine
+
+        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(self.inputs.num_threads)
+        seed = int(self.inputs.seed) if isdefined(self.inputs.seed) else None
+        matrix = template_to_t1w_affine(nib.load(self.inputs.t1w),
+                                        load_mni152_template(resolution=2), seed=seed)
+        cwd = Path(runtime.cwd)
+        np.savetxt(cwd / "template_to_t1w.txt", matrix)
+        write_json(cwd / "template.json", {
+            "kind": "anat_template", "method": "ANTs affine registration of the T1w to MNI152; "
+            "fsaverage surfaces placed in the T1w through it (approximate anatomy)"})
+        self._results.update(grid_affine=str(cwd / "template_to_t1w.txt"),
+                             report=str(cwd / "template.json"))
+        return runtime

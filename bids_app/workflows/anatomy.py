@@ -1,0 +1,216 @@
+"""The anatomy of one subject: surfaces, parcels, grids and head model (DESIGN 4.1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_app.errors import MissingInputError
+from bids_app.interfaces.anatomy import (
+    HeadModel,
+    HeadMRITrans,
+    Parcellate,
+    TemplateSubject,
+    TemplateToT1w,
+)
+from bids_app.io.bids import SubjectPlan
+
+OUTPUT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w", "src", "bem",
+                 "trans", "atlas_label", "report_data")
+
+
+def init_anat_wf(
+    *,
+    subject: SubjectPlan,
+    mode: str,
+    output_dir: Path,
+    work_dir: Path,
+    fs_subjects_dir_hint: Path | None = None,
+    atlas: str = "destrieux",
+    atlas_file: Path | None = None,
+    parcellation_table: Path | None = None,
+    n_included_per_hemi: int = 70,
+    exclude_regions: list[str] | None = None,
+    meg_grid: str = "ico4",
+    fmri_grid: str = "ico5",
+    bem_ico: int = 4,
+    bem_conductivity: float = 0.3,
+    freesurfer_installed: bool = False,
+    seed: int | None = None,
+    omp_nthreads: int = 1,
+    name: str = "anat_wf",
+) -> pe.Workflow:
+    """Surfaces, parcellation, analysis grids and MEG head model of one subject.
+
+    Parameters
+    ----------
+    subject : SubjectPlan
+        The subject's inputs (T1w, FreeSurfer reconstruction, MEG runs).
+    mode : {"freesurfer", "recon-all", "template"}
+        Existing reconstruction, one made here with ``recon-all``, or the fsaverage template.
+    output_dir, work_dir : Path
+        Derivatives root (``atlas-<name>_dseg.tsv``) and the work folder (template subject,
+        FreeSurfer reconstructions, cached BEM solutions).
+    atlas, atlas_file, parcellation_table, n_included_per_hemi, exclude_regions
+        Parcellation (see :func:`bids_app.io.anatomy.make_parcellation`).
+    meg_grid, fmri_grid : str
+        ``icoN`` grids of the MEG source space and of the fMRI sampling.
+    bem_ico, bem_conductivity
+        Single-layer BEM settings.
+    freesurfer_installed : bool
+        Whether FreeSurfer tools may run (watershed BEM when no surface exists).
+
+    Outputs
+    -------
+    subjects_dir, subject_id
+        The FreeSurfer subject used.
+    parcellation, fmri_grid, src
+        ``parcellation.npz``, ``fmri_grid.npz`` and the MEG source space.
+    t1w
+        Image defining the surface coordinates (FreeSurfer ``T1.mgz``, or the BIDS T1w).
+    bem, trans
+        BEM solution file (or ``"sphere"``) and the head -> MRI transform.
+    atlas_label
+        The atlas entity of output names.
+    report_data
+        JSON summaries for the report.
+    """
+    workflow = pe.Workflow(name=name)
+    outputnode = pe.Node(niu.IdentityInterface(fields=list(OUTPUT_FIELDS)), name="outputnode")
+    template = pe.Node(TemplateSubject(templates_dir=str(Path(work_dir) / "templates")),
+                       name="template_subject")
+    parcellate = pe.Node(
+        Parcellate(atlas=atlas, n_included_per_hemi=n_included_per_hemi, meg_grid=meg_grid,
+                   fmri_grid=fmri_grid, output_dir=str(output_dir)),
+        name="parcellate",
+    )
+    for trait, value in (("atlas_file", atlas_file), ("parcellation_table", parcellation_table),
+                         ("fs_subjects_dir", fs_subjects_dir_hint)):
+        if value is not None:
+            setattr(parcellate.inputs, trait, str(value))
+    if exclude_regions:
+        parcellate.inputs.exclude = list(exclude_regions)
+    headmodel = pe.Node(HeadModel(ico=bem_ico, conductivity=bem_conductivity,
+                                  cache_dir=str(Path(work_dir) / "headmodels")),
+                        name="headmodel")
+    trans = pe.Node(HeadMRITrans(meg_file=str(subject.pairs[0].meg),
+                                 mode="fiducials" if mode == "template" else "landmarks"),
+                    name="head_mri_trans")
+    if subject.t1w is not None:
+        trans.inputs.t1w = str(subject.t1w)
+    if subject.trans is not None:
+        trans.inputs.trans_file = str(subject.trans)
+    reports = pe.Node(niu.Merge(4), name="merge_reports", run_without_submitting=True)
+
+    # where the subject's surfaces come from
+    source = pe.Node(niu.IdentityInterface(fields=["subjects_dir", "subject_id", "t1w"]),
+                     name="fs_source")
+    if mode == "freesurfer":
+        workflow.__desc__ = _FS_DESC.format(what="were reconstructed with FreeSurfer [@freesurfer]"
+                                            " beforehand")
+        source.inputs.subjects_dir = str(subject.fs_subjects_dir)
+        source.inputs.subject_id = subject.fs_subject
+        source.inputs.t1w = _fs_t1(subject.fs_subjects_dir / subject.fs_subject, subject.t1w)
+    elif mode == "recon-all":
+        from bids_app.interfaces.freesurfer import init_recon_all_node
+
+        workflow.__desc__ = _FS_DESC.format(what="were reconstructed from the T1w image with "
+                                            "FreeSurfer recon-all [@freesurfer]")
+        recon = init_recon_all_node(subject_id=f"sub-{subject.subject}", t1w=subject.t1w,
+                                    subjects_dir=Path(work_dir) / "freesurfer",
+                                    omp_nthreads=omp_nthreads)
+        workflow.connect([
+            (recon, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id"),
+                             ("T1", "t1w")]),
+        ])
+    elif mode == "template":
+        if subject.t1w is None:
+            raise MissingInputError(
+                f"sub-{subject.subject}: template anatomy needs the subject's T1w to place the "
+                "template in the subject's space; none was found."
+            )
+        workflow.__desc__ = _TEMPLATE_DESC
+        to_t1w = pe.Node(TemplateToT1w(t1w=str(subject.t1w), num_threads=omp_nthreads),
+                         name="template_to_t1w", n_procs=omp_nthreads)
+        if seed is not None:
+            to_t1w.inputs.seed = seed
+        source.inputs.t1w = str(subject.t1w)
+        workflow.connect([
+            (template, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+            (to_t1w, parcellate, [("grid_affine", "grid_affine")]),
+        ])
+    else:
+        raise ValueError(f"Invalid anatomy mode '{mode}': allowed are freesurfer, recon-all, "
+                         "template.")
+
+    if mode != "template" and freesurfer_installed:
+        from bids_app.interfaces.freesurfer import init_watershed_node
+
+        watershed = init_watershed_node(overwrite=False)
+        workflow.connect([
+            (source, watershed, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+            (watershed, headmodel, [("subjects_dir", "subjects_dir"),
+                                    ("subject_id", "subject_id")]),
+        ])
+    else:
+        workflow.connect(source, "subjects_dir", headmodel, "subjects_dir")
+        workflow.connect(source, "subject_id", headmodel, "subject_id")
+    workflow.__postdesc__ = _PARCEL_DESC.format(meg_grid=meg_grid, fmri_grid=fmri_grid,
+                                                n=n_included_per_hemi, ico=bem_ico,
+                                                sigma=bem_conductivity)
+    workflow.connect([
+        (template, parcellate, [("template_dir", "template_dir")]),
+        (source, parcellate, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+        (source, trans, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+        (source, outputnode, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id"),
+                              ("t1w", "t1w")]),
+        (parcellate, outputnode, [("parcellation", "parcellation"), ("fmri_grid", "fmri_grid"),
+                                  ("src", "src"), ("atlas_label", "atlas_label")]),
+        (headmodel, outputnode, [("bem", "bem")]),
+        (trans, outputnode, [("trans", "trans")]),
+        (parcellate, reports, [("report", "in1")]),
+        (headmodel, reports, [("report", "in2")]),
+        (trans, reports, [("report", "in3")]),
+        (reports, outputnode, [("out", "report_data")]),
+    ])
+    if mode == "template":
+        workflow.connect(to_t1w, "report", reports, "in4")
+    return workflow
+
+
+def _fs_t1(subject_dir: Path, bids_t1w: Path | None) -> str:
+    """The image defining a FreeSurfer subject's surface coordinates."""
+    for name in ("T1.mgz", "orig.mgz"):
+        candidate = subject_dir / "mri" / name
+        if candidate.is_file() and candidate.stat().st_size > 0:
+            return str(candidate)
+    if bids_t1w is None:
+        raise MissingInputError(
+            f"{subject_dir / 'mri'} has no T1.mgz or orig.mgz and the subject has no BIDS T1w: "
+            "the surface coordinates cannot be placed in the scanner space."
+        )
+    return str(bids_t1w)
+
+
+_FS_DESC = (
+    "The cortical surfaces of each participant {what}."
+)
+_TEMPLATE_DESC = (
+    "No reconstruction of the participant's anatomy was available, so the fsaverage template "
+    "[@freesurfer] stood in for it: the T1w image was registered to the MNI152 template with an "
+    "affine transform (ANTs [@ants]) to place the template surfaces in the participant's space, "
+    "and the template fiducials were fitted to the digitised ones for MEG. Source locations and "
+    "parcels are therefore approximate."
+)
+_PARCEL_DESC = (
+    "Both modalities were analysed on the same cortical parcels: atlas labels on fsaverage were "
+    "split into compact parts with MNE-Python's PCA split [@mne] until {n} parcels per "
+    "hemisphere remained after excluding regions prone to artefacts or signal loss (anterior "
+    "frontal, deep medial, inferior temporal and the medial wall). The MEG source grid "
+    "({meg_grid}) and the fMRI sampling grid ({fmri_grid}) were defined on fsaverage and carried "
+    "to each participant through the spherical registration, so that grid point k is the same "
+    "fsaverage location in every participant. The MEG forward model used a single-layer boundary "
+    "element model of the inner skull (ico-{ico} surface, conductivity {sigma} S/m)."
+)
