@@ -84,7 +84,12 @@ class Parcellate(SimpleInterface):
     def _run_interface(self, runtime):
         import mne
 
-        from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
+        from bids_app.io.anatomy import (
+            make_parcellation,
+            subject_grids,
+            subject_surfaces,
+            write_label_gifti,
+        )
         from bids_app.io.derivatives import write_table
         from bids_app.meg.headmodel import grid_source_space
 
@@ -129,7 +134,12 @@ class Parcellate(SimpleInterface):
         np.savez(cwd / "fmri_grid.npz", white=white, pial=pial,
                  hemi=np.concatenate([np.full(len(v), h) for h, v in enumerate(grids["fmri"])]),
                  vertices=np.concatenate(grids["fmri"]))
-        table_path = Path(self.inputs.output_dir) / f"atlas-{parcellation.atlas}_dseg.tsv"
+        out = Path(self.inputs.output_dir)
+        names = parcellation.table["name"].tolist()
+        for hemi, side in (("lh", "L"), ("rh", "R")):
+            write_label_gifti(out / f"atlas-{parcellation.atlas}_hemi-{side}_space-fsaverage5_"
+                              "dseg.label.gii", parcellation.labels[hemi], names)
+        table_path = out / f"atlas-{parcellation.atlas}_dseg.tsv"
         write_table(parcellation.table, table_path,
                     description=f"Parcels of the '{parcellation.atlas}' parcellation on "
                     "fsaverage: atlas labels split into compact parts, with the excluded "

@@ -63,3 +63,33 @@ class ParticipantReport(SimpleInterface):
         )
         self._results["out_file"] = str(out)
         return runtime
+
+
+class _GroupReportInputSpec(BaseInterfaceInputSpec):
+    output_dir = traits.Str(mandatory=True, desc="derivatives root")
+    atlas = traits.Str(mandatory=True, desc="atlas entity")
+    tasks = traits.List(traits.Str, mandatory=True, desc="task labels")
+    tables = traits.List(traits.Dict, mandatory=True, desc="per task: key -> table path")
+    conditions = traits.List(traits.Str, mandatory=True, desc="condition names")
+    bands = traits.List(traits.Str, mandatory=True, desc="band names")
+    truth_file = traits.Str(desc="simulation truth (planted effects), when the data are simulated")
+
+
+class GroupReport(SimpleInterface):
+    """Write ``group.html`` from the group tables."""
+
+    input_spec = _GroupReportInputSpec
+    output_spec = _ReportOutputSpec
+
+    def _run_interface(self, runtime):
+        from bids_app.reports.group import build_group_report
+
+        truth = (Path(self.inputs.truth_file) if isdefined(self.inputs.truth_file)
+                 and self.inputs.truth_file else None)
+        out = build_group_report(
+            output_dir=Path(self.inputs.output_dir), atlas=self.inputs.atlas,
+            tasks=self.inputs.tasks, tables=self.inputs.tables,
+            conditions=self.inputs.conditions, bands=self.inputs.bands, truth_file=truth,
+        )
+        self._results["out_file"] = str(out)
+        return runtime

@@ -199,3 +199,25 @@ def head_mri_trans(*, meg_file: Path, t1w: Path | None, subject: str, subjects_d
             "(and the MEG coordsystem.json), or provide a -trans.fif in the derivatives."
         ) from None
     return trans, "BIDS anatomical landmarks (MEG coordsystem.json and T1w sidecar)"
+
+
+def write_label_gifti(path: Path, vertex_row: np.ndarray, names: list[str]) -> Path:
+    """Write per-vertex parcel rows (-1 none) as a GIFTI label file, atomically."""
+    import nibabel as nib
+
+    from bids_app.io.derivatives import atomic_write_bytes
+
+    table = nib.gifti.GiftiLabelTable()
+    unknown = nib.gifti.GiftiLabel(key=-1, red=0.0, green=0.0, blue=0.0, alpha=0.0)
+    unknown.label = "n/a"
+    table.labels.append(unknown)
+    rng = np.random.default_rng(0)
+    for key, name in enumerate(names):
+        r, g, b = rng.uniform(0.2, 1.0, 3)
+        label = nib.gifti.GiftiLabel(key=key, red=r, green=g, blue=b, alpha=1.0)
+        label.label = name
+        table.labels.append(label)
+    array = nib.gifti.GiftiDataArray(np.asarray(vertex_row, np.int32),
+                                     intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")
+    img = nib.gifti.GiftiImage(labeltable=table, darrays=[array])
+    return atomic_write_bytes(Path(path), img.to_bytes())

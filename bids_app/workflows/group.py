@@ -1,0 +1,165 @@
+"""The group level: observations -> Spearman, Ward, bootstrap, effects, t-tests, report (DESIGN 5).
+
+It reads only the participant derivatives in the output folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from nipype.pipeline import engine as pe
+
+from bids_app.config import Config
+from bids_app.errors import MissingInputError
+from bids_app.interfaces.group import GatherObservations, GroupStatistics
+from bids_app.interfaces.report import GroupReport
+
+LOGGER = logging.getLogger(__name__)
+
+
+def init_group_wf(
+    *,
+    output_dir: Path,
+    work_dir: Path,
+    tasks: list[str],
+    atlas: str,
+    conditions: list[str],
+    bands: list[str],
+    windows_ms: list[float],
+    n_clusters: int = 17,
+    n_bootstrap: int = 10_000,
+    bootstrap_fraction: float = 0.8,
+    ci_levels: tuple[float, ...] = (0.99, 0.999),
+    alpha: float = 0.05,
+    correction: str = "bonferroni-windows",
+    cluster_rho: str = "pooled",
+    min_observations: int = 5,
+    seed: int | None = None,
+    truth_file: Path | None = None,
+    name: str = "megfmri_group_wf",
+) -> pe.Workflow:
+    """The group workflow of every task.
+
+    Parameters
+    ----------
+    output_dir, work_dir : Path
+        Derivatives root (inputs and outputs) and nipype work folder.
+    tasks : list of str
+        Tasks with participant outputs.
+    atlas : str
+        Atlas entity of the participant outputs.
+    conditions, bands, windows_ms
+        Labels of the analysis (must match the participant outputs).
+    n_clusters, n_bootstrap, bootstrap_fraction, ci_levels, alpha, correction, cluster_rho,
+    min_observations, seed
+        Statistics options (see :func:`bids_app.stats.run_group_statistics`).
+    truth_file : Path or None
+        The simulator's ``truth.json`` when the data are simulated (planted vs found).
+
+    Outputs
+    -------
+    The group tables of DESIGN 6 in ``<output_dir>/group/`` and ``group.html``.
+    """
+    workflow = pe.Workflow(name=name, base_dir=str(work_dir))
+    workflow.__desc__ = _GROUP_DESC.format(
+        k=n_clusters, n_boot=n_bootstrap, frac=round(100 * bootstrap_fraction),
+        levels=" and ".join(f"{100 * lv:g} %" for lv in ci_levels), alpha=alpha,
+        correction=("Bonferroni-corrected over the time windows" if correction ==
+                    "bonferroni-windows" else "uncorrected"))
+    report = pe.Node(GroupReport(output_dir=str(output_dir), atlas=atlas, tasks=list(tasks),
+                                 conditions=list(conditions), bands=list(bands)),
+                     name="group_report", run_without_submitting=True)
+    if truth_file is not None:
+        report.inputs.truth_file = str(truth_file)
+    from nipype.interfaces import utility as niu
+
+    merge = pe.Node(niu.Merge(len(tasks)), name="merge_tables", run_without_submitting=True)
+    for i, task in enumerate(tasks, start=1):
+        gather = pe.Node(GatherObservations(output_dir=str(output_dir), task=task, atlas=atlas,
+                                            conditions=list(conditions), bands=list(bands),
+                                            windows_ms=[float(w) for w in windows_ms],
+                                            min_observations=min_observations),
+                         name=f"gather_{task}")
+        stats = pe.Node(
+            GroupStatistics(output_dir=str(output_dir), task=task, atlas=atlas,
+                            n_clusters=n_clusters, n_bootstrap=n_bootstrap,
+                            bootstrap_fraction=bootstrap_fraction, ci_levels=list(ci_levels),
+                            alpha=alpha, correction=correction, cluster_rho=cluster_rho,
+                            min_observations=min_observations),
+            name=f"statistics_{task}", mem_gb=2.0,
+        )
+        if seed is not None:
+            stats.inputs.seed = seed
+        workflow.connect([
+            (gather, stats, [("arrays", "arrays")]),
+            (stats, merge, [("tables", f"in{i}")]),
+        ])
+    workflow.connect(merge, "out", report, "tables")
+    return workflow
+
+
+def group_atlas(output_dir: Path, configured: str) -> str:
+    """The atlas entity of the participant outputs (the configured one, or the only one)."""
+    from bids_app.io.atlases import atlas_label
+
+    tables = sorted(Path(output_dir).glob("atlas-*_dseg.tsv"))
+    labels = [p.name[len("atlas-"):-len("_dseg.tsv")] for p in tables]
+    wanted = atlas_label(configured)
+    if wanted in labels:
+        return wanted
+    if len(labels) == 1:
+        LOGGER.info("Using the participant outputs' parcellation '%s' (configured: %s)",
+                    labels[0], configured)
+        return labels[0]
+    if not labels:
+        raise MissingInputError(
+            f"No atlas-*_dseg.tsv in {output_dir}: run the participant level into this folder "
+            "first."
+        )
+    raise MissingInputError(
+        f"{output_dir} holds outputs of several parcellations ({', '.join(labels)}); choose one "
+        "with --atlas."
+    )
+
+
+def init_group_wf_from_config(config: Config) -> pe.Workflow:
+    """Build the group workflow with the configured options."""
+    from bids_app.io.group import tasks_in
+
+    ex, st = config.execution, config.stats
+    atlas = group_atlas(Path(ex.output_dir), config.anatomy.atlas)
+    tasks = list(ex.task) or tasks_in(Path(ex.output_dir), atlas)
+    return init_group_wf(
+        output_dir=Path(ex.output_dir), work_dir=Path(ex.work_dir), tasks=tasks, atlas=atlas,
+        conditions=list(config.workflow.conditions), bands=list(config.meg.bands),
+        windows_ms=config.window_starts_ms(), n_clusters=st.n_clusters,
+        n_bootstrap=st.n_bootstrap, bootstrap_fraction=st.bootstrap_fraction,
+        ci_levels=tuple(st.ci_levels), alpha=st.alpha, correction=st.correction,
+        cluster_rho=st.cluster_rho, min_observations=st.min_observations,
+        seed=config.seeds.random_seed, truth_file=_simulation_truth(ex.bids_dir),
+    )
+
+
+def _simulation_truth(bids_dir) -> Path | None:
+    """The simulator's truth file, when the input dataset was simulated."""
+    if bids_dir is None:
+        return None
+    path = Path(bids_dir) / "sourcedata" / "simulation" / "truth.json"
+    return path if path.is_file() else None
+
+
+_GROUP_DESC = (
+    "At the group level, every (participant, run) pair with both MEG and fMRI was an "
+    "observation. For every parcel, condition, frequency band and time window, the Spearman rank "
+    "correlation [@spearman] between the normalised MEG band power and the normalised fMRI block "
+    "value was computed over the observations (SciPy [@scipy] as the reference), significant at "
+    "p < {alpha} {correction}. Parcels were grouped by their correlation patterns with Ward's "
+    "agglomerative clustering [@ward] (Euclidean distance, optimal leaf ordering [@leaforder]) "
+    "into {k} clusters. Per cluster and hemisphere, MEG and fMRI values were averaged over the "
+    "cluster's parcels and correlated; {n_boot} bootstrap resamples, each drawing {frac} % of the "
+    "observations without replacement [@subsampling], gave {levels} percentile intervals. A "
+    "task-dependent effect was a run of consecutive windows in which one condition's interval "
+    "did not overlap those of the other conditions while a correlation was significant. MEG "
+    "power alone was compared between conditions with paired t-tests."
+)
