@@ -31,6 +31,8 @@ TEMPLATE = "fsaverage5"
 N_VERTICES = 10242
 _NILEARN_NAMES = {"white": "white", "pial": "pial", "inflated": "infl", "sphere": "sphere"}
 _HEMI = {"lh": "left", "rh": "right"}
+#: Header line of the written surfaces (nibabel's default holds the time: not byte-stable).
+_STAMP = "created by megfmri-fusion from packaged fsaverage5 files"
 
 
 def nilearn_fsaverage5_dir() -> Path:
@@ -105,7 +107,7 @@ def write_fsaverage5(subjects_dir: str | Path, *, name: str = TEMPLATE) -> Path:
             for surf, nl in _NILEARN_NAMES.items():
                 rr, tris = _gifti(f"{nl}_{side}")
                 write_geometry(tmp / "surf" / f"{hemi}.{surf}", rr.astype(np.float64),
-                               tris.astype(np.int32))
+                               tris.astype(np.int32), create_stamp=_STAMP)
             shutil.copyfile(tmp / "surf" / f"{hemi}.sphere", tmp / "surf" / f"{hemi}.sphere.reg")
             for morph, nl in (("curv", "curv"), ("sulc", "sulc")):
                 write_morph_data(tmp / "surf" / f"{hemi}.{morph}",
@@ -118,7 +120,8 @@ def write_fsaverage5(subjects_dir: str | Path, *, name: str = TEMPLATE) -> Path:
                                       subject=name, name="cortex"), verbose="error")
         mne_dir = mne_fsaverage_dir()
         skull = mne.read_bem_surfaces(mne_dir / "fsaverage-inner_skull-bem.fif", verbose=False)[0]
-        write_geometry(tmp / "bem" / "inner_skull.surf", skull["rr"] * 1000.0, skull["tris"])
+        write_geometry(tmp / "bem" / "inner_skull.surf", skull["rr"] * 1000.0, skull["tris"],
+                       create_stamp=_STAMP)
         shutil.copyfile(mne_dir / "fsaverage-head.fif", tmp / "bem" / f"{name}-head.fif")
         shutil.copyfile(mne_dir / "fsaverage-fiducials.fif", tmp / "bem" / f"{name}-fiducials.fif")
         mne.write_trans(tmp / "bem" / f"{name}-trans.fif", template_head_mri_trans(),
