@@ -45,6 +45,7 @@ def build_simulate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--atlas", default="destrieux", help="parcellation the effects are "
                         "planted in; use the same as the analysis (default destrieux, else the "
                         "fallback when no atlas file is available)")
+    parser.add_argument("--n-jobs", type=int, help="processes in parallel (default: all CPUs)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     return parser
 
@@ -53,9 +54,8 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
              n_runs: int | None = None, seed: int = 0, effects: Path | None = None,
              meg_template: Path | None = None, noise_cov: Path | None = None,
              sfreq: float | None = None, atlas: str = "destrieux",
-             overwrite: bool = False) -> Path:
+             overwrite: bool = False, n_jobs: int | None = None) -> Path:
     """Simulate a dataset (the function behind ``megfmri-fusion-simulate``)."""
-    from bids_app.simulate.anatomy import prepare_template_anatomy
     from bids_app.simulate.design import make_design
     from bids_app.simulate.effects import default_effects, load_effects
     from bids_app.simulate.writer import write_dataset
@@ -77,11 +77,23 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
         raise UsageError("--n-subjects and --n-runs must be at least 1.")
     effect_set = (load_effects(effects, design.conditions) if effects
                   else default_effects(design.conditions))
-    with tempfile.TemporaryDirectory(prefix="megfmri-sim-") as tmp:
-        anatomy = prepare_template_anatomy(Path(tmp), atlas=atlas)
-        return write_dataset(out_bids, design=design, effects=effect_set, anatomy=anatomy,
-                             seed=seed, preset=preset, meg_template=meg_template,
-                             noise_cov=noise_cov)
+    anatomy = _template_anatomy(atlas)
+    return write_dataset(out_bids, design=design, effects=effect_set, anatomy=anatomy,
+                         seed=seed, preset=preset, meg_template=meg_template,
+                         noise_cov=noise_cov, n_jobs=n_jobs)
+
+
+_ANATOMY_CACHE: dict = {}
+
+
+def _template_anatomy(atlas: str):
+    """The template anatomy, built once per process and atlas (it is the same every time)."""
+    from bids_app.simulate.anatomy import prepare_template_anatomy
+
+    if atlas not in _ANATOMY_CACHE:
+        tmp = tempfile.mkdtemp(prefix="megfmri-sim-")
+        _ANATOMY_CACHE[atlas] = prepare_template_anatomy(Path(tmp), atlas=atlas)
+    return _ANATOMY_CACHE[atlas]
 
 
 def _setup_logging() -> None:
@@ -99,7 +111,7 @@ def main_simulate(argv: list[str] | None = None) -> None:
         simulate(args.out_bids, preset=args.preset, n_subjects=args.n_subjects,
                  n_runs=args.n_runs, seed=args.seed, effects=args.effects,
                  meg_template=args.meg_template, noise_cov=args.noise_cov, sfreq=args.sfreq,
-                 atlas=args.atlas, overwrite=args.overwrite)
+                 atlas=args.atlas, overwrite=args.overwrite, n_jobs=args.n_jobs)
     except AppError as err:
         LOGGER.error("%s", err.message)
         sys.exit(err.exit_code)

@@ -17,8 +17,11 @@ gives byte-identical files and a different seed different data.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import multiprocessing
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -83,8 +86,13 @@ def write_dataset(
     preset: str,
     meg_template: Path | None = None,
     noise_cov: Path | None = None,
+    n_jobs: int | None = None,
 ) -> Path:
-    """Simulate every subject and run and write the BIDS dataset at ``out``."""
+    """Simulate every subject and run and write the BIDS dataset at ``out``.
+
+    Subjects are simulated in ``n_jobs`` processes (default: all CPUs); each writes into its
+    own staging folder, so MNE-BIDS's shared files (participants.tsv, scans) never race.
+    """
     import mne
     import mne_bids
 
@@ -107,8 +115,10 @@ def write_dataset(
     info = (sim_meg.template_info(meg_template, design.meg_sfreq) if meg_template
             else sim_meg.vectorview_like_info(design.meg_sfreq, head))
     info = sim_meg.finish_info(info, head, MEAS_DATE)
-    forward = mne.make_forward_solution(info, head["head_mri_t"], anatomy.src, anatomy.bem,
-                                        meg=True, eeg=False, verbose="error")
+    # the anatomical images do not depend on the head model: build them meanwhile
+    images = concurrent.futures.ThreadPoolExecutor(1).submit(
+        _anatomy_images, anatomy, _stream(seed, 3))
+    forward = _forward(info, head["head_mri_t"], anatomy, n_jobs or os.cpu_count())
     cov = mne.read_cov(noise_cov, verbose="error") if noise_cov else None
     if cov is not None:
         missing = set(mne.pick_info(info, mne.pick_types(info, meg=True)).ch_names) - set(cov.ch_names)
@@ -117,38 +127,36 @@ def write_dataset(
                              f"array (e.g. {sorted(missing)[:3]}); use it with the matching "
                              "--meg-template recording")
 
-    # anatomy images, shared by all subjects
-    t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, _stream(seed, 3))
-    base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
-    parcel_of_voxel = sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+    t1, base, gm, parcel_of_voxel = images.result()  # shared by all subjects
 
     planted = [{"parcel": p, "band": e.band,
                 "window_s": (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)}
                for e in effects.effects for p in e.parcels]
     sim_dir = out / "sourcedata" / "simulation"
     sim_dir.mkdir(parents=True, exist_ok=True)
-    for i, sub in enumerate(subjects):
-        fs_subject = f"sub-{sub}"
-        _write_freesurfer_subject(anatomy, out / "derivatives" / "freesurfer", fs_subject, t1)
-        t1_path = mne_bids.BIDSPath(subject=sub, root=out, datatype="anat", suffix="T1w",
-                                    extension=".nii.gz")
-        landmarks = mne_bids.get_anat_landmarks(
-            t1, info, head["head_mri_t"], fs_subject, out / "derivatives" / "freesurfer")
-        mne_bids.write_anat(t1, t1_path, landmarks=landmarks, overwrite=True, verbose="error")
-        for j, run in enumerate(runs):
-            LOGGER.info("Simulating sub-%s run-%s (%d/%d)", sub, run,
-                        i * len(runs) + j + 1, len(subjects) * len(runs))
-            ev = events[(sub, run)]
-            trials = ev[ev.trial_type != "instruction"]
-            run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
-            _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, ev, trials,
-                           run_blocks, cov, _stream(seed, 4, i, j))
-            motion = _write_bold_run(out, sub, run, design, base, gm, parcel_of_voxel, anatomy,
-                                     ev, run_blocks, _stream(seed, 5, i, j))
-            pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
-                                          "rot_z"]).to_csv(
-                sim_dir / f"sub-{sub}_run-{run}_motion.tsv", sep="\t", index=False,
-                float_format="%.6f")
+    shared = {
+        "out": out, "design": design, "info": info, "forward": forward, "anatomy": anatomy,
+        "planted": planted, "base": base, "gm": gm, "parcel_of_voxel": parcel_of_voxel,
+        "cov": cov, "seed": seed, "events": events, "blocks": blocks, "t1": t1,
+        "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
+    }
+    jobs = list(enumerate(subjects))
+    n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs)))
+    if n_jobs > 1:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context,
+                                                    initializer=_init_worker,
+                                                    initargs=(shared,)) as pool:
+            done = list(pool.map(_simulate_subject, jobs))
+    else:
+        _init_worker(shared)
+        done = [_simulate_subject(job) for job in jobs]
+    for staging, sub in done:  # move each subject into the dataset (workers wrote apart)
+        target = out / f"sub-{sub}"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(staging / f"sub-{sub}"), target)
+        shutil.rmtree(staging)
 
     _write_top_level(out, design, subjects)
     blocks.to_csv(sim_dir / "blocks.tsv", sep="\t", index=False, float_format="%.6f")
@@ -180,6 +188,80 @@ def write_dataset(
     return out
 
 
+_SHARED: dict = {}
+_FORWARDS: dict = {}
+
+
+def _forward(info, trans, anatomy: TemplateAnatomy, n_jobs: int):
+    """The forward model, computed once per process for identical inputs."""
+    import mne
+
+    from bids_app.meg.headmodel import content_key
+
+    key = content_key(info, trans, anatomy.src, anatomy.bem)
+    if key not in _FORWARDS:
+        _FORWARDS[key] = mne.make_forward_solution(info, trans, anatomy.src, anatomy.bem,
+                                                   meg=True, eeg=False, n_jobs=n_jobs,
+                                                   verbose="error")
+    return _FORWARDS[key]
+
+
+def _anatomy_images(anatomy: TemplateAnatomy, rng: np.random.Generator):
+    """T1w, baseline EPI, grey-matter fraction and parcel of each BOLD voxel."""
+    t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, rng)
+    base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
+    return t1, base, gm, sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+
+
+def _init_worker(shared: dict) -> None:
+    """Give a worker process the data every subject needs (limited to one thread)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    _SHARED.clear()
+    _SHARED.update(shared)
+
+
+def _simulate_subject(job: tuple[int, str]) -> tuple[Path, str]:
+    """Write one subject (anatomy, MEG and BOLD runs) into a staging BIDS root."""
+    import mne_bids
+
+    i, sub = job
+    sh = _SHARED
+    out, design, anatomy = sh["out"], sh["design"], sh["anatomy"]
+    staging = out / f".staging-sub-{sub}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    fs_dir = out / "derivatives" / "freesurfer"
+    fs_subject = f"sub-{sub}"
+    _write_freesurfer_subject(anatomy, fs_dir, fs_subject, sh["t1"])
+    t1_path = mne_bids.BIDSPath(subject=sub, root=staging, datatype="anat", suffix="T1w",
+                                extension=".nii.gz")
+    landmarks = mne_bids.get_anat_landmarks(sh["t1"], sh["info"], sh["head_mri_t"], fs_subject,
+                                            fs_dir)
+    mne_bids.write_anat(sh["t1"], t1_path, landmarks=landmarks, overwrite=True, verbose="error")
+    sim_dir = out / "sourcedata" / "simulation"
+    for j, run in enumerate(sh["runs"]):
+        LOGGER.info("Simulating sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
+                    sh["n_subjects"])
+        ev = sh["events"][(sub, run)]
+        trials = ev[ev.trial_type != "instruction"]
+        blocks = sh["blocks"]
+        run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
+        _write_meg_run(staging, sub, run, design, sh["info"], sh["forward"], anatomy,
+                       sh["planted"], ev, trials, run_blocks, sh["cov"],
+                       _stream(sh["seed"], 4, i, j))
+        motion = _write_bold_run(staging, sub, run, design, sh["base"], sh["gm"],
+                                 sh["parcel_of_voxel"], anatomy, ev, run_blocks,
+                                 _stream(sh["seed"], 5, i, j))
+        pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                      "rot_z"]).to_csv(
+            sim_dir / f"sub-{sub}_run-{run}_motion.tsv", sep="\t", index=False,
+            float_format="%.6f")
+    return staging, sub
+
+
 def _window_starts() -> list[float]:
     return [100.0 + k * 100.0 / 3.0 for k in range(22)]
 
@@ -206,7 +288,7 @@ def _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, event
         sfreq=design.meg_sfreq, duration_s=design.run_duration_s, rng=rng,
     )
     raw = sim_meg.simulate_run_raw(info, stc, forward, events, rng=rng, cov=cov)
-    tmp = out / "sourcedata" / "simulation" / f".tmp_sub-{sub}_run-{run}_raw.fif"
+    tmp = out / f".tmp_sub-{sub}_run-{run}_raw.fif"
     raw.save(tmp, fmt="short", overwrite=True, verbose="error")
     raw = mne.io.read_raw_fif(tmp, verbose="error")
     path = mne_bids.BIDSPath(subject=sub, task=design.task, run=run, datatype="meg", root=out)
@@ -250,7 +332,7 @@ def _write_top_level(out: Path, design: Design, subjects: list[str]) -> None:
         "BIDSVersion": "1.10.0",
         "DatasetType": "raw",
         "License": "CC0",
-        "Authors": ["megfmri-fusion simulator"],
+        "Authors": ["megfmri-fusion simulator", "megfmri-fusion developers"],
         "GeneratedBy": [{"Name": "megfmri-fusion-simulate", "Version": __version__}],
     }
     (out / "dataset_description.json").write_text(json.dumps(description, indent=2) + "\n")
@@ -270,3 +352,9 @@ def _write_top_level(out: Path, design: Design, subjects: list[str]) -> None:
     participants = pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects],
                                  "age": "n/a", "sex": "n/a", "hand": "n/a"})
     participants.to_csv(out / "participants.tsv", sep="\t", index=False)
+    (out / "participants.json").write_text(json.dumps({
+        "participant_id": {"Description": "Simulated participant (fsaverage anatomy)."},
+        "age": {"Description": "Not simulated.", "Units": "years"},
+        "sex": {"Description": "Not simulated."},
+        "hand": {"Description": "Not simulated."},
+    }, indent=2) + "\n")
