@@ -5,10 +5,14 @@ white and pial surfaces grey matter, inside the inner skull cerebrospinal fluid,
 outside it scalp. Its voxel-to-world matrix has its centre at world (0, 0, 0), so scanner RAS equals
 FreeSurfer's surface RAS (tkr) and the surfaces need no shift.
 
-The BOLD run is a 4-D image with 3-mm voxels in the same world space: a baseline EPI contrast,
-and in each grey-matter voxel the HRF-convolved block boxcars of its parcel scaled by the block's
-amplitude (% signal change), a slow drift that the 1/510-Hz high-pass removes, white noise, and
-small rigid head motion (a random walk) applied volume by volume, so that realignment matters.
+The BOLD run is a 4-D image with 3-mm voxels in the same world space: a baseline EPI contrast
+blurred by an EPI-like point-spread function (Gaussian, sigma one voxel), and in each voxel of the
+cortical ribbon the HRF-convolved block boxcars of its parcel scaled by the block's amplitude
+(% signal change), a slow drift that the 1/510-Hz high-pass removes, white noise, and small rigid
+head motion (a random walk) applied volume by volume with cubic-spline resampling, so that
+realignment matters. (Resampling an unblurred 3-mm image with linear interpolation would blur
+every volume differently at the tissue edges, an artefact no realignment can undo and that
+would swamp a 1 % signal.)
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ T1_SHAPE = (128, 128, 128)
 BOLD_VOXEL_MM = 3.0
 BOLD_SHAPE = (56, 66, 48)
 BOLD_CENTER_MM = (0.0, -18.0, 10.0)
+#: Point-spread function of the simulated EPI (Gaussian sigma, voxels).
+EPI_PSF_SIGMA_VOXELS = 1.0
 
 # tissue intensities (arbitrary units)
 _T1_CONTRAST = {"wm": 110.0, "gm": 70.0, "csf": 25.0, "scalp": 85.0}
@@ -125,6 +131,7 @@ def epi_templates(white, pial, inner_skull) -> tuple[np.ndarray, np.ndarray]:
     base = np.zeros(BOLD_SHAPE)
     for tissue, value in _EPI_CONTRAST.items():
         base += value * block_mean(masks[tissue].astype(np.float32))
+    base = ndimage.gaussian_filter(base, EPI_PSF_SIGMA_VOXELS)
     return base, block_mean(masks["gm"].astype(np.float32))
 
 
@@ -175,12 +182,11 @@ def _move(volume: np.ndarray, params: np.ndarray) -> np.ndarray:
     world[:3, 3] = center + params[:3] - rot @ center
     # a voxel of the moved image shows the tissue at inverse(world) of its position
     vox = np.linalg.inv(aff) @ np.linalg.inv(world) @ aff
-    return ndimage.affine_transform(volume, vox[:3, :3], vox[:3, 3], order=1, mode="nearest")
+    return ndimage.affine_transform(volume, vox[:3, :3], vox[:3, 3], order=3, mode="nearest")
 
 
 def synth_bold(
     base: np.ndarray,
-    gm_fraction: np.ndarray,
     parcel_of_voxel: np.ndarray,
     amplitudes: np.ndarray,
     regressors: np.ndarray,
@@ -195,10 +201,11 @@ def synth_bold(
 
     Parameters
     ----------
-    base, gm_fraction : ndarray, shape BOLD_SHAPE
-        Baseline intensity and grey-matter fraction (:func:`epi_templates`).
+    base : ndarray, shape BOLD_SHAPE
+        Baseline intensity (:func:`epi_templates`).
     parcel_of_voxel : ndarray of int, shape BOLD_SHAPE
-        Parcel index per voxel (-1: none).
+        Parcel index per voxel of the cortical ribbon (-1: none); these voxels carry their
+        parcel's full block response.
     amplitudes : ndarray, shape (n_parcels, n_blocks)
         Block amplitude (% signal change) per parcel, blocks in the order of ``regressors``.
     regressors : ndarray, shape (n_volumes, n_blocks)
@@ -211,7 +218,7 @@ def synth_bold(
     signal = np.zeros(BOLD_SHAPE + (n_vol,), np.float32)
     inside = parcel_of_voxel >= 0
     percent = amplitudes[parcel_of_voxel[inside]] @ regressors.T  # voxels x volumes
-    signal[inside] = (gm_fraction[inside, None] * percent / 100.0).astype(np.float32)
+    signal[inside] = (percent / 100.0).astype(np.float32)
     t = np.arange(n_vol) * tr
     drift = drift_percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
     for k in range(n_vol):

@@ -127,7 +127,7 @@ def write_dataset(
                              f"array (e.g. {sorted(missing)[:3]}); use it with the matching "
                              "--meg-template recording")
 
-    t1, base, gm, parcel_of_voxel = images.result()  # shared by all subjects
+    t1, base, parcel_of_voxel = images.result()  # shared by all subjects
 
     planted = [{"parcel": p, "band": e.band,
                 "window_s": (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)}
@@ -136,7 +136,7 @@ def write_dataset(
     sim_dir.mkdir(parents=True, exist_ok=True)
     shared = {
         "out": out, "design": design, "info": info, "forward": forward, "anatomy": anatomy,
-        "planted": planted, "base": base, "gm": gm, "parcel_of_voxel": parcel_of_voxel,
+        "planted": planted, "base": base, "parcel_of_voxel": parcel_of_voxel,
         "cov": cov, "seed": seed, "events": events, "blocks": blocks, "t1": t1,
         "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
     }
@@ -210,7 +210,7 @@ def _anatomy_images(anatomy: TemplateAnatomy, rng: np.random.Generator):
     """T1w, baseline EPI, grey-matter fraction and parcel of each BOLD voxel."""
     t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, rng)
     base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
-    return t1, base, gm, sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+    return t1, base, sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
 
 
 def _init_worker(shared: dict) -> None:
@@ -252,7 +252,7 @@ def _simulate_subject(job: tuple[int, str]) -> tuple[Path, str]:
         _write_meg_run(staging, sub, run, design, sh["info"], sh["forward"], anatomy,
                        sh["planted"], ev, trials, run_blocks, sh["cov"],
                        _stream(sh["seed"], 4, i, j))
-        motion = _write_bold_run(staging, sub, run, design, sh["base"], sh["gm"],
+        motion = _write_bold_run(staging, sub, run, design, sh["base"],
                                  sh["parcel_of_voxel"], anatomy, ev, run_blocks,
                                  _stream(sh["seed"], 5, i, j))
         pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
@@ -298,14 +298,14 @@ def _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, event
                   with_value=True)
 
 
-def _write_bold_run(out, sub, run, design, base, gm, parcel_of_voxel, anatomy, events,
+def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, anatomy, events,
                     run_blocks, rng) -> np.ndarray:
     trials = events[events.trial_type != "instruction"]
     regressors, block_ids = sim_fmri.block_regressors(events, design.n_volumes, design.tr_s)
     table = run_blocks.pivot(index="parcel", columns="block", values="fmri_amplitude")
     table = table.reindex(index=anatomy.parcel_names, columns=block_ids)
     motion = sim_fmri.random_motion(design.n_volumes, rng)
-    img = sim_fmri.synth_bold(base, gm, parcel_of_voxel, table.to_numpy(), regressors,
+    img = sim_fmri.synth_bold(base, parcel_of_voxel, table.to_numpy(), regressors,
                               tr=design.tr_s, rng=rng, motion=motion)
     func = out / f"sub-{sub}" / "func"
     func.mkdir(parents=True, exist_ok=True)
