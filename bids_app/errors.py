@@ -130,6 +130,10 @@ def relpath(path: str | Path, root: str | Path | None) -> str:
 #: They subclass ValueError and know nothing of exit codes; this list maps them.
 BAD_DATA_ERRORS = (
     "bids_app.blocks:EventsError",
+    "bids_app.fmri.errors:FMRIInputError",
+    "bids_app.meg.errors:MEGInputError",
+    "bids_app.meg.headmodel:HeadModelError",
+    "bids_app.stats:GroupStatsError",
 )
 
 
@@ -168,6 +172,7 @@ def crash_summary(crash_files) -> tuple[str, int]:
         The common code of known errors (65 for bad data), 1 otherwise.
     """
     bad_data = {spec.split(":")[1] for spec in BAD_DATA_ERRORS}
+    bad_data |= {sub.__name__ for cls in _bad_data_classes() for sub in _subclasses(cls)}
     app_errors = {cls.__name__: cls.exit_code for cls in _subclasses(AppError)}
     lines, codes = [], set()
     for crash in sorted(Path(c) for c in crash_files):

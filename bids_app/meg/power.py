@@ -1,0 +1,158 @@
+"""Event-related DICS power of one run in parcels, bands and windows (DESIGN 4.3 steps 3-6)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mne
+import numpy as np
+import pandas as pd
+
+from bids_app.meg.dics import (
+    band_frequencies,
+    capped_n_cycles,
+    check_bands,
+    dics_filters,
+    event_related_csd,
+    normalize_run,
+    parcel_average,
+    relative_change,
+    source_power,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+__all__ = ["RunPower", "event_related_power", "TABLE_COLUMNS"]
+
+#: Columns of the run's derivative table (DESIGN 6).
+TABLE_COLUMNS = ("condition", "block", "band", "window_start_ms", "parcel", "relchange",
+                 "normalized")
+
+
+@dataclass
+class RunPower:
+    """Result of :func:`event_related_power`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per block, band, window and parcel (:data:`TABLE_COLUMNS`).
+    blocks : DataFrame
+        Per block: ``condition``, ``block``, ``n_trials``, ``n_rejected``, ``n_kept``,
+        ``included`` (False when fewer than ``min_trials_per_block`` trials were left).
+    band_summary : dict
+        Per band: frequencies, cycles and the largest mean relative change of a parcel, for the
+        report.
+    """
+
+    table: pd.DataFrame
+    blocks: pd.DataFrame
+    band_summary: dict
+
+
+def event_related_power(
+    epochs: mne.BaseEpochs,
+    forward: mne.Forward,
+    blocks: pd.DataFrame,
+    *,
+    parcel_of_source: np.ndarray,
+    parcel_names: Sequence[str],
+    bands: dict[str, Sequence[float]],
+    window_starts_ms: Sequence[float],
+    window_length_ms: float = 200.0,
+    baseline_ms: Sequence[float] = (-200.0, 0.0),
+    freq_step_hz: float = 1.0,
+    n_cycles: float = 7.0,
+    reg: float = 0.05,
+    pick_ori: str = "max-power",
+    min_trials_per_block: int = 5,
+    n_jobs: int = 1,
+) -> RunPower:
+    """Relative DICS power change of each block, band, window and parcel.
+
+    Parameters
+    ----------
+    epochs : Epochs
+        Kept trials of the run, sensors for source estimation only, ``metadata`` with
+        ``condition`` and ``block`` (:func:`bids_app.meg.epochs.make_epochs`).
+    forward : Forward
+        Forward model of the run's head position on the analysis grid.
+    blocks : DataFrame
+        Trial counts per block (``EpochResult.counts``).
+    parcel_of_source : ndarray of int, shape (n_sources,)
+        Parcel index of each source of ``forward["src"]`` (left then right hemisphere, in
+        ``vertno`` order), -1 outside the included parcels.
+    parcel_names : sequence of str
+        Name of each parcel index.
+    bands : dict
+        ``{name: (fmin, fmax)}`` in Hz.
+    window_starts_ms, window_length_ms, baseline_ms
+        Analysis windows and baseline (ms from the picture).
+    freq_step_hz, n_cycles
+        Wavelet frequencies within each band and cycles per wavelet (capped to the epoch).
+    reg, pick_ori
+        DICS regularisation and orientation (:func:`bids_app.meg.dics.dics_filters`).
+    min_trials_per_block : int
+        Blocks with fewer kept trials are left out of the table (and reported).
+    """
+    info = epochs.info
+    check_bands(bands, info["sfreq"], info.get("lowpass"))
+    parcel_of_source = np.asarray(parcel_of_source, int)
+    n_sources = sum(len(s["vertno"]) for s in forward["src"])
+    if len(parcel_of_source) != n_sources:
+        raise ValueError(f"parcel_of_source has {len(parcel_of_source)} entries, the forward "
+                         f"model {n_sources} sources.")
+    blocks = blocks.copy()
+    blocks["included"] = blocks["n_kept"] >= int(min_trials_per_block)
+    for row in blocks[~blocks["included"]].itertuples():
+        LOGGER.warning("Block %s (%s) left out: %d of %d trials kept after EOG rejection "
+                       "(minimum %d)", row.block, row.condition, row.n_kept, row.n_trials,
+                       min_trials_per_block)
+    used = blocks[blocks["included"]].reset_index(drop=True)
+    if used.empty:
+        raise ValueError("No block has enough trials left for DICS.")
+    index = {(c, b): i for i, (c, b) in enumerate(zip(used["condition"], used["block"]))}
+    groups = np.array([index.get((c, b), -1) for c, b in
+                       zip(epochs.metadata["condition"], epochs.metadata["block"])])
+    windows_s = np.array([list(baseline_ms)] + [[s, s + window_length_ms]
+                                                for s in window_starts_ms]) / 1000.0
+    data = epochs.get_data(copy=False)
+    sfreq, times = info["sfreq"], epochs.times
+    n_parcels = len(parcel_names)
+    frames, summary = [], {}
+    for k, (band, (fmin, fmax)) in enumerate(bands.items()):
+        freqs = band_frequencies(fmin, fmax, freq_step_hz)
+        cycles = capped_n_cycles(freqs, n_cycles, sfreq, len(times))
+        LOGGER.info("DICS %s (%g-%g Hz, %d wavelets): band %d/%d, %d blocks x %d windows",
+                    band, fmin, fmax, len(freqs), k + 1, len(bands), len(used), len(windows_s))
+        csd, pooled = event_related_csd(data, sfreq, times, freqs=freqs, n_cycles=cycles,
+                                        groups=groups, windows_s=windows_s, n_jobs=n_jobs)
+        filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori)
+        power = source_power(filters, csd)                         # (blocks, 1 + windows, src)
+        change = relative_change(power[:, 1:], power[:, :1])
+        values = parcel_average(change, parcel_of_source, n_parcels)  # (blocks, windows, parcels)
+        normalized = normalize_run(values)
+        frames.append(_long_table(used, band, window_starts_ms, parcel_names, values,
+                                  normalized))
+        summary[band] = {"fmin": float(fmin), "fmax": float(fmax), "n_wavelets": len(freqs),
+                         "n_cycles": [float(c) for c in np.atleast_1d(cycles)],
+                         "max_abs_relchange": float(np.nanmax(np.abs(values)))}
+    table = pd.concat(frames, ignore_index=True)
+    return RunPower(table=table, blocks=blocks, band_summary=summary)
+
+
+def _long_table(used, band, starts, parcels, values, normalized) -> pd.DataFrame:
+    n_blocks, n_windows, n_parcels = values.shape
+    b, w, p = np.meshgrid(np.arange(n_blocks), np.arange(n_windows), np.arange(n_parcels),
+                          indexing="ij")
+    return pd.DataFrame({
+        "condition": used["condition"].to_numpy()[b.ravel()],
+        "block": used["block"].to_numpy()[b.ravel()],
+        "band": band,
+        "window_start_ms": np.round(np.asarray(starts, float)[w.ravel()], 3),
+        "parcel": np.asarray(parcels)[p.ravel()],
+        "relchange": values.ravel(),
+        "normalized": normalized.ravel(),
+    })
