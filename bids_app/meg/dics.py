@@ -271,18 +271,21 @@ def to_csd_object(matrices: np.ndarray, ch_names: Sequence[str], freqs: Sequence
 
 def dics_filters(info: mne.Info, forward: mne.Forward, pooled: np.ndarray,
                  freqs: Sequence[float], *, reg: float = 0.05,
-                 pick_ori: str = "max-power") -> mne.beamformer.Beamformer:
+                 pick_ori: str = "max-power",
+                 reduce_rank: bool = False) -> mne.beamformer.Beamformer:
     """One DICS spatial filter for a band, from the run's pooled CSD.
 
     :func:`mne.beamformer.make_dics` with MNE's defaults (unit-noise-gain weight normalisation,
     matrix inversion) and real filters; ``reg`` is the Tikhonov regularisation (fraction of the
     CSD's trace) and ``pick_ori`` ``"max-power"`` or ``"normal"``. The rank comes from ``info``
     (``rank="info"``): after SSS the data span only the kept multipole components (about 70),
-    which MNE reads from the processing history.
+    which MNE reads from the processing history. ``reduce_rank=True`` is needed with a
+    spherical head model, where radial dipoles are silent and the lead field has rank 2.
     """
     csd = to_csd_object(pooled, info["ch_names"], freqs)
     return mne.beamformer.make_dics(info, forward, csd, reg=reg, pick_ori=pick_ori,
-                                    real_filter=True, rank="info", verbose="error")
+                                    real_filter=True, rank="info", reduce_rank=reduce_rank,
+                                    verbose="error")
 
 
 def source_power(filters: mne.beamformer.Beamformer, csds: np.ndarray,

@@ -68,6 +68,7 @@ def event_related_power(
     reg: float = 0.05,
     pick_ori: str = "max-power",
     min_trials_per_block: int = 5,
+    reduce_rank: bool = False,
     n_jobs: int = 1,
 ) -> RunPower:
     """Relative DICS power change of each block, band, window and parcel.
@@ -96,6 +97,8 @@ def event_related_power(
         DICS regularisation and orientation (:func:`bids_app.meg.dics.dics_filters`).
     min_trials_per_block : int
         Blocks with fewer kept trials are left out of the table (and reported).
+    reduce_rank : bool
+        Set for a spherical head model (see :func:`bids_app.meg.dics.dics_filters`).
     """
     info = epochs.info
     check_bands(bands, info["sfreq"], info.get("lowpass"))
@@ -129,7 +132,8 @@ def event_related_power(
                     band, fmin, fmax, len(freqs), k + 1, len(bands), len(used), len(windows_s))
         csd, pooled = event_related_csd(data, sfreq, times, freqs=freqs, n_cycles=cycles,
                                         groups=groups, windows_s=windows_s, n_jobs=n_jobs)
-        filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori)
+        filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori,
+                               reduce_rank=reduce_rank)
         power = source_power(filters, csd)                         # (blocks, 1 + windows, src)
         change = relative_change(power[:, 1:], power[:, :1])
         values = parcel_average(change, parcel_of_source, n_parcels)  # (blocks, windows, parcels)
