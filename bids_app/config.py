@@ -236,6 +236,10 @@ class MEGConfig:
     )
     tmin_s: float = _opt(-0.2, "Epoch start relative to each picture (s).")
     tmax_s: float = _opt(1.0, "Epoch end relative to each picture (s).")
+    tfr_padding_s: float = _opt(
+        0.5, "Data (s) read on both sides of each epoch for the wavelet transform only, so "
+        "that windows near the epoch edges are not shortened by zero padding."
+    )
     eog_reject_uv: float = _opt(
         150.0, "Reject a trial when any EOG channel exceeds this peak-to-peak amplitude (µV)."
     )

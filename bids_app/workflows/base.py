@@ -246,6 +246,7 @@ def stage_options(config: Config, *, freesurfer_installed: bool) -> dict[str, di
             "find_bad_channels": mg.find_bad_channels,
             "tmin_s": mg.tmin_s,
             "tmax_s": mg.tmax_s,
+            "padding_s": mg.tfr_padding_s,
             "eog_reject_uv": mg.eog_reject_uv,
             "missing_eog": mg.missing_eog,
             "min_trials_per_block": mg.min_trials_per_block,
