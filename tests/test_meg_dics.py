@@ -143,3 +143,23 @@ def test_relative_change_parcel_average_and_normalisation():
     np.testing.assert_allclose(norm.mean(axis=0), 0.0, atol=1e-12)
     expected = (run - run.mean(axis=0)) / run.std(axis=(0, 1))
     np.testing.assert_allclose(norm, expected)
+
+
+def test_reduced_basis_gives_the_same_power(setup):
+    """Rank-deficient data (as after SSS): CSDs in the data's basis give the same power."""
+    info, fwd, times, X = setup
+    rng = np.random.default_rng(3)
+    mixing = rng.standard_normal((X.shape[1], 30))
+    low_rank = np.einsum("cr,ert->ect", mixing, X[:, :30])
+    freqs = band_frequencies(8.0, 13.0, 1.0)
+    cycles = capped_n_cycles(freqs, 7.0, SFREQ, len(times))
+    groups = np.repeat([0, 1, 2], 3)
+    kwargs = dict(freqs=freqs, n_cycles=cycles, groups=groups, windows_s=WINDOWS)
+    full, pooled = event_related_csd(low_rank, SFREQ, times, **kwargs)
+    reduced, pooled_r, basis = event_related_csd(low_rank, SFREQ, times, return_basis=True,
+                                                 **kwargs)
+    assert basis.shape == (X.shape[1], 30)
+    np.testing.assert_allclose(pooled_r, pooled, atol=1e-10 * np.abs(pooled).max())
+    filters = dics_filters(info, fwd, pooled, freqs, reduce_rank=True)
+    np.testing.assert_allclose(source_power(filters, reduced, basis=basis),
+                               source_power(filters, full), rtol=1e-8)

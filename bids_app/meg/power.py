@@ -130,11 +130,13 @@ def event_related_power(
         cycles = capped_n_cycles(freqs, n_cycles, sfreq, len(times))
         LOGGER.info("DICS %s (%g-%g Hz, %d wavelets): band %d/%d, %d blocks x %d windows",
                     band, fmin, fmax, len(freqs), k + 1, len(bands), len(used), len(windows_s))
-        csd, pooled = event_related_csd(data, sfreq, times, freqs=freqs, n_cycles=cycles,
-                                        groups=groups, windows_s=windows_s, n_jobs=n_jobs)
+        csd, pooled, basis = event_related_csd(data, sfreq, times, freqs=freqs,
+                                               n_cycles=cycles, groups=groups,
+                                               windows_s=windows_s, n_jobs=n_jobs,
+                                               return_basis=True)
         filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori,
                                reduce_rank=reduce_rank)
-        power = source_power(filters, csd)                         # (blocks, 1 + windows, src)
+        power = source_power(filters, csd, basis=basis)            # (blocks, 1 + windows, src)
         change = relative_change(power[:, 1:], power[:, :1])
         values = parcel_average(change, parcel_of_source, n_parcels)  # (blocks, windows, parcels)
         normalized = normalize_run(values)

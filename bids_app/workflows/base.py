@@ -173,8 +173,9 @@ def init_single_subject_wf(
     report = init_participant_report_node(subject=subject, bids_dir=bids_dir,
                                           output_dir=output_dir, anatomy_mode=anatomy_mode,
                                           **report_options)
-    run_reports = pe.Node(niu.Merge(2 * len(subject.pairs)), name="merge_run_reports",
-                          run_without_submitting=True)
+    # one list of summaries per branch (fMRI, MEG of each run), kept apart for the report
+    run_reports = pe.Node(niu.Merge(2 * len(subject.pairs), no_flatten=True),
+                          name="merge_run_reports", run_without_submitting=True)
     workflow.connect([
         (anat_wf, report, [("outputnode.report_data", "anat_report")]),
         (run_reports, report, [("out", "run_reports")]),

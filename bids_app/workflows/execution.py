@@ -54,6 +54,12 @@ def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: i
         }
     )
     nipype_logging.update_logging(nipype_config)
+    # nipype prints through its own stdout handler *and* propagates to the root logger, which
+    # the command line already prints: drop nipype's handler so each message appears once.
+    nipype_root = logging.getLogger("nipype")
+    for handler in list(nipype_root.handlers):
+        if type(handler) is logging.StreamHandler:
+            nipype_root.removeHandler(handler)
 
 
 class ProgressCallback:
