@@ -76,6 +76,20 @@ def bar_figure(labels: Sequence[str], values: Sequence[float], path: Path, *, yl
     return save(fig, path)
 
 
+def band_timecourse_figure(band_means: dict, path: Path, *, title: str) -> Path:
+    """Mean relative power change over parcels and blocks per window, one line per band."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for band, points in band_means.items():
+        points = np.asarray(points, float)
+        ax.plot(points[:, 0] + 100.0, 100.0 * points[:, 1], marker="o", ms=2, label=band)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xlabel("window centre (ms after the picture)")
+    ax.set_ylabel("power change from baseline (%)")
+    ax.legend(fontsize=7, ncol=3)
+    ax.set_title(title)
+    return save(fig, path)
+
+
 def cortex_figure(values_lh: np.ndarray, values_rh: np.ndarray, path: Path, *, title: str,
                   cmap: str = "RdBu_r", symmetric: bool = True, categorical: bool = False,
                   vmax: float | None = None) -> Path:

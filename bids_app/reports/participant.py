@@ -94,6 +94,76 @@ def _fmri_blocks(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
         sec.figure(rel, "Block values averaged per condition (normalised per run).")
 
 
+def _meg_maxwell(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: Maxwell filtering")
+    if s["applied"]:
+        origin = s.get("origin_mm")
+        pairs = [("method", "tSSS" if s.get("st_duration") else "SSS"),
+                 ("tSSS buffer (s)", s.get("st_duration")),
+                 ("expansion origin (mm)",
+                  ", ".join(f"{v:.1f}" for v in origin) if origin else "n/a"),
+                 ("fine calibration", s.get("calibration") or "none"),
+                 ("cross-talk", s.get("cross_talk") or "none"),
+                 ("noisy channels", ", ".join(s["noisy"]) or "none"),
+                 ("flat channels", ", ".join(s["flat"]) or "none")]
+    else:
+        pairs = [("Maxwell filtering", f"not applied: {s['reason']}")]
+    pairs += [("sampling rate (Hz)", s.get("sfreq")), ("duration (s)", s.get("duration_s"))]
+    sec.items(pairs)
+    if len(s.get("noisy", [])) + len(s.get("flat", [])) > 20:
+        ctx.warnings.append(f"{run}: {len(s['noisy']) + len(s['flat'])} bad MEG channels")
+
+
+def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle(f"{run}: epochs and event-related DICS")
+    blocks = pd.DataFrame(s["blocks"])
+    eog = ", ".join(s.get("eog_channels") or []) or "none (no rejection)"
+    sec.items([("EOG channels", eog), ("rejection threshold (µV)", s.get("eog_reject_uv")),
+               ("trials kept", f"{int(blocks['n_kept'].sum())} of {int(blocks['n_trials'].sum())}"),
+               ("head model", s.get("head_model")), ("grid points", s.get("n_sources"))])
+    if not s.get("eog_channels"):
+        ctx.warnings.append(f"{run}: no EOG channel, trials were not rejected for eye movements")
+    excluded = blocks[~blocks["included"].astype(bool)]
+    for row in excluded.itertuples():
+        ctx.warnings.append(f"{run}: block {row.block} ({row.condition}) left out, only "
+                            f"{row.n_kept} of {row.n_trials} trials kept")
+    path, rel = ctx.figure_path(f"{_tag(run)}_meg_trials")
+    labels = [f"{r.block} {r.condition}" for r in blocks.itertuples()]
+    figures.bar_figure(labels, blocks["n_kept"].tolist(), path, ylabel="trials kept",
+                       title=f"{run}: trials kept per block (red: left out)",
+                       highlight=(~blocks["included"].astype(bool)).tolist())
+    sec.figure(rel, "Trials left per block after EOG rejection.")
+    if s.get("band_means"):
+        path, rel = ctx.figure_path(f"{_tag(run)}_meg_bands")
+        figures.band_timecourse_figure(s["band_means"], path,
+                                       title=f"{run}: mean source power change")
+        sec.figure(rel, "Relative DICS power change from the baseline, averaged over parcels "
+                        "and blocks, per band and window.")
+    sec.table(pd.DataFrame([{"band": b, "Hz": f"{v['fmin']:g}-{v['fmax']:g}",
+                             "wavelets": v["n_wavelets"],
+                             "cycles": f"{min(v['n_cycles']):g}-{max(v['n_cycles']):g}",
+                             "largest |parcel change|": v["max_abs_relchange"]}
+                            for b, v in s["bands"].items()]))
+
+
+def _anat_parcellation(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle("Parcellation and analysis grids")
+    per_hemi = ", ".join(f"{h}: {n}" for h, n in sorted(s["included_per_hemi"].items()))
+    sec.items([("atlas", s["atlas"]), ("parcels (all / included per hemisphere)",
+                                       f"{s['n_parcels']} / {per_hemi}"),
+               ("MEG grid", f"{s['meg_grid']} ({s['n_meg_points']} points)"),
+               ("fMRI grid", s["fmri_grid"])])
+    ctx.warnings.extend(s.get("warnings") or [])
+
+
+def _anat_items(title: str) -> Callable:
+    def render(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+        sec.subtitle(title)
+        sec.items((k.replace("_", " "), v) for k, v in s.items()
+                  if k != "kind" and not isinstance(v, (dict, list)))
+    return render
+
+
 def _generic(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
     sec.subtitle(f"{run}: {s.get('kind', 'summary')}")
     sec.items((k, v) for k, v in s.items() if k != "kind" and not isinstance(v, (dict, list)))
@@ -104,6 +174,12 @@ RENDERERS: dict[str, tuple[str, Callable]] = {
     "fmri_registration": ("fMRI", _fmri_registration),
     "fmri_sampling": ("fMRI", _fmri_sampling),
     "fmri_blocks": ("fMRI", _fmri_blocks),
+    "meg_maxwell": ("MEG", _meg_maxwell),
+    "meg_power": ("MEG", _meg_power),
+    "anat_parcellation": ("Anatomy and parcels", _anat_parcellation),
+    "anat_headmodel": ("Anatomy and parcels", _anat_items("MEG head model")),
+    "anat_coregistration": ("Anatomy and parcels", _anat_items("MEG-MRI coregistration")),
+    "anat_template": ("Anatomy and parcels", _anat_items("Template anatomy")),
 }
 #: Section order of the page.
 SECTION_ORDER = ("Run plan", "Anatomy and parcels", "fMRI", "MEG", "Methods", "About")
