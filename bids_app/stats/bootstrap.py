@@ -148,18 +148,17 @@ def bootstrap_spearman_array(x: np.ndarray, y: np.ndarray, idx: np.ndarray,
     step = max(1, len(groups) // 10)
     for g, members in enumerate(groups):
         members = list(members)
-        acc = np.zeros((n_boot, n_cond, n_feat))
-        for u in members:
+        acc = _bootstrap_unit(x[:, members[0]], y[:, members[0]], idx, selected,
+                              ties[members[0]], max_batch_bytes)
+        for u in members[1:]:
             acc += _bootstrap_unit(x[:, u], y[:, u], idx, selected, ties[u], max_batch_bytes)
-        acc /= len(members)
+        if len(members) > 1:
+            acc /= len(members)
         rho[g] = full[members].mean(axis=0)
-        if np.isnan(acc).any():
-            bounds = np.nanquantile(acc, quantiles, axis=0)
-        else:
-            bounds = np.quantile(acc, quantiles, axis=0)
+        bounds = _quantiles(acc, quantiles)                  # (2 n_levels, n_cond, n_feat)
         ci[:, :, g] = bounds.reshape(len(ci_levels), 2, n_cond, n_feat)
         if samples is not None:
-            samples[:, g] = acc
+            samples[:, g] = np.moveaxis(acc, -1, 0)
         if (g + 1) % step == 0 or g + 1 == len(groups):
             LOGGER.info("bootstrap: %d/%d units done (%d resamples)", g + 1, len(groups), n_boot)
     out = {"rho": rho, "ci": ci}
@@ -225,6 +224,34 @@ def _has_ties(x: np.ndarray) -> np.ndarray:
     return (np.diff(s, axis=0) == 0).any(axis=0)
 
 
+def _quantiles(samples: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Quantiles along the last axis, numpy's default ("linear") definition.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (..., n_boot), C-contiguous
+    quantiles : sequence of float in [0, 1]
+
+    Returns
+    -------
+    bounds : ndarray, shape (n_quantiles, ...)
+
+    Partitions each contiguous row once at the needed order statistics (faster than
+    ``np.quantile(axis=0)`` on strided data); NaN resamples fall back to ``np.nanquantile``.
+    """
+    if np.isnan(samples).any():
+        return np.nanquantile(samples, quantiles, axis=-1)
+    n = samples.shape[-1]
+    pos = (n - 1) * np.asarray(quantiles, float)
+    low = np.floor(pos).astype(int)
+    high = np.minimum(low + 1, n - 1)
+    frac = pos - low
+    part = np.partition(samples, np.unique(np.concatenate([low, high])), axis=-1)
+    a, b = part[..., low], part[..., high]                  # (..., n_quantiles)
+    out = np.where(frac < 0.5, a + (b - a) * frac, b - (b - a) * (1 - frac))
+    return np.moveaxis(out, -1, 0)
+
+
 def _bootstrap_unit(x: np.ndarray, y: np.ndarray, idx: np.ndarray, selected: np.ndarray,
                     ties: np.ndarray, max_batch_bytes: int) -> np.ndarray:
     """Spearman rho of every resample for one unit.
@@ -239,46 +266,55 @@ def _bootstrap_unit(x: np.ndarray, y: np.ndarray, idx: np.ndarray, selected: np.
 
     Returns
     -------
-    rho : ndarray, shape (n_boot, n_conditions, n_features)
+    rho : ndarray, shape (n_conditions, n_features, n_boot)
     """
     n_obs, n_cond, n_feat = x.shape
     n_boot, m = idx.shape
     fast_ok = n_obs <= _MAX_FAST_OBS
     mean_rank = (m + 1) / 2.0
-    out = np.empty((n_boot, n_cond, n_feat))
-    per_resample = max(n_obs * n_obs * 4, m * max(1, n_feat) * 8 * 3)
+    sxx_fast = m * (m * m - 1) / 12.0
+    out = np.empty((n_cond, n_feat, n_boot))
+    per_resample = max(n_obs * n_obs * 4 + n_feat * 12, m * max(1, int(ties.sum())) * 8 * 3)
     batch = int(max(1, min(n_boot, max_batch_bytes // per_resample)))
-    rows_all = np.arange(n_boot)[:, None]
+    rows_all = np.arange(batch)[:, None]
     for c in range(n_cond):
         xc = x[:, c, :]
         fast = ~ties[c] if fast_ok else np.zeros(n_feat, bool)
         slow = ~fast
+        all_fast = bool(fast.all())
         if fast.any():
             xf = xc[:, fast]
             less = xf[None, :, :] < xf[:, None, :]          # [i, j, f] = x_j < x_i
             equal = xf[None, :, :] == xf[:, None, :]
-            dmat = (2 * less + equal).astype(np.float32).reshape(n_obs * n_obs, -1)
+            dmat_t = np.ascontiguousarray(
+                (2 * less + equal).astype(np.float32).reshape(n_obs * n_obs, -1).T)
         for start in range(0, n_boot, batch):
             stop = min(n_boot, start + batch)
+            nb = stop - start
             ib = idx[start:stop]
             yb = rankdata(y[ib, c], axis=1)                  # (nb, m) subset ranks of y
             yc = yb - mean_rank
             syy = np.einsum("bm,bm->b", yc, yc)
             if fast.any():
-                w = np.zeros((stop - start, n_obs), dtype=np.float32)
-                w[rows_all[: stop - start], ib] = 2 * yb
-                outer = (w[:, :, None] * selected[start:stop, None, :]).reshape(stop - start, -1)
-                t = (outer @ dmat).astype(np.float64)        # exact integers
-                sab = (t + m * (m + 1)) / 4.0
-                sxx = m * (m * m - 1) / 12.0
+                w = np.zeros((nb, n_obs), dtype=np.float32)
+                w[rows_all[:nb], ib] = 2 * yb
+                outer = (w[:, :, None] * selected[start:stop, None, :]).reshape(nb, -1)
+                t = dmat_t @ outer.T                          # (n_fast, nb), exact integers
+                # rho = (sum_S a b - m r^2) / sqrt(sxx syy), sum_S a b = (t + m (m + 1)) / 4
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out[start:stop, c, fast] = ((sab - m * mean_rank**2)
-                                                / np.sqrt(sxx * syy)[:, None])
+                    scale = 0.25 / np.sqrt(sxx_fast * syy)
+                offset = (m * (m + 1) - 4.0 * m * mean_rank**2) * scale
+                if all_fast:
+                    np.multiply(t, scale, out=out[c, :, start:stop])
+                    out[c, :, start:stop] += offset
+                else:
+                    out[c, fast, start:stop] = t * scale + offset
             if slow.any():
                 xb = rankdata(xc[:, slow][ib], axis=1)        # (nb, m, n_slow)
                 xb -= xb.mean(axis=1, keepdims=True)
-                sxy = np.einsum("bmf,bm->bf", xb, yc)
-                sxx = np.einsum("bmf,bmf->bf", xb, xb)
+                sxy = np.einsum("bmf,bm->fb", xb, yc)
+                sxx = np.einsum("bmf,bmf->fb", xb, xb)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    out[start:stop, c, slow] = sxy / np.sqrt(sxx * syy[:, None])
-    return np.clip(out, -1.0, 1.0)
+                    out[c, slow, start:stop] = sxy / np.sqrt(sxx * syy)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out
