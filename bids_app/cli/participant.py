@@ -12,26 +12,12 @@ from bids_app.errors import EXIT_OK
 LOGGER = logging.getLogger("bids_app")
 
 
-def run_participant(config: Config) -> int:
-    """Run the participant level for the configured subjects; return the exit code."""
-    from bids_app.io.bids import available_subjects, check_bids_root, discover
+def plan_from_config(config: Config):
+    """Discover the selected data and check it (:class:`~bids_app.io.bids.DatasetPlan`)."""
+    from bids_app.io.bids import discover
     from bids_app.io.checks import check_plan
-    from bids_app.io.derivatives import write_dataset_description
-    from bids_app.workflows.base import (
-        freesurfer_reasons,
-        init_participant_wf_from_config,
-        write_boilerplate,
-    )
-    from bids_app.workflows.execution import configure_nipype, run_workflow
 
     ex = config.execution
-    check_bids_root(ex.bids_dir)
-    available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
-    run_id = prepare_folders(config)
-    if not ex.skip_bids_validation:
-        from bids_app.io.validation import validate
-
-        validate(ex.bids_dir, ex.participant_label)
     plan = discover(
         ex.bids_dir,
         participant_label=ex.participant_label,
@@ -50,6 +36,29 @@ def run_participant(config: Config) -> int:
         block_gap_s=config.workflow.block_gap_s,
         dummy_scans=config.fmri.dummy_scans,
     )
+    return plan
+
+
+def run_participant(config: Config) -> int:
+    """Run the participant level for the configured subjects; return the exit code."""
+    from bids_app.io.bids import available_subjects, check_bids_root
+    from bids_app.io.derivatives import write_dataset_description
+    from bids_app.workflows.base import (
+        freesurfer_reasons,
+        init_participant_wf_from_config,
+        write_boilerplate,
+    )
+    from bids_app.workflows.execution import configure_nipype, run_workflow
+
+    ex = config.execution
+    check_bids_root(ex.bids_dir)
+    available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    run_id = prepare_folders(config)
+    if not ex.skip_bids_validation:
+        from bids_app.io.validation import validate
+
+        validate(ex.bids_dir, ex.participant_label)
+    plan = plan_from_config(config)
     require_fs_license(config, freesurfer_reasons(plan, config))
     write_dataset_description(ex.output_dir, ex.bids_dir)
     save_config(config, run_id)

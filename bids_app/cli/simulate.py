@@ -121,6 +121,16 @@ def main_simulate(argv: list[str] | None = None) -> None:
     sys.exit(EXIT_OK)
 
 
+#: Settings of the demo. The simulated MEG has no bad channels, and MNE's automatic detection
+#: (``find_bad_channels_maxwell``) costs about 110 s per run here, so the demo turns it off.
+DEMO_CONFIG = """\
+# Configuration of megfmri-fusion-demo (see docs/configuration.md).
+# The simulated recordings have no bad channels: skip MNE's automatic detection (~110 s per run).
+[meg]
+find_bad_channels = false
+"""
+
+
 def main_demo(argv: list[str] | None = None) -> None:
     """Entry point of ``megfmri-fusion-demo``: simulate, participant level, group level."""
     from bids_app.cli.run import run
@@ -144,7 +154,9 @@ def main_demo(argv: list[str] | None = None) -> None:
     except AppError as err:
         LOGGER.error("%s", err.message)
         sys.exit(err.exit_code)
-    common = ["-w", str(work), "--random-seed", "1"]
+    config = out / "demo_config.toml"
+    config.write_text(DEMO_CONFIG)
+    common = ["-w", str(work), "--random-seed", "1", "--config", str(config)]
     if args.nprocs:
         common += ["--nprocs", str(args.nprocs)]
     for level in ("participant", "group"):

@@ -1,0 +1,68 @@
+"""The participant graph is built from the plan and the configuration (without running it).
+
+Every selected subject gets anatomy, one fMRI and one MEG sub-workflow per paired run, and a
+report; the configuration's values reach the nodes; the MEG chain is wired tSSS -> forward
+model -> band power; the work directory is the configured one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bids_app.cli.participant import plan_from_config
+from bids_app.cli.run import build_config
+from bids_app.workflows.base import init_participant_wf_from_config
+
+
+def _build(skeleton, tmp_path, *options):
+    config = build_config([str(skeleton), str(tmp_path / "out"), "participant", "-w",
+                           str(tmp_path / "work"), "--skip-bids-validation", *options])
+    return config, init_participant_wf_from_config(config, plan_from_config(config))
+
+
+def _edges(workflow):
+    graph = workflow._create_flat_graph()
+    return {(u.fullname.split(".", 1)[1], v.fullname.split(".", 1)[1])
+            for u, v in graph.edges()}
+
+
+def test_every_subject_and_run_has_its_stages(skeleton, tmp_path):
+    config, wf = _build(skeleton, tmp_path)
+    names = set(wf.list_node_names())
+    for sub in ("01", "02"):
+        assert f"sub_{sub}_wf.anat_wf.parcellate" in names
+        assert f"sub_{sub}_wf.report" in names
+        for run in ("01", "02"):
+            for node in ("realign", "coregister", "sample_parcels", "block_values", "ds_blocks"):
+                assert f"sub_{sub}_wf.fmri_task_naming_run_{run}_wf.{node}" in names
+            for node in ("maxwell_filter", "forward_model", "band_power", "ds_power"):
+                assert f"sub_{sub}_wf.meg_task_naming_run_{run}_wf.{node}" in names
+    meg = "sub_01_wf.meg_task_naming_run_01_wf"
+    edges = _edges(wf)
+    assert (f"{meg}.maxwell_filter", f"{meg}.forward_model") in edges
+    assert (f"{meg}.forward_model", f"{meg}.band_power") in edges
+    assert (f"{meg}.band_power", f"{meg}.ds_power") in edges
+    assert str(wf.base_dir) == str(tmp_path / "work")
+
+
+def test_selection_limits_the_graph(skeleton, tmp_path):
+    _, wf = _build(skeleton, tmp_path, "--participant-label", "sub-02")
+    subjects = {name.split(".")[0] for name in wf.list_node_names()}
+    assert subjects == {"sub_02_wf"}
+
+
+@pytest.mark.parametrize(("toml", "node", "field", "expected"), [
+    ("[meg]\neog_reject_uv = 120.0\n", "meg_task_naming_run_01_wf.band_power",
+     "eog_reject_uv", 120.0),
+    ("[meg]\nfind_bad_channels = false\n", "meg_task_naming_run_01_wf.maxwell_filter",
+     "find_bad_channels", False),
+    ("[meg]\nst_duration_s = 4.0\n", "meg_task_naming_run_01_wf.maxwell_filter",
+     "st_duration", 4.0),
+    ("[fmri]\nhighpass_period_s = 128.0\n", "fmri_task_naming_run_01_wf.block_values",
+     "highpass_period_s", 128.0),
+])
+def test_configuration_reaches_the_nodes(skeleton, tmp_path, toml, node, field, expected):
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(toml)
+    _, wf = _build(skeleton, tmp_path, "--config", str(config_file))
+    assert getattr(wf.get_node(f"sub_01_wf.{node}").inputs, field) == expected
