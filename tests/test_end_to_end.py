@@ -20,9 +20,11 @@ import pandas as pd
 import pytest
 
 from bids_app.cli.run import run
+from browser import browser, has_content, render
 from bids_app.cli.simulate import DEMO_CONFIG, simulate
 
-pytestmark = pytest.mark.slow
+# one module-scoped study: keep every test of this file on one xdist worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
 
 N_SUBJECTS = 5
 BANDS = {"theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma"}
@@ -159,3 +161,55 @@ def test_second_participant_run_reuses_the_cache(study):
                 "01", *study["common"]])
     assert code == 0
     assert {p: p.stat().st_mtime for p in target.iterdir()} == mtime
+
+
+# --------------------------------------------------------------------------------------------------
+# Reports, opened in a real headless browser
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chromium():
+    if browser() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the report "
+                    "pages cannot be opened in a browser")
+
+
+PARTICIPANT_SECTIONS = ["Run plan", "Anatomy and parcels", "fMRI", "MEG", "Methods", "About"]
+
+
+def _check_page(html: Path, sections: list[str]):
+    shown = render(html)
+    assert shown.n_images > 0, f"{html.name}: no images"
+    assert shown.broken == [], f"{html.name}: images that did not load: {shown.broken}"
+    for title in sections:
+        assert title in shown.sections, f"{html.name}: section {title!r} missing"
+    assert shown.first_block == "warnings", "warnings must come first"
+    return shown
+
+
+def test_participant_report_renders_with_warnings_on_top(study, chromium):
+    shown = _check_page(study["out"] / "sub-01.html", PARTICIPANT_SECTIONS)
+    # the simulated subjects have no FreeSurfer installation at hand: template anatomy warning
+    assert any("Template anatomy" in w or "TEMPLATE" in w for w in shown.warnings)
+    for png in (study["out"] / "sub-01" / "figures").glob("*.png"):
+        assert has_content(png), f"{png.name} is blank"
+
+
+def test_group_report_renders(study, chromium):
+    shown = _check_page(study["out"] / "group.html", ["Methods", "About"])
+    assert any("planted" in s.lower() for s in shown.sections), shown.sections
+    for png in (study["out"] / "group" / "figures").glob("*.png"):
+        assert has_content(png), f"{png.name} is blank"
+
+
+def test_reports_only_rebuilds_both_reports_without_the_work_folder(study, tmp_path):
+    out = study["out"]
+    for page in ("sub-02.html", "group.html"):
+        (out / page).unlink()
+    options = ["-w", str(tmp_path / "empty-work"), "--config", study["common"][-2],
+               "--reports-only", "--skip-bids-validation"]
+    assert run([str(study["bids"]), str(out), "participant", "--participant-label", "02",
+                *options]) == 0
+    assert run([str(study["bids"]), str(out), "group", *options]) == 0
+    assert "<img" in (out / "sub-02.html").read_text()
+    assert "<img" in (out / "group.html").read_text()
+    assert not (tmp_path / "empty-work").exists() or not any((tmp_path / "empty-work").iterdir())

@@ -55,6 +55,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         config = build_config(argv)
         _setup_console_logging(config.execution.verbosity)
+        if config.execution.reports_only:
+            from bids_app.cli.reports import run_reports_only
+
+            return run_reports_only(config)
         if config.execution.analysis_level == "participant":
             from bids_app.cli.participant import run_participant
 

@@ -40,7 +40,8 @@ class ParticipantReport(SimpleInterface):
     output_spec = _ReportOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_app.reports.participant import build_participant_report, load_summaries
+        from bids_app.reports.participant import (build_participant_report, load_summaries,
+                                                  save_report_inputs)
 
         def as_list(value):
             if not isdefined(value) or value is None:
@@ -54,13 +55,13 @@ class ParticipantReport(SimpleInterface):
         methods = None
         if isdefined(self.inputs.methods_file) and Path(self.inputs.methods_file).is_file():
             methods = Path(self.inputs.methods_file).read_text()
-        out = build_participant_report(
-            output_dir=Path(self.inputs.output_dir), subject=self.inputs.subject,
-            plan_text=self.inputs.plan_text, anatomy_mode=self.inputs.anatomy_mode,
-            warnings=as_list(self.inputs.warnings), summaries=load_summaries(groups),
-            conditions=self.inputs.conditions, bands=self.inputs.bands,
-            methods_markdown=methods,
-        )
+        inputs = dict(plan_text=self.inputs.plan_text, anatomy_mode=self.inputs.anatomy_mode,
+                      warnings=as_list(self.inputs.warnings), summaries=load_summaries(groups),
+                      conditions=list(self.inputs.conditions), bands=list(self.inputs.bands))
+        output_dir, subject = Path(self.inputs.output_dir), self.inputs.subject
+        save_report_inputs(output_dir, subject, **inputs)
+        out = build_participant_report(output_dir=output_dir, subject=subject,
+                                       methods_markdown=methods, **inputs)
         self._results["out_file"] = str(out)
         return runtime
 

@@ -49,13 +49,21 @@ def _fmri_motion(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
                ("max rotation (deg)", f"{s['max_rotation_deg']:.2f}"),
                ("mean / max framewise displacement (mm)",
                 f"{s['mean_fd_mm']:.3f} / {s['max_fd_mm']:.3f}")])
-    motion_tsv = Path(s.get("motion_tsv", ""))
-    if motion_tsv.is_file():
+    motion = _motion_table(s)
+    if motion is not None:
         path, rel = ctx.figure_path(f"{_tag(run)}_motion")
-        figures.motion_figure(pd.read_csv(motion_tsv, sep="\t"), path, f"{run} head motion")
+        figures.motion_figure(motion, path, f"{run} head motion")
         sec.figure(rel, "Realignment parameters and framewise displacement (Power et al.).")
     if s["max_fd_mm"] > 0.9:
         ctx.warnings.append(f"{run}: framewise displacement reaches {s['max_fd_mm']:.2f} mm")
+
+
+def _motion_table(s: dict) -> pd.DataFrame | None:
+    """The realignment parameters: embedded in the summary, else read from its motion file."""
+    if "motion" in s:
+        return pd.DataFrame(s["motion"])
+    motion_tsv = Path(s.get("motion_tsv", ""))
+    return pd.read_csv(motion_tsv, sep="\t") if motion_tsv.is_file() else None
 
 
 def _fmri_registration(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
@@ -256,6 +264,45 @@ def _versions() -> list[tuple[str, str]]:
         except md.PackageNotFoundError:
             continue
     return out
+
+
+def report_inputs_path(output_dir: Path, subject: str) -> Path:
+    """Where a participant report's inputs are kept for ``--reports-only``."""
+    return Path(output_dir) / "logs" / "reports" / f"sub-{subject}.json"
+
+
+def save_report_inputs(output_dir: Path, subject: str, **inputs) -> Path:
+    """Keep everything :func:`build_participant_report` needs (summaries with their motion tables
+    embedded, so that the work folder may be deleted) in :func:`report_inputs_path`."""
+    from bids_app.io.derivatives import atomic_write_text
+
+    summaries = []
+    for run, summary in inputs.pop("summaries"):
+        motion = _motion_table(summary)
+        if motion is not None and "motion" not in summary:
+            summary = {**summary, "motion": motion.to_dict(orient="list")}
+        summaries.append([run, summary])
+    payload = {"subject": subject, **inputs, "summaries": summaries}
+    return atomic_write_text(report_inputs_path(output_dir, subject),
+                             json.dumps(payload, default=str))
+
+
+def rebuild_participant_report(output_dir: Path, subject: str) -> Path:
+    """Write ``sub-<subject>.html`` again from the saved inputs and ``logs/CITATION.md``."""
+    from bids_app.errors import MissingInputError
+
+    path = report_inputs_path(output_dir, subject)
+    if not path.is_file():
+        raise MissingInputError(
+            f"No saved report inputs for sub-{subject} ({path}): run the participant level for "
+            "this subject first (without --reports-only).")
+    inputs = json.loads(path.read_text())
+    inputs.pop("subject")
+    inputs["summaries"] = [tuple(pair) for pair in inputs["summaries"]]
+    methods = Path(output_dir) / "logs" / "CITATION.md"
+    return build_participant_report(
+        output_dir=Path(output_dir), subject=subject, **inputs,
+        methods_markdown=methods.read_text() if methods.is_file() else None)
 
 
 def load_summaries(paths_by_run: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[str, dict]]:

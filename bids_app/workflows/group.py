@@ -137,11 +137,11 @@ def init_group_wf_from_config(config: Config) -> pe.Workflow:
         n_bootstrap=st.n_bootstrap, bootstrap_fraction=st.bootstrap_fraction,
         ci_levels=tuple(st.ci_levels), alpha=st.alpha, correction=st.correction,
         cluster_rho=st.cluster_rho, min_observations=st.min_observations,
-        seed=config.seeds.random_seed, truth_file=_simulation_truth(ex.bids_dir),
+        seed=config.seeds.random_seed, truth_file=simulation_truth(ex.bids_dir),
     )
 
 
-def _simulation_truth(bids_dir) -> Path | None:
+def simulation_truth(bids_dir) -> Path | None:
     """The simulator's truth file, when the input dataset was simulated."""
     if bids_dir is None:
         return None
