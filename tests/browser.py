@@ -33,49 +33,49 @@ def browser() -> str | None:
 
 @dataclass
 class Rendered:
-    sections: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)      # <h2> titles
+    subtitles: list[str] = field(default_factory=list)     # <h3> titles
+    warnings: list[str] = field(default_factory=list)      # items of the warnings box
+    first_block: str = ""                                  # id of the first element in <main>
     n_images: int = -1
     broken: list[str] = field(default_factory=list)
-    first_block: str = ""
 
 
 class _DomParser(HTMLParser):
+    """Collects :class:`Rendered` from the DOM Chromium dumped."""
+
     def __init__(self):
         super().__init__()
-        self.out, self._in_h2, self._in_warn_li, self._main_seen = Rendered(), False, False, 0
+        self.out = Rendered()
+        self._stack: list[tuple[str, dict]] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "body":
-            self.out.broken = json.loads(attrs.get("data-broken", "null") or "null")
+            self.out.broken = json.loads(attrs.get("data-broken") or "null")
             self.out.n_images = int(attrs.get("data-images", "-1"))
-        if tag == "main":
-            self._main_seen = 1
-        elif self._main_seen == 1 and tag in ("div", "p"):
+        if self._stack and self._stack[-1][0] == "main" and not self.out.first_block:
             self.out.first_block = attrs.get("id", "")
-            self._main_seen = 2
-        self._in_h2 = tag == "h2"
-        if tag == "li" and self._warn_depth:
-            self._in_warn_li = True
-        if tag == "div" and attrs.get("class") == "warnings":
-            self._warn_depth = True
-
-    _warn_depth = False
+        if tag not in ("img", "meta", "br", "hr", "link"):
+            self._stack.append((tag, attrs))
 
     def handle_endtag(self, tag):
-        if tag == "h2":
-            self._in_h2 = False
-        if tag == "li":
-            self._in_warn_li = False
-        if tag == "div":
-            self._warn_depth = False
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
 
     def handle_data(self, data):
-        if self._in_h2 and data.strip():
-            self.out.sections.append(data.strip())
-        if self._in_warn_li and data.strip():
-            self.out.warnings.append(data.strip())
+        text = data.strip()
+        if not text or not self._stack:
+            return
+        tag = self._stack[-1][0]
+        in_warnings = any(a.get("class") == "warnings" for _, a in self._stack)
+        if tag == "h2":
+            self.out.sections.append(text)
+        elif tag == "h3":
+            self.out.subtitles.append(text)
+        elif tag == "li" and in_warnings:
+            self.out.warnings.append(text)
 
 
 def render(html: Path, timeout: float = 60.0) -> Rendered:

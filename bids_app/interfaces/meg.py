@@ -208,7 +208,8 @@ class BandPower(SimpleInterface):
         from bids_app.blocks import assign_blocks
         from bids_app.interfaces.fmri import load_parcellation
         from bids_app.io.checks import read_events
-        from bids_app.meg import event_related_power, make_epochs
+        from bids_app.meg import (band_time_course, event_related_power, make_epochs,
+                                  peak_window_maps)
 
         raw = mne.io.read_raw_fif(self.inputs.in_file, preload=True, verbose="error")
         trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
@@ -244,7 +245,8 @@ class BandPower(SimpleInterface):
             "bands": result.band_summary,
             "n_sources": int(forward["nsource"]),
             "head_model": "sphere" if self.inputs.is_sphere else "BEM",
-            "band_means": _band_means(result.table),
+            "band_means": band_time_course(result.table),
+            "parcel_maps": peak_window_maps(result.table),
         })
         self._results.update(out_file=str(cwd / "power.tsv"), report=str(cwd / "power.json"))
         return runtime
@@ -261,10 +263,3 @@ def source_parcels(forward, parcels: dict) -> np.ndarray:
         lookup = dict(zip(vertices.tolist(), parcel.tolist()))
         out.append(np.array([lookup.get(int(v), -1) for v in s["vertno"]], int))
     return np.concatenate(out)
-
-
-def _band_means(table) -> dict:
-    """Mean relative change over parcels and blocks per band and window, for the report."""
-    means = table.groupby(["band", "window_start_ms"], sort=False)["relchange"].mean()
-    return {band: [[float(w), float(v)] for (_, w), v in part.items()]
-            for band, part in means.groupby(level=0, sort=False)}

@@ -14,10 +14,13 @@ names or the app configuration.
 from bids_app.meg.epochs import EpochResult, make_epochs, sensor_picks
 from bids_app.meg.errors import MEGInputError
 from bids_app.meg.maxwell import MaxwellResult, is_sss_processed, parse_origin, tsss
-from bids_app.meg.power import TABLE_COLUMNS, RunPower, event_related_power
+from bids_app.meg.power import (TABLE_COLUMNS, RunPower, band_time_course, event_related_power,
+                                peak_window_maps)
 
 __all__ = [
     "TABLE_COLUMNS",
+    "band_time_course",
+    "peak_window_maps",
     "EpochResult",
     "MEGInputError",
     "MaxwellResult",

@@ -24,7 +24,8 @@ from bids_app.meg.dics import (
 
 LOGGER = logging.getLogger(__name__)
 
-__all__ = ["RunPower", "event_related_power", "TABLE_COLUMNS"]
+__all__ = ["RunPower", "event_related_power", "band_time_course", "peak_window_maps",
+           "TABLE_COLUMNS"]
 
 #: Columns of the run's derivative table (DESIGN 6).
 TABLE_COLUMNS = ("condition", "block", "band", "window_start_ms", "parcel", "relchange",
@@ -162,3 +163,26 @@ def _long_table(used, band, starts, parcels, values, normalized) -> pd.DataFrame
         "relchange": values.ravel(),
         "normalized": normalized.ravel(),
     })
+
+
+def band_time_course(table: pd.DataFrame) -> dict[str, list[list[float]]]:
+    """Mean relative change over parcels and blocks per band and window:
+    ``{band: [[window_start_ms, mean], ...]}``."""
+    means = table.groupby(["band", "window_start_ms"], sort=False)["relchange"].mean()
+    return {band: [[float(w), float(v)] for (_, w), v in part.items()]
+            for band, part in means.groupby(level=0, sort=False)}
+
+
+def peak_window_maps(table: pd.DataFrame) -> dict[str, dict]:
+    """Per band, the parcel means (over blocks) of the relative change in the window where the
+    mean over parcels departs most from zero: ``{band: {"window_start_ms": w, "values":
+    {parcel: mean}}}``."""
+    out = {}
+    for band, part in table.groupby("band", sort=False):
+        per_window = part.groupby("window_start_ms")["relchange"].mean()
+        window = float(per_window.abs().idxmax())
+        at_peak = part[part["window_start_ms"] == window]
+        values = at_peak.groupby("parcel", sort=False)["relchange"].mean()
+        out[band] = {"window_start_ms": window,
+                     "values": {str(k): float(v) for k, v in values.items()}}
+    return out

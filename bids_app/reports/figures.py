@@ -90,6 +90,35 @@ def band_timecourse_figure(band_means: dict, path: Path, *, title: str) -> Path:
     return save(fig, path)
 
 
+def _fsaverage5_inflated():
+    """nilearn's fsaverage5 inflated mesh and its sulcal depth (packaged, no download)."""
+    from nilearn import datasets
+
+    mesh = datasets.load_fsaverage("fsaverage5")["inflated"]
+    sulc = datasets.load_fsaverage_data(mesh="fsaverage5", mesh_type="inflated",
+                                        data_type="sulcal")
+    return mesh, sulc
+
+
+def _draw_views(fig, axes, values_lh, values_rh, views, *, cmap, vmin, vmax) -> None:
+    """Draw ``views`` ((hemi, view) pairs) of one map on ``axes`` (3-D axes)."""
+    from nilearn import plotting
+    from nilearn.surface import SurfaceImage
+
+    mesh, sulc = _fsaverage5_inflated()
+    image = SurfaceImage(mesh=mesh, data={"left": np.asarray(values_lh, float),
+                                          "right": np.asarray(values_rh, float)})
+    for ax, (hemi, view) in zip(axes, views):
+        plotting.plot_surf(surf_map=image, hemi=hemi, view=view, bg_map=sulc, cmap=cmap, axes=ax,
+                           figure=fig, colorbar=False, vmin=vmin, vmax=vmax, bg_on_data=True)
+
+
+def _abs_max(*arrays) -> float:
+    finite = np.concatenate([np.ravel(a) for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    return float(np.max(np.abs(finite))) if finite.size and np.any(finite) else 1.0
+
+
 def cortex_figure(values_lh: np.ndarray, values_rh: np.ndarray, path: Path, *, title: str,
                   cmap: str = "RdBu_r", symmetric: bool = True, categorical: bool = False,
                   vmax: float | None = None) -> Path:
@@ -98,31 +127,35 @@ def cortex_figure(values_lh: np.ndarray, values_rh: np.ndarray, path: Path, *, t
     ``values_lh``/``values_rh`` have one value per fsaverage5 vertex (10,242); NaN is not
     drawn.
     """
-    from nilearn import datasets, plotting
-    from nilearn.surface import SurfaceImage
-
-    mesh = datasets.load_fsaverage("fsaverage5")["inflated"]
-    sulc = datasets.load_fsaverage_data(mesh="fsaverage5", mesh_type="inflated",
-                                        data_type="sulcal")
-    image = SurfaceImage(mesh=mesh, data={"left": np.asarray(values_lh, float),
-                                          "right": np.asarray(values_rh, float)})
+    views = [("left", "lateral"), ("left", "medial"), ("right", "medial"), ("right", "lateral")]
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), subplot_kw={"projection": "3d"})
-    finite = np.concatenate([values_lh, values_rh])
-    finite = finite[np.isfinite(finite)]
-    if vmax is None:
-        vmax = float(np.max(np.abs(finite))) if finite.size else 1.0
-    vmax = vmax or 1.0
-    for k, (hemi, view) in enumerate([("left", "lateral"), ("left", "medial"),
-                                      ("right", "medial"), ("right", "lateral")]):
-        plotting.plot_surf(
-            surf_map=image, hemi=hemi, view=view, bg_map=sulc, cmap=cmap, axes=axes[k],
-            figure=fig, colorbar=False,
-            vmin=(None if categorical else (-vmax if symmetric else 0.0)),
-            vmax=(None if categorical else vmax), bg_on_data=True,
-        )
-        axes[k].set_title(f"{hemi} {view}", fontsize=9)
+    vmax = vmax or _abs_max(values_lh, values_rh)
+    low = -vmax if symmetric else 0.0
+    _draw_views(fig, axes, values_lh, values_rh, views, cmap=cmap,
+                vmin=None if categorical else low, vmax=None if categorical else vmax)
+    for ax, (hemi, view) in zip(axes, views):
+        ax.set_title(f"{hemi} {view}", fontsize=9)
     if not categorical:
-        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(-vmax if symmetric else 0, vmax))
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(low, vmax))
         fig.colorbar(sm, ax=axes, shrink=0.6, fraction=0.02)
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def cortex_rows_figure(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], path: Path, *,
+                       title: str, cmap: str = "RdBu_r", scale: float = 100.0,
+                       unit: str = "%") -> Path:
+    """One row per map (label, per-vertex lh, rh): lateral views of both hemispheres, a common
+    symmetric colour scale (values times ``scale``, in ``unit``)."""
+    views = [("left", "lateral"), ("right", "lateral")]
+    fig, axes = plt.subplots(len(rows), 2, figsize=(6.5, 2.4 * len(rows)),
+                             subplot_kw={"projection": "3d"}, squeeze=False)
+    vmax = scale * _abs_max(*[v for _, lh, rh in rows for v in (lh, rh)])
+    for (label, lh, rh), row_axes in zip(rows, axes):
+        _draw_views(fig, row_axes, scale * np.asarray(lh), scale * np.asarray(rh), views,
+                    cmap=cmap, vmin=-vmax, vmax=vmax)
+        row_axes[0].set_title(label, fontsize=9, loc="left")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(-vmax, vmax))
+    fig.colorbar(sm, ax=axes, shrink=0.5, fraction=0.03, label=unit)
     fig.suptitle(title)
     return save(fig, path)

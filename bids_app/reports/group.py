@@ -24,6 +24,8 @@ import pandas as pd  # noqa: E402
 
 from bids_app import __version__  # noqa: E402
 from bids_app.io.derivatives import read_table  # noqa: E402
+from bids_app.reports.cortex import parcel_values_on_vertices  # noqa: E402
+from bids_app.reports.cortex import vertex_labels as cortex_vertex_labels  # noqa: E402
 from bids_app.reports import figures  # noqa: E402
 from bids_app.reports.html import Section, markdown_to_html, render_page, write_page  # noqa: E402
 
@@ -170,15 +172,10 @@ def share_figure(boot: pd.DataFrame, path: Path) -> Path:
 def cluster_map_figure(clusters: pd.DataFrame, vertex_labels: dict, table: pd.DataFrame,
                        path: Path, title: str) -> Path:
     """Fig. 3: the clusters on the inflated fsaverage5 cortex."""
-    cluster_of = dict(zip(clusters["parcel"], clusters["cluster"]))
-    name_of = dict(zip(table["index"], table["name"]))
-    values = []
-    for hemi in ("lh", "rh"):
-        rows = vertex_labels[hemi]
-        values.append(np.array([cluster_of.get(name_of.get(int(r), ""), np.nan) if r >= 0
-                                else np.nan for r in rows], float))
+    cluster_of = dict(zip(clusters["parcel"], clusters["cluster"].astype(float)))
+    lh, rh = parcel_values_on_vertices(cluster_of, vertex_labels, table)
     k = int(clusters["cluster"].max())
-    return figures.cortex_figure(values[0], values[1], path, title=title,
+    return figures.cortex_figure(lh, rh, path, title=title,
                                  cmap="tab20" if k <= 20 else "nipy_spectral",
                                  symmetric=False, vmax=max(k, 1))
 
@@ -240,7 +237,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     fig_dir = output_dir / "group" / "figures"
     warnings: list[str] = []
     sections = []
-    vertex_labels = _vertex_labels(output_dir, atlas)
+    vertex_labels = cortex_vertex_labels(output_dir, atlas)
     dseg = read_table(output_dir / f"atlas-{atlas}_dseg.tsv")
     truth = json.loads(Path(truth_file).read_text()) if truth_file else None
     for task, paths in zip(tasks, tables):
@@ -297,16 +294,3 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     page = render_page("megfmri-fusion group report", f"atlas {atlas}; tasks "
                        f"{', '.join(tasks)}", sections, warnings)
     return write_page(output_dir / "group.html", page)
-
-
-def _vertex_labels(output_dir: Path, atlas: str) -> dict | None:
-    """Per-vertex parcel rows on fsaverage5, from the participant level's label files."""
-    import nibabel as nib
-
-    out = {}
-    for hemi, side in (("lh", "L"), ("rh", "R")):
-        path = output_dir / f"atlas-{atlas}_hemi-{side}_space-fsaverage5_dseg.label.gii"
-        if not path.is_file():
-            return None
-        out[hemi] = np.asarray(nib.load(path).agg_data(), int)
-    return out

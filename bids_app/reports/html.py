@@ -129,9 +129,14 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section],
 
 
 def markdown_to_html(text: str) -> str:
-    """The small Markdown subset of the methods text: headings, paragraphs, numbered lists."""
+    """The small Markdown subset of the methods text: headings, paragraphs, numbered lists.
+
+    A leading level-1 heading is dropped: the page's section already carries the title."""
     out = []
-    for block in text.strip().split("\n\n"):
+    blocks = text.strip().split("\n\n")
+    if blocks and blocks[0].startswith("# "):
+        blocks = blocks[1:]
+    for block in blocks:
         block = block.strip()
         if block.startswith("#"):
             level = min(len(block) - len(block.lstrip("#")) + 1, 4)

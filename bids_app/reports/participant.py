@@ -16,6 +16,7 @@ import pandas as pd
 
 from bids_app import __version__
 from bids_app.reports import figures
+from bids_app.reports.cortex import parcel_values_on_vertices
 from bids_app.reports.html import Section, render_page, write_page
 
 LOGGER = logging.getLogger(__name__)
@@ -32,6 +33,18 @@ class ReportContext:
         self.bands = list(bands)
         self.figure_dir = self.output_dir / f"sub-{subject}" / "figures"
         self.warnings: list[str] = []
+        self.atlas: str | None = None          # set by the anatomy summary
+
+    def cortex(self):
+        """(per-vertex parcel labels, parcel table) of the atlas in use, or None."""
+        from bids_app.io.derivatives import read_table
+        from bids_app.reports.cortex import vertex_labels
+
+        table = self.output_dir / f"atlas-{self.atlas}_dseg.tsv"
+        labels = vertex_labels(self.output_dir, self.atlas) if self.atlas else None
+        if labels is None or not table.is_file():
+            return None
+        return labels, read_table(table)
 
     def figure_path(self, name: str) -> tuple[Path, str]:
         """Absolute path and the page-relative path of a figure."""
@@ -141,6 +154,15 @@ def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
                        title=f"{run}: trials kept per block (red: left out)",
                        highlight=(~blocks["included"].astype(bool)).tolist())
     sec.figure(rel, "Trials left per block after EOG rejection.")
+    cortex = ctx.cortex() if s.get("parcel_maps") else None
+    if cortex is not None:
+        rows = [(f"{band}, {m['window_start_ms']:.0f}-{m['window_start_ms'] + 200:.0f} ms",
+                 *parcel_values_on_vertices(m["values"], *cortex))
+                for band, m in s["parcel_maps"].items()]
+        path, rel = ctx.figure_path(f"{_tag(run)}_meg_maps")
+        figures.cortex_rows_figure(rows, path, title=f"{run}: DICS power change")
+        sec.figure(rel, "DICS power change from the baseline per parcel (mean over blocks), "
+                        "per band in the window where the mean change is largest.")
     if s.get("band_means"):
         path, rel = ctx.figure_path(f"{_tag(run)}_meg_bands")
         figures.band_timecourse_figure(s["band_means"], path,
@@ -162,6 +184,19 @@ def _anat_parcellation(s: dict, run: str, ctx: ReportContext, sec: Section) -> N
                ("MEG grid", f"{s['meg_grid']} ({s['n_meg_points']} points)"),
                ("fMRI grid", s["fmri_grid"])])
     ctx.warnings.extend(s.get("warnings") or [])
+    ctx.atlas = s["atlas"]
+    cortex = ctx.cortex()
+    if cortex is not None:
+        labels, table = cortex
+        colour = {name: float(i % 20) for i, name in enumerate(table["name"])}
+        included = set(table["name"][table["included"].astype(bool)])
+        lh, rh = parcel_values_on_vertices(
+            {k: v for k, v in colour.items() if k in included}, labels, table)
+        path, rel = ctx.figure_path("parcellation")
+        figures.cortex_figure(lh, rh, path, title=f"{s['atlas']} parcels (fsaverage5)",
+                              cmap="tab20", categorical=True)
+        sec.figure(rel, "Parcels used in the analysis on the inflated cortex (excluded "
+                        "regions not coloured).")
 
 
 def _anat_items(title: str) -> Callable:
