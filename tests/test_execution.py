@@ -1,0 +1,66 @@
+"""Running the graph: a failed run is resumed from the work folder without redoing finished
+steps, and the failure is reported with the failing step's name and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nipype.interfaces.utility import Function
+from nipype.pipeline import engine as pe
+
+from bids_app.errors import EXIT_FAILURE
+from bids_app.workflows.execution import WorkflowFailed, configure_nipype, run_workflow
+
+
+def _slow_step(counter: str, value: int) -> int:
+    """Leaves one file in the folder ``counter`` per execution (a folder: nipype hashes the
+    content of string inputs that name files, which would change the step's hash)."""
+    import uuid
+    from pathlib import Path
+
+    (Path(counter) / uuid.uuid4().hex).touch()
+    return value * 2
+
+
+def _fragile_step(flag: str, value: int) -> int:
+    """Fails while ``flag`` exists (an interruption, a full disk...)."""
+    from pathlib import Path
+
+    if Path(flag).exists():
+        raise RuntimeError("simulated failure of the second step")
+    return value + 1
+
+
+def _workflow(tmp_path: Path) -> pe.Workflow:
+    wf = pe.Workflow(name="resume_wf", base_dir=str(tmp_path / "work"))
+    first = pe.Node(Function(input_names=["counter", "value"], output_names=["out"],
+                             function=_slow_step), name="first")
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    first.inputs.counter = str(tmp_path / "runs")
+    first.inputs.value = 20
+    second = pe.Node(Function(input_names=["flag", "value"], output_names=["out"],
+                              function=_fragile_step), name="second")
+    second.inputs.flag = str(tmp_path / "fail")
+    wf.connect(first, "out", second, "value")
+    return wf
+
+
+@pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
+def test_failed_run_resumes_from_the_work_folder(tmp_path, plugin):
+    crash_dir = tmp_path / "crash"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
+    (tmp_path / "fail").touch()
+    with pytest.raises(WorkflowFailed) as failed:
+        run_workflow(_workflow(tmp_path), plugin=plugin, plugin_args={}, nprocs=2, mem_gb=None,
+                     crash_dir=crash_dir)
+    assert "second" in failed.value.message
+    assert failed.value.exit_code == EXIT_FAILURE
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+
+    (tmp_path / "fail").unlink()                       # the cause is fixed: run again
+    graph = run_workflow(_workflow(tmp_path), plugin=plugin, plugin_args={}, nprocs=2,
+                         mem_gb=None, crash_dir=crash_dir)
+    assert len(list((tmp_path / "runs").iterdir())) == 1   # the finished step was not redone
+    second = next(n for n in graph.nodes() if n.name == "second")
+    assert second.result.outputs.out == 41
