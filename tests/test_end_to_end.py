@@ -140,7 +140,8 @@ def test_group_tables_and_report(study):
 
 def test_fmri_block_values_follow_the_simulated_truth(study):
     """The latent engagement drives the BOLD amplitude of every block: per subject, the app's
-    block values correlate with the simulated amplitudes (r = 0.95 measured on one run)."""
+    block values correlate with the simulated amplitudes, r >= 0.9 over all blocks and parcels
+    of a run (issue bar; measured 0.944 and 0.945 on sub-01 of the small preset)."""
     truth = pd.read_csv(study["bids"] / "sourcedata" / "simulation" / "blocks.tsv", sep="\t",
                         dtype={"subject": str, "run": str})
     for s in range(1, N_SUBJECTS + 1):
@@ -150,7 +151,7 @@ def test_fmri_block_values_follow_the_simulated_truth(study):
         merged = bold.merge(truth[truth.subject == sub], on=["condition", "block", "parcel"])
         assert len(merged) == len(bold)
         r = np.corrcoef(merged["value"], merged["fmri_amplitude"])[0, 1]
-        assert r > 0.8, f"sub-{sub}: r = {r:.2f}"
+        assert r >= 0.9, f"sub-{sub}: r = {r:.2f}"
 
 
 def test_meg_power_follows_the_planted_changes_in_planted_parcels_only(study):

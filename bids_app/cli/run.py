@@ -29,7 +29,6 @@ from bids_app.errors import (
     EXIT_BAD_DATA,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_USAGE,
     AppError,
     BadLevelError,

@@ -94,7 +94,6 @@ def write_dataset(
     own staging folder, so MNE-BIDS's shared files (participants.tsv, scans) never race.
     """
     import mne
-    import mne_bids
 
     out = Path(out)
     t_start = time.time()
