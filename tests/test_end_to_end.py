@@ -22,6 +22,7 @@ import pytest
 from bids_app.cli.run import run
 from browser import browser, has_content, render
 from bids_app.cli.simulate import DEMO_CONFIG, simulate
+from bids_app.io.validation import validate
 
 # one module-scoped study: keep every test of this file on one xdist worker
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
@@ -45,12 +46,13 @@ def study(tmp_path_factory):
     before = _fingerprint(bids)
     config = root / "config.toml"
     config.write_text(DEMO_CONFIG + "\n[stats]\nn_bootstrap = 2000\n")
-    common = ["-w", str(work), "--nprocs", "2", "--random-seed", "1", "--config", str(config),
-              "--skip-bids-validation"]
-    codes = {level: run([str(bids), str(out), level, *common])
-             for level in ("participant", "group")}
+    common = ["-w", str(work), "--nprocs", "2", "--random-seed", "1", "--config", str(config)]
+    # the participant level runs the official BIDS validator on the simulated dataset
+    codes = {"participant": run([str(bids), str(out), "participant", *common])}
+    common.append("--skip-bids-validation")
+    codes["group"] = run([str(bids), str(out), "group", *common])
     return {"bids": bids, "out": out, "work": work, "common": common, "codes": codes,
-            "before": before}
+            "before": before, "config": config}
 
 
 def _single(folder: Path, pattern: str) -> Path:
@@ -72,6 +74,25 @@ def _table(path: Path) -> pd.DataFrame:
 def test_both_levels_succeed_and_input_is_untouched(study):
     assert study["codes"] == {"participant": 0, "group": 0}
     assert _fingerprint(study["bids"]) == study["before"]
+
+
+def test_simulated_dataset_passes_the_bids_validator(study):
+    """bids-validator-deno reports no error (warnings allowed)."""
+    report = validate(study["bids"])
+    assert report.errors == {}
+
+
+def test_simulation_is_reproducible_from_its_seed(study, tmp_path):
+    """Same seed: sub-01 of a one-subject simulation is byte-identical to sub-01 of the study
+    (one random stream per subject and run); another seed changes every data file."""
+    reference = _fingerprint(study["bids"] / "sub-01")
+    same = simulate(tmp_path / "same", preset="small", n_subjects=1, n_runs=1, seed=4, n_jobs=1)
+    assert _fingerprint(same / "sub-01") == reference
+    other = simulate(tmp_path / "other", preset="small", n_subjects=1, n_runs=1, seed=5,
+                     n_jobs=1)
+    changed = _fingerprint(other / "sub-01")
+    data = [name for name in reference if name.endswith((".fif", ".nii.gz"))]
+    assert data and all(changed[name] != reference[name] for name in data)
 
 
 def test_derivatives_root(study):
@@ -242,7 +263,7 @@ def test_reports_only_rebuilds_both_reports_without_the_work_folder(study, tmp_p
     out = study["out"]
     for page in ("sub-02.html", "group.html"):
         (out / page).unlink()
-    options = ["-w", str(tmp_path / "empty-work"), "--config", study["common"][-2],
+    options = ["-w", str(tmp_path / "empty-work"), "--config", str(study["config"]),
                "--reports-only", "--skip-bids-validation"]
     assert run([str(study["bids"]), str(out), "participant", "--participant-label", "02",
                 *options]) == 0
