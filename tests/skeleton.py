@@ -6,6 +6,7 @@ input checks pass; it is not meant for the analysis itself (that uses the simula
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -91,3 +92,9 @@ def make_skeleton(
         ses_b = f"_ses-{bold_session}" if bold_session else ""
         write_nifti(anat_dir / f"sub-{sub}{ses_b}_T1w.nii.gz", shape=(8, 8, 8))
     return root
+
+
+def fingerprint(root: Path) -> dict[str, str]:
+    """Content hash of every file under ``root`` (to show a dataset did not change, or did)."""
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}

@@ -11,7 +11,6 @@ About 6-8 minutes on 2 cores (tSSS ~30 s, realignment ~50 s and DICS ~30 s per r
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -23,18 +22,14 @@ from bids_app.cli.run import run
 from browser import browser, has_content, render
 from bids_app.cli.simulate import DEMO_CONFIG, simulate
 from bids_app.io.validation import validate
+from skeleton import fingerprint
 
-# one module-scoped study: keep every test of this file on one xdist worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end_to_end")]
+# one module-scoped study: pyproject's ``--dist loadfile`` keeps every test of this file on one
+# xdist worker (``loadgroup`` marks are ignored by pytest 9.2, pytest-xdist issue 1386)
+pytestmark = pytest.mark.slow
 
 N_SUBJECTS = 5
 BANDS = {"theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma"}
-
-
-def _fingerprint(root: Path) -> dict[str, str]:
-    """Content hash of every file under ``root`` (the input must never change)."""
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     bids, out, work = root / "bids", root / "out", root / "work"
     simulate(bids, preset="small", n_subjects=N_SUBJECTS, n_runs=1, seed=4, n_jobs=2)
-    before = _fingerprint(bids)
+    before = fingerprint(bids)
     config = root / "config.toml"
     config.write_text(DEMO_CONFIG + "\n[stats]\nn_bootstrap = 2000\n")
     common = ["-w", str(work), "--nprocs", "2", "--random-seed", "1", "--config", str(config)]
@@ -73,26 +68,13 @@ def _table(path: Path) -> pd.DataFrame:
 
 def test_both_levels_succeed_and_input_is_untouched(study):
     assert study["codes"] == {"participant": 0, "group": 0}
-    assert _fingerprint(study["bids"]) == study["before"]
+    assert fingerprint(study["bids"]) == study["before"]
 
 
 def test_simulated_dataset_passes_the_bids_validator(study):
     """bids-validator-deno reports no error (warnings allowed)."""
     report = validate(study["bids"])
     assert report.errors == {}
-
-
-def test_simulation_is_reproducible_from_its_seed(study, tmp_path):
-    """Same seed: sub-01 of a one-subject simulation is byte-identical to sub-01 of the study
-    (one random stream per subject and run); another seed changes every data file."""
-    reference = _fingerprint(study["bids"] / "sub-01")
-    same = simulate(tmp_path / "same", preset="small", n_subjects=1, n_runs=1, seed=4, n_jobs=1)
-    assert _fingerprint(same / "sub-01") == reference
-    other = simulate(tmp_path / "other", preset="small", n_subjects=1, n_runs=1, seed=5,
-                     n_jobs=1)
-    changed = _fingerprint(other / "sub-01")
-    data = [name for name in reference if name.endswith((".fif", ".nii.gz"))]
-    assert data and all(changed[name] != reference[name] for name in data)
 
 
 def test_derivatives_root(study):
@@ -175,11 +157,37 @@ def test_fmri_block_values_follow_the_simulated_truth(study):
         assert r >= 0.9, f"sub-{sub}: r = {r:.2f}"
 
 
+def test_realignment_recovers_the_simulated_motion(study):
+    """The realignment parameters in the participant report inputs equal the simulated head
+    motion (dummy volumes dropped, relative to the first kept volume): within 0.1 mm and 0.1 deg
+    for every volume (measured on the small preset: <= 0.03 mm and <= 0.02 deg)."""
+    sim = study["bids"] / "sourcedata" / "simulation"
+    for s in range(1, N_SUBJECTS + 1):
+        sub = f"{s:02d}"
+        saved = json.loads((study["out"] / "logs" / "reports" / f"sub-{sub}.json").read_text())
+        motion = [summary for _, summary in saved["summaries"]
+                  if summary.get("kind") == "fmri_motion"]
+        assert len(motion) == 1
+        found = pd.DataFrame(motion[0]["motion"])
+        truth = pd.read_csv(sim / f"sub-{sub}_run-01_motion.tsv", sep="\t")
+        truth = truth.iloc[motion[0]["dummy_scans"]:].reset_index(drop=True)
+        truth -= truth.iloc[0]
+        assert len(found) == len(truth)
+        error = (found[truth.columns] - truth).abs().max()
+        assert error[["trans_x", "trans_y", "trans_z"]].max() < 0.1, error
+        assert np.degrees(error[["rot_x", "rot_y", "rot_z"]].max()) < 0.1, error
+
+
 def test_meg_power_follows_the_planted_changes_in_planted_parcels_only(study):
     """In each planted effect's band and windows, the block-wise DICS power change of the
     planted parcels follows the simulated change (the effect's shared engagement), pooled over
-    the 5 subjects x 6 blocks; null parcels in the same band and windows do not. Measured on
-    sub-01 of the small preset (2 runs): planted r = 0.52-0.83 per effect and run."""
+    the 5 subjects x 6 blocks; null parcels in the same band and windows follow it much less.
+
+    Null parcels are not at zero: the beamformer leaks power from the planted sources to
+    parcels 4-6 cm away (measured on the small preset, 8 subjects x 2 runs, 96 blocks: planted
+    r = 0.43-0.71 per effect, mean 0.54; null parcels -0.01-0.42, mean 0.16, the highest for a
+    parietal parcel beside the occipital alpha source). With 30 blocks here, r has a standard
+    error of about 0.17 per effect, hence the margins."""
     sim = study["bids"] / "sourcedata" / "simulation"
     truth = json.loads((sim / "truth.json").read_text())
     blocks = pd.read_csv(sim / "blocks.tsv", sep="\t", dtype={"subject": str, "run": str})
@@ -203,8 +211,8 @@ def test_meg_power_follows_the_planted_changes_in_planted_parcels_only(study):
                 nulls[parcel] += list(zip(other, shared.reindex(other.index)))
         planted_r.append(np.corrcoef(found, planted)[0, 1])
         null_r += [np.corrcoef(*zip(*pairs))[0, 1] for pairs in nulls.values()]
-    assert np.mean(planted_r) > 0.4, planted_r
-    assert np.mean(planted_r) - np.mean(null_r) > 0.3, (planted_r, null_r)
+    assert min(planted_r) > 0.2 and np.mean(planted_r) > 0.35, planted_r
+    assert np.mean(planted_r) - np.mean(null_r) > 0.15, (planted_r, null_r)
 
 
 def test_second_participant_run_reuses_the_cache(study):

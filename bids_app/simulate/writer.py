@@ -254,10 +254,12 @@ def _simulate_subject(job: tuple[int, str]) -> tuple[Path, str]:
         motion = _write_bold_run(staging, sub, run, design, sh["base"],
                                  sh["parcel_of_voxel"], anatomy, ev, run_blocks,
                                  _stream(sh["seed"], 5, i, j))
+        # as the app's realignment parameters (and fMRIPrep's): mm and radians
+        motion = np.column_stack([motion[:, :3], np.radians(motion[:, 3:])])
         pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
                                       "rot_z"]).to_csv(
             sim_dir / f"sub-{sub}_run-{run}_motion.tsv", sep="\t", index=False,
-            float_format="%.6f")
+            float_format="%.8f")
     return staging, sub
 
 
