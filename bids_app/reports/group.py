@@ -109,7 +109,10 @@ def cluster_spectra_figure(boot: pd.DataFrame, effects: pd.DataFrame, cluster: i
                 ax.set_title(f"cluster {cluster}, {hemi}")
     axes[-1, 0].set_xlabel("time (ms, window centre)")
     axes[-1, 1].set_xlabel("time (ms, window centre)")
-    axes[0, 1].legend(fontsize=7, loc="upper right")
+    # one legend, on the first panel with labelled lines (a cluster may lie in one hemisphere)
+    labelled = [ax for ax in axes.ravel() if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(fontsize=7, loc="upper right")
     return figures.save(fig, path)
 
 
