@@ -183,6 +183,21 @@ def cluster_map_figure(clusters: pd.DataFrame, vertex_labels: dict, table: pd.Da
                                  symmetric=False, vmax=max(k, 1))
 
 
+def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[str]) -> str:
+    """How many (cluster, hemisphere, band) cells the effects table drew from, and how to read
+    it: the published procedure corrects over windows only (docs/statistics.md)."""
+    n_cells = len(boot[["cluster", "hemi"]].drop_duplicates()) * len(bands)
+    counts = [f"{len(rows)} effect(s) at the {100 * level:g} % level, in "
+              f"{len(rows[['cluster', 'hemi', 'band']].drop_duplicates())} of {n_cells} "
+              "(cluster, hemisphere, band) cells"
+              for level, rows in effects.groupby("ci_level")]
+    found = "; ".join(counts) or f"No effect in {n_cells} (cluster, hemisphere, band) cells"
+    return (f"{found}. The procedure corrects over windows only: with independent MEG and fMRI, "
+            "about 8 % of the cells hold an effect at the 99 % level by chance at the paper's "
+            "size (docs/statistics.md). Prefer effects at the 99.9 % level, spanning several "
+            "windows, or seen in both hemispheres.")
+
+
 def planted_vs_found(truth: dict, clusters: pd.DataFrame, effects: pd.DataFrame,
                      spearman: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare the simulation's planted effects with the effects table.
@@ -249,6 +264,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
         sec = Section(f"task {task}")
         sec.subtitle("Effects (Table 1)")
         sec.table(effects.sort_values(["condition", "cluster", "hemi", "band", "start_ms"]))
+        sec.text(effects_caution(effects, boot, bands))
         rel = lambda p: str(Path(p).relative_to(output_dir))  # noqa: E731
         path = matrix_figure(t["spearman"], clusters, fig_dir / f"task-{task}_matrix.png",
                              conditions=conditions, bands=bands,
