@@ -26,11 +26,14 @@ correlation is significant in the planted window (the effects table's gate), and
 groups with an effect (any condition) in the other cluster, which holds the null parcels (false
 positives).
 
+A setting that couples all three conditions equally (task-invariant) is expected to give no
+effect, since no condition differs.
+
 Last, the effects table under the complete null at the paper's size (140 parcels in two
-hemispheres, 6 bands x 22 windows, 20 observations, K = 17, 2,000 resamples, independent MEG and fMRI, normalised
-per observation as above): how many effect rows a study shows and in what share of the
-(cluster, hemisphere, band) cells, since the published procedure corrects over windows only. A setting that couples all three
-conditions equally (task-invariant) is expected to give no effect, since no condition differs.
+hemispheres, 6 bands x 22 windows, 20 observations, K = 17, 2,000 resamples, independent MEG
+and fMRI normalised per observation as above): how many effect rows a study shows and in what
+share of the (cluster, hemisphere, band) cells, since the published procedure corrects over
+windows only.
 
 Run from the repository root::
 
@@ -44,7 +47,9 @@ import time
 import numpy as np
 from scipy.stats import spearmanr
 
+from bids_app.simulate.effects import BANDS
 from bids_app.stats import run_group_statistics
+from bids_app.stats.effects import effect_cells
 
 CONDITIONS = ["a", "b", "c"]   # the coupling is in "b"
 
@@ -105,7 +110,7 @@ def null_effects(n_studies, seed=0, n_obs=20, n_parcels=140, n_windows=22, n_boo
     """Per interval level: effect rows per study and share of (cluster, hemi, band) cells with
     an effect, under the complete null."""
     rng = np.random.default_rng(seed)
-    bands = ["theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma"]
+    bands = list(BANDS)
     rows, cells = {0.99: [], 0.999: []}, {0.99: [], 0.999: []}
     for _ in range(n_studies):
         fmri = normalise(rng.standard_normal((n_obs, 3, 5, n_parcels)))
@@ -116,13 +121,11 @@ def null_effects(n_studies, seed=0, n_obs=20, n_parcels=140, n_windows=22, n_boo
             hemis=["lh", "rh"] * (n_parcels // 2), conditions=CONDITIONS, bands=bands,
             windows_ms=list(np.arange(n_windows) * 1000 / 30), n_clusters=17,
             n_bootstrap=n_bootstrap, seed=0, min_observations=5)
-        effects = result["effects"]
-        n_cells = len(result["bootstrap"][["cluster", "hemi"]].drop_duplicates()) * len(bands)
+        n_cells, per_level = effect_cells(result["effects"], result["bootstrap"], len(bands))
         for level in rows:
-            at_level = effects[effects.ci_level == level]
-            rows[level].append(len(at_level))
-            cells[level].append(len(at_level[["cluster", "hemi", "band"]].drop_duplicates())
-                                / n_cells)
+            n_rows, n_with = per_level.get(level, (0, 0))
+            rows[level].append(n_rows)
+            cells[level].append(n_with / n_cells)
     return ({level: np.mean(v) for level, v in rows.items()},
             {level: np.mean(v) for level, v in cells.items()})
 

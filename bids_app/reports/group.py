@@ -28,6 +28,7 @@ from bids_app.reports.cortex import parcel_values_on_vertices  # noqa: E402
 from bids_app.reports.cortex import vertex_labels as cortex_vertex_labels  # noqa: E402
 from bids_app.reports import figures  # noqa: E402
 from bids_app.reports.html import Section, markdown_to_html, render_page, write_page  # noqa: E402
+from bids_app.stats.effects import effect_cells  # noqa: E402
 
 LOGGER = logging.getLogger(__name__)
 
@@ -186,11 +187,10 @@ def cluster_map_figure(clusters: pd.DataFrame, vertex_labels: dict, table: pd.Da
 def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[str]) -> str:
     """How many (cluster, hemisphere, band) cells the effects table drew from, and how to read
     it: the published procedure corrects over windows only (docs/statistics.md)."""
-    n_cells = len(boot[["cluster", "hemi"]].drop_duplicates()) * len(bands)
-    counts = [f"{len(rows)} effect(s) at the {100 * level:g} % level, in "
-              f"{len(rows[['cluster', 'hemi', 'band']].drop_duplicates())} of {n_cells} "
+    n_cells, per_level = effect_cells(effects, boot, len(bands))
+    counts = [f"{n_rows} effect(s) at the {100 * level:g} % level, in {n_with} of {n_cells} "
               "(cluster, hemisphere, band) cells"
-              for level, rows in effects.groupby("ci_level")]
+              for level, (n_rows, n_with) in per_level.items()]
     found = "; ".join(counts) or f"No effect in {n_cells} (cluster, hemisphere, band) cells"
     return (f"{found}. The procedure corrects over windows only: with independent MEG and fMRI "
             "at the paper's size, about 8 % of the cells hold an effect at the 99 % level and "

@@ -27,12 +27,26 @@ from bids_app.stats.errors import GroupStatsError
 
 LOGGER = logging.getLogger(__name__)
 
-__all__ = ["find_effects", "find_effects_array", "EFFECT_COLUMNS", "WINDOW_MS"]
+__all__ = ["find_effects", "find_effects_array", "effect_cells", "EFFECT_COLUMNS",
+           "WINDOW_MS"]
 
 #: Window length (ms); an effect ends at its last window's start plus this.
 WINDOW_MS = 200.0
 #: Columns of the effects table (DESIGN 6).
 EFFECT_COLUMNS = ["condition", "cluster", "hemi", "band", "start_ms", "end_ms", "ci_level"]
+
+
+def effect_cells(effects: pd.DataFrame, units: pd.DataFrame, n_bands: int) -> tuple[int, dict]:
+    """How many (cluster, hemisphere, band) cells an effects table was drawn from, and per
+    interval level the number of effect rows and of cells holding at least one.
+
+    ``units`` lists the analysed (cluster, hemi) pairs (e.g. the bootstrap table; repeats are
+    ignored). Returns ``(n_cells, {ci_level: (n_rows, n_cells_with_effect)})``.
+    """
+    n_cells = len(units[["cluster", "hemi"]].drop_duplicates()) * n_bands
+    per_level = {level: (len(rows), len(rows[["cluster", "hemi", "band"]].drop_duplicates()))
+                 for level, rows in effects.groupby("ci_level")}
+    return n_cells, per_level
 
 
 def find_effects(bootstrap: pd.DataFrame, *, ci_levels: Sequence[float] = (0.99, 0.999),
