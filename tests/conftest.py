@@ -25,7 +25,8 @@ def _find_shared_data() -> Path | None:
     candidates.append(REPO_ROOT.parent / "shared" / "data")
     for candidate in candidates:
         if (candidate / "mne-testing-data").is_dir():
-            return candidate
+            # resolved like pybids resolves a dataset root, so paths compare when data is linked
+            return candidate.resolve()
     return None
 
 
