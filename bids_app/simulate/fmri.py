@@ -172,17 +172,48 @@ def random_motion(n_volumes: int, rng: np.random.Generator, *, step_mm=0.06, ste
     return np.cumsum(steps, axis=0)
 
 
-def _move(volume: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """Resample ``volume`` as seen after a rigid head motion about the FOV centre."""
+def _motion_matrix(params: np.ndarray) -> np.ndarray:
+    """Voxel -> voxel map (4 x 4) from the moved image to the tissue it shows.
+
+    ``params`` are tx, ty, tz (mm) and rx, ry, rz (deg) of a rigid head motion about the centre
+    of the field of view; a voxel of the moved image shows the tissue at the inverse motion of
+    its position.
+    """
     aff = bold_affine()
     rot = Rotation.from_euler("xyz", params[3:], degrees=True).as_matrix()
     center = aff[:3, :3] @ ((np.asarray(BOLD_SHAPE) - 1) / 2) + aff[:3, 3]
     world = np.eye(4)
     world[:3, :3] = rot
     world[:3, 3] = center + params[:3] - rot @ center
-    # a voxel of the moved image shows the tissue at inverse(world) of its position
-    vox = np.linalg.inv(aff) @ np.linalg.inv(world) @ aff
+    return np.linalg.inv(aff) @ np.linalg.inv(world) @ aff
+
+
+def _move(volume: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Resample ``volume`` as seen after a rigid head motion (cubic splines, the reference)."""
+    vox = _motion_matrix(params)
     return ndimage.affine_transform(volume, vox[:3, :3], vox[:3, 3], order=3, mode="nearest")
+
+
+#: Edge padding before the spline prefilter, as scipy pads for ``mode="nearest"``.
+_SPLINE_PAD = 12
+
+
+def _spline_coefficients(volume: np.ndarray) -> np.ndarray:
+    """Cubic B-spline coefficients of ``volume`` edge-padded by ``_SPLINE_PAD`` voxels.
+
+    With these, ``map_coordinates(..., prefilter=False)`` at coordinates shifted by the pad gives
+    what ``affine_transform(volume, ..., order=3, mode="nearest")`` gives. The prefilter is
+    linear, so coefficients of a weighted sum of volumes are the weighted sum of their
+    coefficients.
+    """
+    padded = np.pad(np.asarray(volume, np.float64), _SPLINE_PAD, mode="edge")
+    return ndimage.spline_filter(padded, 3, output=np.float64, mode="nearest")
+
+
+def head_support(base: np.ndarray, *, floor: float = 0.01, margin_voxels: int = 3) -> np.ndarray:
+    """Voxels where a moved volume can differ from zero: baseline above ``floor`` (intensity
+    units; grey matter is 800), dilated by ``margin_voxels`` to cover the head's motion."""
+    return ndimage.binary_dilation(base > floor, iterations=margin_voxels)
 
 
 def synth_bold(
@@ -215,16 +246,31 @@ def synth_bold(
     """
     n_vol = regressors.shape[0]
     data = np.empty(BOLD_SHAPE + (n_vol,), np.float32)
-    signal = np.zeros(BOLD_SHAPE + (n_vol,), np.float32)
     inside = parcel_of_voxel >= 0
-    percent = amplitudes[parcel_of_voxel[inside]] @ regressors.T  # voxels x volumes
-    signal[inside] = (percent / 100.0).astype(np.float32)
     t = np.arange(n_vol) * tr
     drift = drift_percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
+    # volume k = base * (1 + drift[k]) + sum over blocks b of regressors[k, b] * base * map_b,
+    # with map_b the fraction signal change of block b in each cortical voxel
+    maps = np.zeros((regressors.shape[1],) + BOLD_SHAPE)
+    maps[:, inside] = (amplitudes[parcel_of_voxel[inside]] / 100.0).T * base[inside]
+    weights = np.column_stack([1.0 + drift, regressors])  # volumes x (1 + blocks)
+    if motion is None:
+        parts = np.concatenate([base[None], maps]).reshape(len(maps) + 1, -1)
+    else:
+        # resampling is linear too: prefilter the 1 + n_blocks parts once, then evaluate each
+        # volume's spline only inside the head (beyond it the moved image is zero)
+        parts = np.stack([_spline_coefficients(x) for x in (base, *maps)])
+        support = np.argwhere(head_support(base)).T  # 3 x n_support
     for k in range(n_vol):
-        volume = base * (1.0 + signal[..., k] + drift[k])
-        if motion is not None:
-            volume = _move(volume, motion[k])
+        if motion is None:
+            volume = (weights[k] @ parts).reshape(BOLD_SHAPE)
+        else:
+            coefficients = np.tensordot(weights[k], parts, axes=1)
+            vox = _motion_matrix(motion[k])
+            coords = vox[:3, :3] @ support + vox[:3, 3:] + _SPLINE_PAD
+            volume = np.zeros(BOLD_SHAPE)
+            volume[tuple(support)] = ndimage.map_coordinates(
+                coefficients, coords, order=3, mode="nearest", prefilter=False)
         noise = rng.normal(0.0, noise_percent / 100.0 * _EPI_CONTRAST["gm"], BOLD_SHAPE)
         data[..., k] = volume + noise
     img = nib.Nifti1Image(np.clip(data, 0, None), bold_affine())
