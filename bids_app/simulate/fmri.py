@@ -245,7 +245,9 @@ def synth_bold(
         Rigid motion applied to each volume (:func:`random_motion`).
     """
     n_vol = regressors.shape[0]
-    data = np.empty(BOLD_SHAPE + (n_vol,), np.float32)
+    # volume-major in memory (t, z, y, x): each volume is written in one piece, and the
+    # transpose is the (x, y, z, t) array in NIfTI's own (Fortran) order
+    data = np.empty((n_vol,) + BOLD_SHAPE[::-1], np.float32)
     inside = parcel_of_voxel >= 0
     t = np.arange(n_vol) * tr
     drift = drift_percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
@@ -260,20 +262,24 @@ def synth_bold(
         # resampling is linear too: prefilter the 1 + n_blocks parts once, then evaluate each
         # volume's spline only inside the head (beyond it the moved image is zero)
         parts = np.stack([_spline_coefficients(x) for x in (base, *maps)])
-        support = np.argwhere(head_support(base)).T  # 3 x n_support
+        support = head_support(base)
+        support_ijk = np.argwhere(support).T  # 3 x n_support
+        support_flat = np.flatnonzero(support)
+    noise_sd = noise_percent / 100.0 * _EPI_CONTRAST["gm"]
     for k in range(n_vol):
         if motion is None:
             volume = (weights[k] @ parts).reshape(BOLD_SHAPE)
         else:
             coefficients = np.tensordot(weights[k], parts, axes=1)
             vox = _motion_matrix(motion[k])
-            coords = vox[:3, :3] @ support + vox[:3, 3:] + _SPLINE_PAD
+            coords = vox[:3, :3] @ support_ijk + vox[:3, 3:] + _SPLINE_PAD
             volume = np.zeros(BOLD_SHAPE)
-            volume[tuple(support)] = ndimage.map_coordinates(
+            volume.flat[support_flat] = ndimage.map_coordinates(
                 coefficients, coords, order=3, mode="nearest", prefilter=False)
-        noise = rng.normal(0.0, noise_percent / 100.0 * _EPI_CONTRAST["gm"], BOLD_SHAPE)
-        data[..., k] = volume + noise
-    img = nib.Nifti1Image(np.clip(data, 0, None), bold_affine())
+        volume += rng.normal(0.0, noise_sd, BOLD_SHAPE)
+        data[k] = volume.T
+    np.maximum(data, 0, out=data)
+    img = nib.Nifti1Image(data.T, bold_affine())
     img.header.set_xyzt_units("mm", "sec")
     img.header.set_qform(bold_affine(), code=1)
     img.header.set_sform(bold_affine(), code=1)

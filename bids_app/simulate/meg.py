@@ -230,9 +230,8 @@ def source_activity(
     n_samples = int(round(duration_s * sfreq))
     times = np.arange(n_samples) / sfreq
     offsets = np.cumsum([0] + [len(s["vertno"]) for s in src])
-    vertnos = [np.array(s["vertno"]) for s in src]
-    rows: dict[int, np.ndarray] = {}
     change_of = blocks.set_index(["block", "parcel"])["meg_relchange"]
+    courses = []  # (grid points, time course) of each planted item
     for item in planted:
         parcel = parcel_names.index(item["parcel"])
         points = np.flatnonzero(parcel_of_point == parcel)
@@ -241,21 +240,20 @@ def source_activity(
         base = _band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
         changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
         env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
-        course = planted_nam * 1e-9 * base * env
-        for p in points:
-            rows[p] = rows.get(p, 0) + course
-    candidates = np.setdiff1d(np.arange(offsets[-1]), list(rows))
+        courses.append((points, planted_nam * 1e-9 * base * env))
+    taken = np.unique(np.concatenate([p for p, _ in courses] + [np.array([], int)]))
+    candidates = np.setdiff1d(np.arange(offsets[-1]), taken)
     background = rng.choice(candidates, size=min(n_background, candidates.size), replace=False)
     pink = _pink_noise(n_samples, rng, background.size) * background_nam * 1e-9
-    for p, course in zip(background, pink):
-        rows[int(p)] = course
-    order = np.array(sorted(rows))
-    data = np.array([rows[p] for p in order])
+    # one row per active grid point, in grid order = (hemisphere, vertex number) order, as
+    # SourceEstimate expects (MNE keeps each source space's vertno sorted)
+    order = np.union1d(taken, background)
+    data = np.zeros((order.size, n_samples))
+    for points, course in courses:  # a point in two planted items carries both
+        data[np.searchsorted(order, points)] += course
+    data[np.searchsorted(order, background)] = pink
     hemi = np.searchsorted(offsets, order, side="right") - 1
-    vertices = [np.sort(vertnos[h][order[hemi == h] - offsets[h]]) for h in range(len(src))]
-    # rows sorted by (hemisphere, vertex number) as SourceEstimate expects
-    keys = [(h, vertnos[h][p - offsets[h]]) for p, h in zip(order, hemi)]
-    data = data[np.lexsort((np.array([k[1] for k in keys]), np.array([k[0] for k in keys])))]
+    vertices = [np.asarray(s["vertno"])[order[hemi == h] - offsets[h]] for h, s in enumerate(src)]
     return mne.SourceEstimate(data, vertices, tmin=0.0, tstep=1.0 / sfreq, subject="sim")
 
 
