@@ -258,3 +258,16 @@ def test_no_traceback_on_the_terminal(skeleton, tmp_path):
     assert out.returncode == 66
     assert "Traceback" not in out.stderr + out.stdout
     assert "No events file" in out.stderr
+
+
+def test_simulator_removes_its_template_folder_at_exit(tmp_path):
+    """The simulator builds the template anatomy in a temporary folder; it is gone when the
+    process ends (it was left behind in /tmp, 5 MB per simulation)."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    code = ("from bids_app.cli.simulate import _template_anatomy; "
+            "anatomy = _template_anatomy('fallback'); print(anatomy.subjects_dir)")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+    used = Path(done.stdout.strip().splitlines()[-1])
+    assert used.is_relative_to(tmp_path)  # the template was written there ...
+    assert not list(tmp_path.glob("megfmri-sim-*"))  # ... and removed at exit

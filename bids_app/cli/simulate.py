@@ -8,7 +8,9 @@ the participant level for every subject and the group level, and prints where th
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -65,8 +67,6 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
         if not overwrite:
             raise UsageError(f"{out_bids} exists and is not empty; choose a new folder or use "
                              "--overwrite.")
-        import shutil
-
         shutil.rmtree(out_bids)
     for path, option in ((meg_template, "--meg-template"), (noise_cov, "--noise-cov"),
                          (effects, "--effects")):
@@ -92,6 +92,8 @@ def _template_anatomy(atlas: str):
 
     if atlas not in _ANATOMY_CACHE:
         tmp = tempfile.mkdtemp(prefix="megfmri-sim-")
+        # removed when this process ends (worker processes end without running atexit)
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         _ANATOMY_CACHE[atlas] = prepare_template_anatomy(Path(tmp), atlas=atlas)
     return _ANATOMY_CACHE[atlas]
 
