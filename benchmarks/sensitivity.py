@@ -152,6 +152,9 @@ def main():
         ("pipeline noise: b only (.9), n = 40", dict(noisy, n_obs=40, rho=(0, 0.9, 0))),
         ("pipeline noise: b reversed, n = 40", dict(noisy, n_obs=40, rho=(0.9, -0.5, 0.9))),
         ("pipeline noise: task-invariant, n = 16", dict(noisy, rho=(0.9, 0.9, 0.9))),
+        ("noise-free MEG: b reversed (-.9), n = 16", dict(small, rho=(0.9, -0.9, 0.9),
+                                                          meg_noise=0.0)),
+        ("pipeline noise: b reversed (-.9), n = 16", dict(noisy, rho=(0.9, -0.9, 0.9))),
     ]
     print(f"{'setting':40s} {'rho b':>6s} {'rho a,c':>7s} {'b found':>7s} "
           f"{'significant':>11s} {'null effect':>11s}")
