@@ -56,8 +56,7 @@ def bold_inputs(work: Path):
 def naive_bold(base, parcel, amplitudes, regressors, motion, tr) -> np.ndarray:
     """Every volume built in full and moved by ``affine_transform``, cubic (no noise)."""
     inside = parcel >= 0
-    t = np.arange(len(regressors)) * tr
-    drift = 0.01 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
+    drift = sim_fmri.slow_drift(len(regressors), tr)
     out = np.empty(base.shape + (len(regressors),), np.float32)
     for k in range(len(regressors)):
         signal = np.zeros(base.shape)
@@ -97,9 +96,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             simulate(Path(tmp) / "bids", preset="small")
+            peak = max(peak_rss_gb(), peak_rss_gb(resource.RUSAGE_CHILDREN))
             print(f"small preset (8 subjects x 2 runs): {time.perf_counter() - start:.0f} s, "
-                  f"peak resident memory {max(peak_rss_gb(), peak_rss_gb(resource.RUSAGE_CHILDREN)):.2f} GB "
-                  "in one process")
+                  f"peak resident memory {peak:.2f} GB in one process")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ def _reference(base, parcel, amplitudes, regressors, motion, tr, seed):
     """The straightforward way: build every volume, then move it with affine_transform."""
     rng = np.random.default_rng(seed)
     n_vol = len(regressors)
-    t = np.arange(n_vol) * tr
-    drift = 0.01 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
+    drift = sim_fmri.slow_drift(n_vol, tr)
     signal = np.zeros(sim_fmri.BOLD_SHAPE + (n_vol,))
     inside = parcel >= 0
     signal[inside] = amplitudes[parcel[inside]] @ regressors.T / 100.0

@@ -174,6 +174,13 @@ def random_motion(n_volumes: int, rng: np.random.Generator, *, step_mm=0.06, ste
     return np.cumsum(steps, axis=0)
 
 
+def slow_drift(n_volumes: int, tr: float, percent: float = 1.0) -> np.ndarray:
+    """Fractional signal drift of each volume: a half cosine plus a linear trend, ``percent`` of
+    the signal, slow enough for the 1/510-Hz high-pass to remove."""
+    t = np.arange(n_volumes) * tr
+    return percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
+
+
 def _motion_matrix(params: np.ndarray) -> np.ndarray:
     """Voxel -> voxel map (4 x 4) from the moved image to the tissue it shows.
 
@@ -210,9 +217,9 @@ def _spline_coefficients(volume: np.ndarray) -> np.ndarray:
     """B-spline coefficients of ``volume`` edge-padded by ``_SPLINE_PAD`` voxels.
 
     With these, ``map_coordinates(..., prefilter=False)`` at coordinates shifted by the pad gives
-    what ``affine_transform(volume, ..., order=MOTION_SPLINE_ORDER, mode="nearest")`` gives. The prefilter is
-    linear, so coefficients of a weighted sum of volumes are the weighted sum of their
-    coefficients.
+    what ``affine_transform(volume, ..., order=MOTION_SPLINE_ORDER, mode="nearest")`` gives.
+    The prefilter is linear, so coefficients of a weighted sum of volumes are the weighted sum
+    of their coefficients.
     """
     padded = np.pad(np.asarray(volume, np.float64), _SPLINE_PAD, mode="edge")
     return ndimage.spline_filter(padded, MOTION_SPLINE_ORDER, output=np.float64, mode="nearest")
@@ -257,8 +264,7 @@ def synth_bold(
     # transpose is the (x, y, z, t) array in NIfTI's own (Fortran) order
     data = np.empty((n_vol,) + BOLD_SHAPE[::-1], np.float32)
     inside = parcel_of_voxel >= 0
-    t = np.arange(n_vol) * tr
-    drift = drift_percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
+    drift = slow_drift(n_vol, tr, drift_percent)
     # volume k = base * (1 + drift[k]) + sum over blocks b of regressors[k, b] * base * map_b,
     # with map_b the fraction signal change of block b in each cortical voxel
     maps = np.zeros((regressors.shape[1],) + BOLD_SHAPE)
