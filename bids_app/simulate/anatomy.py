@@ -13,7 +13,7 @@ import numpy as np
 
 from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
 from bids_app.io.templates import write_fsaverage5
-from bids_app.meg.headmodel import bem_solution, grid_source_space
+from bids_app.meg.headmodel import grid_source_space
 from bids_app.simulate.writer import TemplateAnatomy
 
 LOGGER = logging.getLogger(__name__)
@@ -21,7 +21,8 @@ LOGGER = logging.getLogger(__name__)
 
 def prepare_template_anatomy(work_dir: Path, *, atlas: str = "destrieux",
                              n_included_per_hemi: int = 70) -> TemplateAnatomy:
-    """Write the template into ``work_dir`` and build parcels, grids, source space and BEM."""
+    """Write the template into ``work_dir`` and build parcels, grids and source space (the BEM
+    is built on first use, :attr:`TemplateAnatomy.bem`)."""
     template = write_fsaverage5(Path(work_dir) / "freesurfer")
     parcellation, _warnings = make_parcellation(
         atlas=atlas, atlas_file=None, parcellation_table=None, exclude=[],
@@ -47,7 +48,6 @@ def prepare_template_anatomy(work_dir: Path, *, atlas: str = "destrieux",
         mid_rr=mid,
         src=src,
         point_parcel=parcellation.to_points([s["vertno"] for s in src]),
-        bem=bem_solution(template.name, template.parent),
         atlas=parcellation.atlas,
         parcel_centroids=centroids,
     )

@@ -10,8 +10,9 @@
   ``origin='auto'`` and coregistration work.
 * **Sources**: band-limited activity in the planted parcels whose power, in the effect's windows
   after each picture, is multiplied by ``1 + relchange`` of the block; background sources with
-  1/f-like activity spread over the cortex; projected through the real BEM forward model
-  (:func:`mne.apply_forward_raw`); sensor noise (the real noise covariance when given, else
+  1/f-like activity spread over the cortex; projected through the real BEM forward model in
+  fixed orientation (:func:`project`: the points of a parcel share one course, so their gain
+  columns are summed first; equal to :func:`mne.apply_forward_raw`, tested); sensor noise (the real noise covariance when given, else
   MNE's ad-hoc covariance) and blinks (:func:`mne.simulation.add_eog`, vertical EOG scaled to
   100-300 µV, so that some trials exceed the 150-µV rejection threshold).
 """
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import mne
@@ -195,6 +197,76 @@ def window_envelope(times, onsets, changes, start_s, stop_s, ramp_s=0.02) -> np.
     return env
 
 
+@dataclass
+class RunSources:
+    """One run's source activity, compact: grid points that share a time course are kept
+    together (all points of a planted parcel carry one course; each background point its own).
+
+    Projecting it through the forward model (:func:`project`) then costs one product with the
+    summed gain columns of each group instead of one row per grid point.
+    """
+
+    groups: list[np.ndarray]  # grid point indices (concatenated over hemispheres) per course
+    courses: np.ndarray  # (n_groups, n_samples), A m
+    sfreq: float
+
+    def to_stc(self, src: mne.SourceSpaces) -> mne.SourceEstimate:
+        """The same activity with one row per active grid point (for MNE's functions)."""
+        offsets = np.cumsum([0] + [len(s["vertno"]) for s in src])
+        order = np.unique(np.concatenate(self.groups))  # grid order, as MNE expects
+        data = np.zeros((order.size, self.courses.shape[1]))
+        for points, course in zip(self.groups, self.courses):  # a point in two groups
+            data[np.searchsorted(order, points)] += course  # carries both courses
+        hemi = np.searchsorted(offsets, order, side="right") - 1
+        vertices = [np.asarray(s["vertno"])[order[hemi == h] - offsets[h]]
+                    for h, s in enumerate(src)]
+        return mne.SourceEstimate(data, vertices, tmin=0.0, tstep=1.0 / self.sfreq,
+                                  subject="sim")
+
+
+@dataclass
+class FixedGain:
+    """The forward model in fixed cortical orientation: one column per grid point."""
+
+    matrix: np.ndarray  # (n_meg_channels, n_grid_points)
+    ch_names: list[str]  # the rows
+
+
+def fixed_gain(forward: mne.Forward, src: mne.SourceSpaces) -> FixedGain:
+    """Gain of each grid point of ``src`` along its cortical normal.
+
+    Raises
+    ------
+    ValueError
+        A grid point has no forward solution (MNE dropped it, e.g. outside the inner skull).
+    """
+    fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True,
+                                         use_cps=True, verbose="error")
+    columns = []
+    offset = 0
+    for grid, fwd_space in zip(src, fixed["src"]):
+        where = np.searchsorted(fwd_space["vertno"], grid["vertno"])
+        where = np.minimum(where, len(fwd_space["vertno"]) - 1)
+        if not np.array_equal(np.asarray(fwd_space["vertno"])[where], grid["vertno"]):
+            raise ValueError("the forward model lacks grid points of the source space "
+                             "(outside the inner skull?)")
+        columns.append(where + offset)
+        offset += len(fwd_space["vertno"])
+    gain = fixed["sol"]["data"][:, np.concatenate(columns)]
+    # MNE stores the gain in single precision; sums of its columns are formed in double,
+    # as MNE's own product with double-precision sources is
+    return FixedGain(np.ascontiguousarray(gain, dtype=np.float64),
+                     list(fixed["sol"]["row_names"]))
+
+
+def project(sources: RunSources, gain: FixedGain) -> np.ndarray:
+    """Sensor signals (n_meg_channels, n_samples) of ``sources``: equal to
+    :func:`mne.apply_forward_raw` of ``sources.to_stc(src)`` with the fixed-orientation
+    forward model (tested), since the projection is linear."""
+    summed = np.column_stack([gain.matrix[:, points].sum(axis=1) for points in sources.groups])
+    return summed @ sources.courses
+
+
 def source_activity(
     *,
     src: mne.SourceSpaces,
@@ -209,7 +281,7 @@ def source_activity(
     planted_nam: float = 30.0,
     background_nam: float = 8.0,
     n_background: int = 150,
-) -> mne.SourceEstimate:
+) -> RunSources:
     """Source time courses of one run (A m).
 
     Parameters
@@ -229,9 +301,9 @@ def source_activity(
     """
     n_samples = int(round(duration_s * sfreq))
     times = np.arange(n_samples) / sfreq
-    offsets = np.cumsum([0] + [len(s["vertno"]) for s in src])
+    n_points = sum(len(s["vertno"]) for s in src)
     change_of = blocks.set_index(["block", "parcel"])["meg_relchange"]
-    courses = []  # (grid points, time course) of each planted item
+    groups, courses = [], []  # the points of each planted item share its course
     for item in planted:
         parcel = parcel_names.index(item["parcel"])
         points = np.flatnonzero(parcel_of_point == parcel)
@@ -240,27 +312,21 @@ def source_activity(
         base = _band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
         changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
         env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
-        courses.append((points, planted_nam * 1e-9 * base * env))
-    taken = np.unique(np.concatenate([p for p, _ in courses] + [np.array([], int)]))
-    candidates = np.setdiff1d(np.arange(offsets[-1]), taken)
+        groups.append(points)
+        courses.append(planted_nam * 1e-9 * base * env)
+    taken = np.unique(np.concatenate(groups + [np.array([], int)]))
+    candidates = np.setdiff1d(np.arange(n_points), taken)
     background = rng.choice(candidates, size=min(n_background, candidates.size), replace=False)
     pink = _pink_noise(n_samples, rng, background.size) * background_nam * 1e-9
-    # one row per active grid point, in grid order = (hemisphere, vertex number) order, as
-    # SourceEstimate expects (MNE keeps each source space's vertno sorted)
-    order = np.union1d(taken, background)
-    data = np.zeros((order.size, n_samples))
-    for points, course in courses:  # a point in two planted items carries both
-        data[np.searchsorted(order, points)] += course
-    data[np.searchsorted(order, background)] = pink
-    hemi = np.searchsorted(offsets, order, side="right") - 1
-    vertices = [np.asarray(s["vertno"])[order[hemi == h] - offsets[h]] for h, s in enumerate(src)]
-    return mne.SourceEstimate(data, vertices, tmin=0.0, tstep=1.0 / sfreq, subject="sim")
+    return RunSources(groups=groups + [np.array([p]) for p in background],
+                      courses=np.concatenate([np.array(courses).reshape(-1, n_samples), pink]),
+                      sfreq=sfreq)
 
 
 def simulate_run_raw(
     info: mne.Info,
-    stc: mne.SourceEstimate,
-    forward: mne.Forward,
+    sources: RunSources,
+    gain: FixedGain,
     trials: pd.DataFrame,
     *,
     rng: np.random.Generator,
@@ -270,16 +336,13 @@ def simulate_run_raw(
     """Project sources, add sensor noise, blinks and triggers: the unprocessed recording.
 
     The head does not move, so the sources are projected once through the forward model in
-    fixed cortical orientation (:func:`mne.apply_forward_raw`); :func:`mne.simulation.simulate_raw`
-    would interpolate a forward model per sample, which is meant for moving heads.
+    fixed cortical orientation (:func:`project`, equal to :func:`mne.apply_forward_raw`);
+    :func:`mne.simulation.simulate_raw` would interpolate a forward model per sample, which is
+    meant for moving heads.
     """
-    fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True,
-                                         use_cps=True, verbose="error")
-    meg = mne.apply_forward_raw(fixed, stc, info, verbose="error")
-    raw = mne.io.RawArray(np.zeros((info["nchan"], len(meg.times))), info.copy(),
-                          verbose="error")
-    picks = [raw.ch_names.index(name) for name in meg.ch_names]
-    raw._data[picks] = meg.get_data()
+    data = np.zeros((info["nchan"], sources.courses.shape[1]))
+    data[[info["ch_names"].index(name) for name in gain.ch_names]] = project(sources, gain)
+    raw = mne.io.RawArray(data, info.copy(), verbose="error")
     if cov is None:
         cov = mne.make_ad_hoc_cov(raw.info, verbose="error")
     mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], rng=rng, verbose="error")

@@ -18,6 +18,7 @@ gives byte-identical files and a different seed different data.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import logging
 import multiprocessing
@@ -67,9 +68,16 @@ class TemplateAnatomy:
     mid_rr: np.ndarray  # mid-thickness coordinates of those vertices (mm)
     src: object  # mne.SourceSpaces of the MEG grid
     point_parcel: np.ndarray  # parcel index per MEG grid point, -1 none
-    bem: object  # mne.ConductorModel
     atlas: str
     parcel_centroids: np.ndarray  # (n_parcels, 3) mm, white surface
+
+    @functools.cached_property
+    def bem(self):
+        """Single-layer BEM solution (mne.ConductorModel), computed on first use (about 10 s):
+        the simulator builds it while the BOLD runs are being written."""
+        from bids_app.meg.headmodel import bem_solution
+
+        return bem_solution(self.subject, self.subjects_dir)
 
 
 def _stream(seed: int, *keys: int) -> np.random.Generator:
@@ -109,15 +117,11 @@ def write_dataset(
               for i, s in enumerate(subjects) for j, r in enumerate(runs)}
     blocks = simulate_blocks(design, events, anatomy.parcel_names, effects, _stream(seed, 2))
 
-    # sensors, head and forward model (one anatomy and head position for everybody)
+    # sensors and head (one anatomy and head position for everybody)
     head = sim_meg.template_head()
     info = (sim_meg.template_info(meg_template, design.meg_sfreq) if meg_template
             else sim_meg.vectorview_like_info(design.meg_sfreq, head))
     info = sim_meg.finish_info(info, head, MEAS_DATE)
-    # the anatomical images do not depend on the head model: build them meanwhile
-    images = concurrent.futures.ThreadPoolExecutor(1).submit(
-        _anatomy_images, anatomy, _stream(seed, 3))
-    forward = _forward(info, head["head_mri_t"], anatomy, n_jobs or os.cpu_count())
     cov = mne.read_cov(noise_cov, verbose="error") if noise_cov else None
     if cov is not None:
         missing = set(mne.pick_info(info, mne.pick_types(info, meg=True)).ch_names) - set(cov.ch_names)
@@ -125,8 +129,8 @@ def write_dataset(
             raise ValueError(f"the noise covariance {noise_cov} lacks channels of the sensor "
                              f"array (e.g. {sorted(missing)[:3]}); use it with the matching "
                              "--meg-template recording")
-
-    t1, base, parcel_of_voxel = images.result()  # shared by all subjects
+    base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
+    parcel_of_voxel = sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
 
     planted = [{"parcel": p, "band": e.band,
                 "window_s": (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)}
@@ -134,28 +138,52 @@ def write_dataset(
     sim_dir = out / "sourcedata" / "simulation"
     sim_dir.mkdir(parents=True, exist_ok=True)
     shared = {
-        "out": out, "design": design, "info": info, "forward": forward, "anatomy": anatomy,
+        "out": out, "design": design, "info": info, "anatomy": anatomy,
         "planted": planted, "base": base, "parcel_of_voxel": parcel_of_voxel,
-        "cov": cov, "seed": seed, "events": events, "blocks": blocks, "t1": t1,
+        "cov": cov, "seed": seed, "events": events, "blocks": blocks,
         "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
     }
     jobs = list(enumerate(subjects))
-    n_jobs = max(1, min(n_jobs or os.cpu_count() or 1, len(jobs)))
-    if n_jobs > 1:
+    for _, sub in jobs:  # each subject is written apart, then moved into the dataset
+        staging = _staging(out, sub)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+
+    n_cpus = n_jobs or os.cpu_count() or 1
+
+    def head_model() -> dict:
+        """What the MEG runs need beyond ``shared``: the T1w (for the landmarks) and the gain
+        of the BEM forward model (BEM and forward about 25 s, the T1w 4 s)."""
+        forward = _forward(info, head["head_mri_t"], anatomy)
+        t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, _stream(seed, 3))
+        return {"gain": sim_meg.fixed_gain(forward, anatomy.src), "t1": t1}
+
+    # The BOLD runs need no head model: they start at once in the worker processes, and this
+    # process builds the BEM, the forward model and the T1w meanwhile; the MEG runs follow.
+    if n_cpus > 1:
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context,
+        with concurrent.futures.ProcessPoolExecutor(min(n_cpus, len(jobs)), mp_context=context,
                                                     initializer=_init_worker,
                                                     initargs=(shared,)) as pool:
-            done = list(pool.map(_simulate_subject, jobs))
+            bold = [pool.submit(_simulate_subject_bold, job) for job in jobs]
+            heavy = head_model()
+            meg = [pool.submit(_simulate_subject_meg, job, heavy) for job in jobs]
+            for future in concurrent.futures.as_completed(bold + meg):
+                future.result()  # the first failure stops the simulation
     else:
         _init_worker(shared)
-        done = [_simulate_subject(job) for job in jobs]
-    for staging, sub in done:  # move each subject into the dataset (workers wrote apart)
+        for job in jobs:
+            _simulate_subject_bold(job)
+        heavy = head_model()
+        for job in jobs:
+            _simulate_subject_meg(job, heavy)
+    for _, sub in jobs:  # move each subject into the dataset (workers wrote apart)
         target = out / f"sub-{sub}"
         if target.exists():
             shutil.rmtree(target)
-        shutil.move(str(staging / f"sub-{sub}"), target)
-        shutil.rmtree(staging)
+        shutil.move(str(_staging(out, sub) / f"sub-{sub}"), target)
+        shutil.rmtree(_staging(out, sub))
 
     _write_top_level(out, design, subjects)
     blocks.to_csv(sim_dir / "blocks.tsv", sep="\t", index=False, float_format="%.6f")
@@ -191,8 +219,9 @@ _SHARED: dict = {}
 _FORWARDS: dict = {}
 
 
-def _forward(info, trans, anatomy: TemplateAnatomy, n_jobs: int):
-    """The forward model, computed once per process for identical inputs."""
+def _forward(info, trans, anatomy: TemplateAnatomy):
+    """The forward model, computed once per process for identical inputs (in one thread: the
+    worker processes have the other cores)."""
     import mne
 
     from bids_app.meg.headmodel import content_key
@@ -200,16 +229,13 @@ def _forward(info, trans, anatomy: TemplateAnatomy, n_jobs: int):
     key = content_key(info, trans, anatomy.src, anatomy.bem)
     if key not in _FORWARDS:
         _FORWARDS[key] = mne.make_forward_solution(info, trans, anatomy.src, anatomy.bem,
-                                                   meg=True, eeg=False, n_jobs=n_jobs,
+                                                   meg=True, eeg=False, n_jobs=1,
                                                    verbose="error")
     return _FORWARDS[key]
 
 
-def _anatomy_images(anatomy: TemplateAnatomy, rng: np.random.Generator):
-    """T1w, baseline EPI, grey-matter fraction and parcel of each BOLD voxel."""
-    t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, rng)
-    base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
-    return t1, base, sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+def _staging(out: Path, sub: str) -> Path:
+    return out / f".staging-sub-{sub}"
 
 
 def _init_worker(shared: dict) -> None:
@@ -221,46 +247,55 @@ def _init_worker(shared: dict) -> None:
     _SHARED.update(shared)
 
 
-def _simulate_subject(job: tuple[int, str]) -> tuple[Path, str]:
-    """Write one subject (anatomy, MEG and BOLD runs) into a staging BIDS root."""
-    import mne_bids
-
+def _simulate_subject_bold(job: tuple[int, str]) -> None:
+    """Write the BOLD runs of one subject (and the true head motion of each)."""
     i, sub = job
     sh = _SHARED
-    out, design, anatomy = sh["out"], sh["design"], sh["anatomy"]
-    staging = out / f".staging-sub-{sub}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    fs_dir = out / "derivatives" / "freesurfer"
-    fs_subject = f"sub-{sub}"
-    _write_freesurfer_subject(anatomy, fs_dir, fs_subject, sh["t1"])
-    t1_path = mne_bids.BIDSPath(subject=sub, root=staging, datatype="anat", suffix="T1w",
-                                extension=".nii.gz")
-    landmarks = mne_bids.get_anat_landmarks(sh["t1"], sh["info"], sh["head_mri_t"], fs_subject,
-                                            fs_dir)
-    mne_bids.write_anat(sh["t1"], t1_path, landmarks=landmarks, overwrite=True, verbose="error")
-    sim_dir = out / "sourcedata" / "simulation"
     for j, run in enumerate(sh["runs"]):
-        LOGGER.info("Simulating sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
+        LOGGER.info("Simulating BOLD of sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
                     sh["n_subjects"])
         ev = sh["events"][(sub, run)]
-        trials = ev[ev.trial_type != "instruction"]
         blocks = sh["blocks"]
         run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
-        _write_meg_run(staging, sub, run, design, sh["info"], sh["forward"], anatomy,
-                       sh["planted"], ev, trials, run_blocks, sh["cov"],
-                       _stream(sh["seed"], 4, i, j))
-        motion = _write_bold_run(staging, sub, run, design, sh["base"],
-                                 sh["parcel_of_voxel"], anatomy, ev, run_blocks,
+        motion = _write_bold_run(_staging(sh["out"], sub), sub, run, sh["design"], sh["base"],
+                                 sh["parcel_of_voxel"], sh["anatomy"], ev, run_blocks,
                                  _stream(sh["seed"], 5, i, j))
         # as the app's realignment parameters (and fMRIPrep's): mm and radians
         motion = np.column_stack([motion[:, :3], np.radians(motion[:, 3:])])
         pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
                                       "rot_z"]).to_csv(
-            sim_dir / f"sub-{sub}_run-{run}_motion.tsv", sep="\t", index=False,
-            float_format="%.8f")
-    return staging, sub
+            sh["out"] / "sourcedata" / "simulation" / f"sub-{sub}_run-{run}_motion.tsv",
+            sep="\t", index=False, float_format="%.8f")
+
+
+def _simulate_subject_meg(job: tuple[int, str], heavy: dict) -> None:
+    """Write the anatomy (FreeSurfer subject, T1w with landmarks) and the MEG runs of one
+    subject; ``heavy`` holds the T1w image and the forward model's gain."""
+    import mne_bids
+
+    i, sub = job
+    sh = _SHARED
+    out, design, anatomy = sh["out"], sh["design"], sh["anatomy"]
+    staging = _staging(out, sub)
+    fs_dir = out / "derivatives" / "freesurfer"
+    fs_subject = f"sub-{sub}"
+    _write_freesurfer_subject(anatomy, fs_dir, fs_subject, heavy["t1"])
+    t1_path = mne_bids.BIDSPath(subject=sub, root=staging, datatype="anat", suffix="T1w",
+                                extension=".nii.gz")
+    landmarks = mne_bids.get_anat_landmarks(heavy["t1"], sh["info"], sh["head_mri_t"],
+                                            fs_subject, fs_dir)
+    mne_bids.write_anat(heavy["t1"], t1_path, landmarks=landmarks, overwrite=True,
+                        verbose="error")
+    for j, run in enumerate(sh["runs"]):
+        LOGGER.info("Simulating MEG of sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
+                    sh["n_subjects"])
+        ev = sh["events"][(sub, run)]
+        trials = ev[ev.trial_type != "instruction"]
+        blocks = sh["blocks"]
+        run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
+        _write_meg_run(staging, sub, run, design, sh["info"], heavy["gain"], anatomy,
+                       sh["planted"], ev, trials, run_blocks, sh["cov"],
+                       _stream(sh["seed"], 4, i, j))
 
 
 def _window_starts() -> list[float]:
@@ -277,18 +312,18 @@ def _write_freesurfer_subject(anatomy: TemplateAnatomy, fs_dir: Path, name: str,
     nib.save(mgh, target / "mri" / "T1.mgz")
 
 
-def _write_meg_run(out, sub, run, design, info, forward, anatomy, planted, events, trials,
+def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, events, trials,
                    run_blocks, cov, rng) -> None:
     import mne
     import mne_bids
 
-    stc = sim_meg.source_activity(
+    sources = sim_meg.source_activity(
         src=anatomy.src, parcel_of_point=anatomy.point_parcel,
         parcel_names=anatomy.parcel_names, planted=planted,
         trials=trials.rename(columns={"trial_type": "condition"}), blocks=run_blocks,
         sfreq=design.meg_sfreq, duration_s=design.run_duration_s, rng=rng,
     )
-    raw = sim_meg.simulate_run_raw(info, stc, forward, events, rng=rng, cov=cov)
+    raw = sim_meg.simulate_run_raw(info, sources, gain, events, rng=rng, cov=cov)
     tmp = out / f".tmp_sub-{sub}_run-{run}_raw.fif"
     raw.save(tmp, fmt="short", overwrite=True, verbose="error")
     raw = mne.io.read_raw_fif(tmp, verbose="error")
