@@ -27,7 +27,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_app.io.derivatives import write_json
+from bids_app.io.derivatives import save_nifti_gz, write_json
 
 
 def _seed(value):
@@ -79,8 +79,8 @@ class RealignBOLD(SimpleInterface):
         result = realign(img, seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         out = cwd / "bold_realigned.nii.gz"
-        nib.save(result.realigned, out)
-        nib.save(mean_volume(result.realigned), cwd / "bold_mean.nii.gz")
+        save_nifti_gz(result.realigned, out)
+        save_nifti_gz(mean_volume(result.realigned), cwd / "bold_mean.nii.gz")
         table = result.motion_table()
         table.to_csv(cwd / "motion.tsv", sep="\t", index=False, float_format="%.6f")
         fd = result.framewise_displacement

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bids_app import __version__
+from bids_app.io.derivatives import save_nifti_gz
 from bids_app.simulate import fmri as sim_fmri
 from bids_app.simulate import meg as sim_meg
 from bids_app.simulate.design import Design, run_events
@@ -166,11 +167,15 @@ def write_dataset(
         with concurrent.futures.ProcessPoolExecutor(min(n_cpus, len(jobs)), mp_context=context,
                                                     initializer=_init_worker,
                                                     initargs=(shared,)) as pool:
-            bold = [pool.submit(_simulate_subject_bold, job) for job in jobs]
-            heavy = head_model()
-            meg = [pool.submit(_simulate_subject_meg, job, heavy) for job in jobs]
-            for future in concurrent.futures.as_completed(bold + meg):
-                future.result()  # the first failure stops the simulation
+            try:
+                bold = [pool.submit(_simulate_subject_bold, job) for job in jobs]
+                heavy = head_model()
+                meg = [pool.submit(_simulate_subject_meg, job, heavy) for job in jobs]
+                for future in concurrent.futures.as_completed(bold + meg):
+                    future.result()
+            except BaseException:  # the first failure stops the jobs not yet started
+                pool.shutdown(cancel_futures=True)
+                raise
     else:
         _init_worker(shared)
         for job in jobs:
@@ -346,7 +351,7 @@ def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, anatomy, event
     func = out / f"sub-{sub}" / "func"
     func.mkdir(parents=True, exist_ok=True)
     stem = f"sub-{sub}_task-{design.task}_run-{run}"
-    nib.save(img, func / f"{stem}_bold.nii.gz")
+    save_nifti_gz(img, func / f"{stem}_bold.nii.gz")
     _write_events(func / f"{stem}_events.tsv", events, design, with_value=False)
     del trials
     return motion
