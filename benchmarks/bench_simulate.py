@@ -11,9 +11,20 @@ real baseline EPI and cortical ribbon, with the simulator's random head motion:
 
 Both without noise. Prints time, peak memory (resident set), the ratio, and how far the app's
 volumes are from the naive ones inside the head (SD and largest difference; the noise SD is 4.8,
-the block signal about 8 intensity units). With ``--full``, also simulates the whole small preset
-(8 subjects x 2 runs, all CPUs) in a temporary folder and prints its wall time and the peak
-memory of the largest process.
+the block signal about 8 intensity units).
+
+Then the two other per-run steps this benchmark tracks:
+
+* writing the BOLD run: :func:`bids_app.io.derivatives.save_nifti_gz` (ISA-L gzip) against
+  ``nibabel.save`` (zlib), same bytes once decompressed;
+* projecting one MEG run's sources (the small preset's sizes: 13 planted parcels sharing one
+  course each and 150 background points, 250 Hz) through the fixed-orientation gain:
+  :func:`bids_app.simulate.meg.project` against :func:`mne.apply_forward_raw` of the dense
+  source estimate (the simulator's previous way; a sphere model stands in for the BEM, which
+  does not change the cost). Peak memory of these two is the largest traced allocation.
+
+With ``--full``, also simulates the whole small preset (8 subjects x 2 runs, all CPUs) in a
+temporary folder and prints its wall time and the peak memory of the largest process.
 
     python benchmarks/bench_simulate.py [--full]
 """
@@ -25,6 +36,7 @@ import logging
 import resource
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +77,79 @@ def naive_bold(base, parcel, amplitudes, regressors, motion, tr) -> np.ndarray:
     return np.clip(out, 0, None)
 
 
+def timed(func, *args):
+    """(result, seconds, peak traced memory in GB) of ``func(*args)``."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    result = func(*args)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] / 1024**3
+    tracemalloc.stop()
+    return result, seconds, peak
+
+
+def bench_write(img, work: Path) -> None:
+    """The BOLD run written with ISA-L gzip against nibabel's zlib."""
+    import gzip
+
+    import nibabel as nib
+
+    from bids_app.io.derivatives import save_nifti_gz
+
+    ours = work / "isal_bold.nii.gz"
+    theirs = work / "nibabel_bold.nii.gz"
+    _, app_s, app_gb = timed(save_nifti_gz, img, ours)
+    _, naive_s, naive_gb = timed(nib.save, img, theirs)
+    same = gzip.decompress(ours.read_bytes()) == gzip.decompress(theirs.read_bytes())
+    print(f"write BOLD run: app {app_s:.2f} s ({ours.stat().st_size / 1e6:.1f} MB, peak "
+          f"{app_gb:.2f} GB), nibabel {naive_s:.2f} s ({theirs.stat().st_size / 1e6:.1f} MB, "
+          f"peak {naive_gb:.2f} GB), ratio {naive_s / app_s:.1f}x, same content: {same}")
+
+
+def bench_projection(work: Path) -> None:
+    """One MEG run's sources projected compactly against apply_forward_raw of the dense stc."""
+    import mne
+
+    from bids_app.simulate import meg as sim_meg
+    from bids_app.simulate.anatomy import prepare_template_anatomy
+
+    anatomy = prepare_template_anatomy(work / "meg", atlas="fallback")
+    design = make_design("small")
+    head = sim_meg.template_head()
+    info = sim_meg.finish_info(sim_meg.vectorview_like_info(design.meg_sfreq, head), head, 0.0)
+    sphere = mne.make_sphere_model(r0=(0.0, 0.0, 0.04), head_radius=None)
+    forward = mne.make_forward_solution(info, head["head_mri_t"], anatomy.src, sphere,
+                                        meg=True, eeg=False, verbose="error")
+    gain = sim_meg.fixed_gain(forward, anatomy.src)
+    rng = np.random.default_rng(0)
+    n_samples = int(round(design.run_duration_s * design.meg_sfreq))
+    n_points = gain.matrix.shape[1]
+    groups = [np.flatnonzero(anatomy.point_parcel == k) for k in range(13)]
+    taken = np.concatenate(groups)
+    background = rng.choice(np.setdiff1d(np.arange(n_points), taken), 150, replace=False)
+    groups += [np.array([p]) for p in background]
+    sources = sim_meg.RunSources(groups=groups, sfreq=design.meg_sfreq,
+                                 courses=rng.standard_normal((len(groups), n_samples)) * 1e-8)
+    fixed = mne.convert_forward_solution(forward, surf_ori=True, force_fixed=True,
+                                         use_cps=True, verbose="error")
+
+    def naive():
+        return mne.apply_forward_raw(fixed, sources.to_stc(anatomy.src), info,
+                                     verbose="error").get_data()
+
+    ours, app_s, app_gb = timed(sim_meg.project, sources, gain)
+    theirs, naive_s, naive_gb = timed(naive)
+    error = np.abs(ours - theirs).max() / np.abs(theirs).max()
+    print(f"project MEG run ({len(taken)} planted points in 13 parcels + 150 background, "
+          f"{n_samples} samples): app {app_s:.2f} s (peak {app_gb:.2f} GB), "
+          f"apply_forward_raw {naive_s:.2f} s (peak {naive_gb:.2f} GB), "
+          f"ratio {naive_s / app_s:.1f}x, largest difference {error:.1e} of the largest value")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true",
-                        help="also simulate the whole small preset (about 3 minutes)")
+                        help="also simulate the whole small preset (about 2 minutes)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,6 +171,8 @@ def main() -> None:
         print(f"naive: {naive_s:6.1f} s   ratio {naive_s / app_s:.1f}x")
         print(f"app - naive inside the head: SD {diff.std():.2f}, largest {np.abs(diff).max():.2f} "
               "(noise SD 4.8, grey matter 800)")
+        bench_write(img, Path(tmp))
+        bench_projection(Path(tmp))
     if args.full:
         from bids_app.cli.simulate import simulate
 
