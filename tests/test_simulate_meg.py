@@ -65,3 +65,13 @@ def test_gain_refuses_grid_points_missing_from_the_forward_model(model):
     fewer = mne.forward.restrict_forward_to_stc(forward, stc)
     with pytest.raises(ValueError, match="lacks grid points"):
         sim_meg.fixed_gain(fewer, src)
+
+
+def test_meg_runs_at_once_fit_the_available_memory():
+    from bids_app.simulate.writer import meg_slots
+
+    paper_run = 4.5 * 8 * 309 * 480_600  # bytes at the peak of a paper-preset MEG run
+    assert meg_slots(2, paper_run, 24e9) == 2
+    assert meg_slots(2, paper_run, 8e9) == 1  # an 8-GB laptop: one at a time
+    assert meg_slots(4, paper_run, 1e9) == 1  # never fewer than one
+    assert meg_slots(2, paper_run, None) == 2  # unknown memory: no limit
