@@ -12,9 +12,10 @@
   after each picture, is multiplied by ``1 + relchange`` of the block; background sources with
   1/f-like activity spread over the cortex; projected through the real BEM forward model in
   fixed orientation (:func:`project`: the points of a parcel share one course, so their gain
-  columns are summed first; equal to :func:`mne.apply_forward_raw`, tested); sensor noise (the real noise covariance when given, else
-  MNE's ad-hoc covariance) and blinks (:func:`mne.simulation.add_eog`, vertical EOG scaled to
-  100-300 µV, so that some trials exceed the 150-µV rejection threshold).
+  columns are summed first; equal to :func:`mne.apply_forward_raw`, tested); sensor noise
+  (the real noise covariance when given, else MNE's ad-hoc covariance) and blinks
+  (:func:`mne.simulation.add_eog`, vertical EOG scaled to 100-300 µV, so that some trials
+  exceed the 150-µV rejection threshold).
 """
 
 from __future__ import annotations

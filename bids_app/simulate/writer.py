@@ -259,6 +259,13 @@ def _init_worker(shared: dict) -> None:
     _SHARED.update(shared)
 
 
+def _run_inputs(sub: str, run: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The events of one run and its rows of the blocks table (shared by MEG and BOLD)."""
+    blocks = _SHARED["blocks"]
+    return (_SHARED["events"][(sub, run)],
+            blocks[(blocks.subject == sub) & (blocks.run == run)])
+
+
 def _simulate_subject_bold(job: tuple[int, str]) -> None:
     """Write the BOLD runs of one subject (and the true head motion of each)."""
     i, sub = job
@@ -266,9 +273,7 @@ def _simulate_subject_bold(job: tuple[int, str]) -> None:
     for j, run in enumerate(sh["runs"]):
         LOGGER.info("Simulating BOLD of sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
                     sh["n_subjects"])
-        ev = sh["events"][(sub, run)]
-        blocks = sh["blocks"]
-        run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
+        ev, run_blocks = _run_inputs(sub, run)
         motion = _write_bold_run(_staging(sh["out"], sub), sub, run, sh["design"], sh["base"],
                                  sh["parcel_of_voxel"], sh["anatomy"], ev, run_blocks,
                                  _stream(sh["seed"], 5, i, j))
@@ -301,10 +306,8 @@ def _simulate_subject_meg(job: tuple[int, str], heavy: dict) -> None:
     for j, run in enumerate(sh["runs"]):
         LOGGER.info("Simulating MEG of sub-%s run-%s (subject %d/%d)", sub, run, i + 1,
                     sh["n_subjects"])
-        ev = sh["events"][(sub, run)]
+        ev, run_blocks = _run_inputs(sub, run)
         trials = ev[ev.trial_type != "instruction"]
-        blocks = sh["blocks"]
-        run_blocks = blocks[(blocks.subject == sub) & (blocks.run == run)]
         with sh["meg_slots"]:  # as many at once as the memory holds
             _write_meg_run(staging, sub, run, design, sh["info"], heavy["gain"], anatomy,
                            sh["planted"], ev, trials, run_blocks, sh["cov"],
@@ -377,7 +380,6 @@ def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, events, 
 
 def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, anatomy, events,
                     run_blocks, rng) -> np.ndarray:
-    trials = events[events.trial_type != "instruction"]
     regressors, block_ids = sim_fmri.block_regressors(events, design.n_volumes, design.tr_s)
     table = run_blocks.pivot(index="parcel", columns="block", values="fmri_amplitude")
     table = table.reindex(index=anatomy.parcel_names, columns=block_ids)
@@ -389,7 +391,6 @@ def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, anatomy, event
     stem = f"sub-{sub}_task-{design.task}_run-{run}"
     save_nifti_gz(img, func / f"{stem}_bold.nii.gz")
     _write_events(func / f"{stem}_events.tsv", events, design, with_value=False)
-    del trials
     return motion
 
 
