@@ -17,6 +17,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
 
 
@@ -166,6 +167,7 @@ class _HeadModelInputSpec(BaseInterfaceInputSpec):
     ico = traits.Int(4, usedefault=True, desc="inner-skull downsampling")
     conductivity = traits.Float(0.3, usedefault=True, desc="S/m")
     cache_dir = traits.Str(mandatory=True, desc="content-addressed cache of BEM solutions")
+    num_threads = num_threads_trait()
 
 
 class _HeadModelOutputSpec(TraitedSpec):
@@ -197,8 +199,10 @@ class HeadModel(SimpleInterface):
             cached = Path(self.inputs.cache_dir) / f"bem-{digest.hexdigest()[:16]}-sol.fif"
             if not cached.is_file():
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                sol = bem_solution(self.inputs.subject_id, self.inputs.subjects_dir,
-                                   ico=self.inputs.ico, conductivity=self.inputs.conductivity)
+                with limit_threads(self.inputs.num_threads):
+                    sol = bem_solution(self.inputs.subject_id, self.inputs.subjects_dir,
+                                       ico=self.inputs.ico,
+                                       conductivity=self.inputs.conductivity)
                 tmp = cached.with_name(f".{os.getpid()}-{cached.name}")
                 mne.write_bem_solution(tmp, sol, overwrite=True, verbose="error")
                 os.replace(tmp, cached)
@@ -254,7 +258,7 @@ class HeadMRITrans(SimpleInterface):
 class _TemplateT1InputSpec(BaseInterfaceInputSpec):
     t1w = File(exists=True, mandatory=True, desc="the subject's T1w")
     seed = traits.Int(desc="ANTs sampling seed")
-    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+    num_threads = num_threads_trait()
 
 
 class _TemplateT1OutputSpec(TraitedSpec):
@@ -276,10 +280,10 @@ class TemplateToT1w(SimpleInterface):
 
         from bids_app.fmri.coregister import template_to_t1w_affine
 
-        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(self.inputs.num_threads)
         seed = int(self.inputs.seed) if isdefined(self.inputs.seed) else None
-        matrix = template_to_t1w_affine(nib.load(self.inputs.t1w),
-                                        load_mni152_template(resolution=2), seed=seed)
+        with limit_threads(self.inputs.num_threads):
+            matrix = template_to_t1w_affine(nib.load(self.inputs.t1w),
+                                            load_mni152_template(resolution=2), seed=seed)
         cwd = Path(runtime.cwd)
         np.savetxt(cwd / "template_to_t1w.txt", matrix)
         write_json(cwd / "template.json", {

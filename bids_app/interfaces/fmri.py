@@ -14,7 +14,6 @@ Files exchanged between nodes:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +26,12 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import save_nifti_gz, write_json
 
 
 def _seed(value):
     return int(value) if isdefined(value) else None
-
-
-def _threads(n: int) -> None:
-    """Limit ITK (ANTs) threads in this worker process."""
-    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(int(n), 1))
 
 
 def load_parcellation(path: str) -> dict:
@@ -53,7 +48,7 @@ class _RealignInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="raw BOLD run (4-D)")
     dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
     seed = traits.Int(desc="seed of ANTs' sampling")
-    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+    num_threads = num_threads_trait()
 
 
 class _RealignOutputSpec(TraitedSpec):
@@ -74,9 +69,9 @@ class RealignBOLD(SimpleInterface):
 
         from bids_app.fmri import drop_dummy_volumes, mean_volume, realign
 
-        _threads(self.inputs.num_threads)
         img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
-        result = realign(img, seed=_seed(self.inputs.seed))
+        with limit_threads(self.inputs.num_threads):
+            result = realign(img, seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         out = cwd / "bold_realigned.nii.gz"
         save_nifti_gz(result.realigned, out)
@@ -106,7 +101,7 @@ class _CoregisterInputSpec(BaseInterfaceInputSpec):
     t1w = File(exists=True, mandatory=True, desc="T1w (any orientation)")
     init = traits.Enum("header", "center-of-mass", usedefault=True, desc="initialisation")
     seed = traits.Int(desc="seed of ANTs' sampling")
-    num_threads = traits.Int(1, usedefault=True, desc="ITK threads")
+    num_threads = num_threads_trait()
 
 
 class _CoregisterOutputSpec(TraitedSpec):
@@ -125,9 +120,9 @@ class CoregisterBOLD(SimpleInterface):
 
         from bids_app.fmri import coregister
 
-        _threads(self.inputs.num_threads)
-        result = coregister(nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w),
-                            init=self.inputs.init, seed=_seed(self.inputs.seed))
+        with limit_threads(self.inputs.num_threads):
+            result = coregister(nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w),
+                                init=self.inputs.init, seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         np.savetxt(cwd / "t1w_to_epi.txt", result.t1w_to_epi)
         write_json(cwd / "coregister.json", {

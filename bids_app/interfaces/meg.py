@@ -23,6 +23,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
 
 LOGGER = logging.getLogger("nipype.interface")
@@ -73,6 +74,7 @@ class _MaxwellInputSpec(BaseInterfaceInputSpec):
     st_correlation = traits.Float(0.98, usedefault=True, desc="tSSS correlation limit")
     origin = traits.Str("auto", usedefault=True, desc="'auto' or 'x,y,z' in mm (head frame)")
     find_bad_channels = traits.Bool(True, usedefault=True, desc="detect noisy/flat channels")
+    num_threads = num_threads_trait()
 
 
 class _MaxwellOutputSpec(TraitedSpec):
@@ -91,7 +93,7 @@ class MaxwellFilter(SimpleInterface):
 
         path = self.inputs.in_file
         raw = read_meg_raw(path)
-        with _about(path):
+        with _about(path), limit_threads(self.inputs.num_threads):
             if self.inputs.apply:
                 result = tsss(raw, calibration=_optional(self.inputs.calibration),
                               cross_talk=_optional(self.inputs.cross_talk),
@@ -123,7 +125,7 @@ class _ForwardInputSpec(BaseInterfaceInputSpec):
     bem = traits.Str(mandatory=True, desc="BEM solution (FIF) or 'sphere'")
     trans = File(exists=True, mandatory=True, desc="head -> MRI transform (FIF)")
     cache_dir = traits.Str(mandatory=True, desc="folder of content-cached forward models")
-    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs")
+    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
 
 
 class _ForwardOutputSpec(TraitedSpec):
@@ -154,7 +156,8 @@ class ForwardModel(SimpleInterface):
         if path.is_file():
             LOGGER.info("Forward model: reusing %s", path.name)
         else:
-            fwd = forward_model(info, trans, src, bem, n_jobs=self.inputs.n_jobs)
+            with limit_threads(self.inputs.n_jobs):
+                fwd = forward_model(info, trans, src, bem, n_jobs=self.inputs.n_jobs)
             partial = path.with_name(f".{path.stem}.{os.getpid()}-fwd.fif")
             mne.write_forward_solution(partial, fwd, overwrite=True, verbose="error")
             os.replace(partial, path)  # atomic: concurrent runs never read half a file
@@ -188,7 +191,7 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
                                desc="baseline (ms)")
     dics_reg = traits.Float(0.05, usedefault=True, desc="DICS regularisation")
     pick_ori = traits.Enum("max-power", "normal", usedefault=True, desc="DICS orientation")
-    n_jobs = traits.Int(1, usedefault=True, desc="threads of the FFTs")
+    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
 
 
 class _PowerOutputSpec(TraitedSpec):
@@ -216,7 +219,7 @@ class BandPower(SimpleInterface):
                                gap_s=self.inputs.block_gap_s)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
         parcels = load_parcellation(self.inputs.parcellation)
-        with _about(self.inputs.in_file):
+        with _about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
             epochs = make_epochs(raw, trials, tmin=self.inputs.tmin_s, tmax=self.inputs.tmax_s,
                                  padding=self.inputs.padding_s,
                                  eog_reject_uv=self.inputs.eog_reject_uv,

@@ -93,8 +93,9 @@ def init_anat_wf(
     if exclude_regions:
         parcellate.inputs.exclude = list(exclude_regions)
     headmodel = pe.Node(HeadModel(ico=bem_ico, conductivity=bem_conductivity,
-                                  cache_dir=str(Path(work_dir) / "headmodels")),
-                        name="headmodel")
+                                  cache_dir=str(Path(work_dir) / "headmodels"),
+                                  num_threads=omp_nthreads),
+                        name="headmodel", n_procs=omp_nthreads)
     trans = pe.Node(HeadMRITrans(meg_file=str(subject.pairs[0].meg),
                                  mode="fiducials" if mode == "template" else "landmarks"),
                     name="head_mri_trans")

@@ -102,8 +102,8 @@ def init_meg_run_wf(
     maxwell = pe.Node(
         MaxwellFilter(in_file=str(pair.meg), apply=maxfilter, st_duration=st_duration_s,
                       st_correlation=st_correlation, origin=origin,
-                      find_bad_channels=find_bad_channels),
-        name="maxwell_filter", mem_gb=3.0)
+                      find_bad_channels=find_bad_channels, num_threads=omp_nthreads),
+        name="maxwell_filter", n_procs=omp_nthreads, mem_gb=3.0)
     if subject.meg_calibration:
         maxwell.inputs.calibration = str(subject.meg_calibration)
     if subject.meg_crosstalk:
