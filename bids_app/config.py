@@ -314,7 +314,8 @@ class NipypeConfig:
     plugin_args: dict[str, Any] = _opt(dict, "Arguments of the plugin.", factory=True)
     nprocs: int | None = _opt(None, "Processes in parallel. Default: all CPUs.")
     omp_nthreads: int | None = _opt(
-        None, "Threads per process for numerical libraries. Default: min(8, nprocs)."
+        None, "Threads of the numerical libraries (BLAS, OpenMP, ITK) in each step, and the cores "
+        "the scheduler reserves for it. Default: nprocs - 1 (at least 1, at most 8), as fMRIPrep."
     )
     mem_gb: float | None = _opt(None, "Memory available to the run (GB), for the scheduler.")
     stop_on_first_crash: bool = _opt(False, "Stop at the first failing step.")

@@ -183,7 +183,8 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--nprocs", "--n-cpus", "--n_cpus", "--nthreads", dest="nprocs",
                    type=_positive_int, metavar="N", help="processes in parallel (default: all CPUs)")
     g.add_argument("--omp-nthreads", dest="omp_nthreads", type=_positive_int, metavar="N",
-                   help="threads per process for numerical libraries")
+                   help="threads of the numerical libraries in each step, and the cores "
+                   "reserved for it (default: nprocs - 1, at least 1, at most 8)")
     g.add_argument("--mem-gb", "--mem_gb", dest="mem_gb", type=_positive_float, metavar="GB",
                    help="memory available to the run, in GB")
     g.add_argument("--use-plugin", dest="use_plugin", type=_existing_file, metavar="FILE",

@@ -4,9 +4,9 @@ Nipype's MultiProc plugin runs several nodes at once, one worker process each, a
 node the number of cores it declares (``n_procs``, 1 unless set). The numerical libraries do not
 know this: OpenBLAS/MKL and OpenMP start one thread per core in *every* process, and ITK (ANTs)
 does the same. Two nodes on two cores then run four or more threads that spin against each other.
-Measured on the simulated study (one subject, two runs, ``--nprocs 2``): the participant level
-took 313 s with the libraries' defaults and 201 s with one BLAS/OpenMP thread per node; tSSS
-went from 66 to 23 s per run, the DICS power from 52 to 18 s, with the same results
+Measured on the simulated study (one subject, two runs, ``--nprocs 2``, 2 cores): the
+participant level took 313 s with the libraries' defaults and 188 s with the limits below; tSSS
+went from 66 to 24 s per run, the DICS power from 52 to 13 s, with the same results
 (``docs/architecture.md``).
 
 Every interface that does numerical work therefore runs it inside :func:`limit_threads` with its
