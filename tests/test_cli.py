@@ -271,3 +271,19 @@ def test_simulator_removes_its_template_folder_at_exit(tmp_path):
     used = Path(done.stdout.strip().splitlines()[-1])
     assert used.is_relative_to(tmp_path)  # the template was written there ...
     assert not list(tmp_path.glob("megfmri-sim-*"))  # ... and removed at exit
+
+
+def test_demo_prints_each_log_line_once(tmp_path):
+    """The demo sets up the simulator's logging and then runs the app in the same process; each
+    line reached the terminal twice when both added a handler. Here the demo finds an existing
+    (empty) dataset, so the participant level stops at once with a logged error."""
+    bids = tmp_path / "demo" / "bids"
+    bids.mkdir(parents=True)
+    (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
+    out = subprocess.run([sys.executable, "-c", "from bids_app.cli.simulate import main_demo; "
+                          f"main_demo([{str(tmp_path / 'demo')!r}])"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if "|" in line]
+    assert any("Reusing the simulated dataset" in line for line in lines), out.stderr
+    assert len(lines) == len(set(lines)), out.stderr

@@ -50,10 +50,10 @@ def run(argv: list[str] | None = None) -> int:
     """Run the app and return its exit code (never raises for bad input)."""
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes
-    _setup_console_logging(0)
+    setup_console_logging(0)
     try:
         config = build_config(argv)
-        _setup_console_logging(config.execution.verbosity)
+        setup_console_logging(config.execution.verbosity)
         if config.execution.reports_only:
             from bids_app.cli.reports import run_reports_only
 
@@ -250,7 +250,9 @@ def require_fs_license(config: Config, reasons: list[str]) -> Path | None:
 _FORMAT = "%(asctime)s | %(levelname)-7s | %(message)s"
 
 
-def _setup_console_logging(verbosity: int) -> None:
+def setup_console_logging(verbosity: int = 0) -> None:
+    """One handler on the terminal for every command of the app (set up once per process, so
+    the demo, which simulates and then runs both levels, prints each line once)."""
     level = logging.DEBUG if verbosity > 0 else logging.INFO
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_megfmri", False)), None)

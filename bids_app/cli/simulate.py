@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bids_app.cli.run import setup_console_logging
 from bids_app.errors import EXIT_OK, EXIT_USAGE, AppError, UsageError
 
 LOGGER = logging.getLogger("bids_app")
@@ -98,16 +99,9 @@ def _template_anatomy(atlas: str):
     return _ANATOMY_CACHE[atlas]
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s",
-                        datefmt="%y%m%d-%H:%M:%S")
-    for noisy in ("mne", "nipype.interface", "nipype.utils", "bids", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main_simulate(argv: list[str] | None = None) -> None:
     """Entry point of ``megfmri-fusion-simulate``."""
-    _setup_logging()
+    setup_console_logging()
     args = build_simulate_parser().parse_args(argv)
     try:
         simulate(args.out_bids, preset=args.preset, n_subjects=args.n_subjects,
@@ -144,7 +138,7 @@ def main_demo(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path, help="folder for the data, outputs and work files")
     parser.add_argument("--nprocs", type=int, default=None, help="processes in parallel")
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_console_logging()
     out = args.out_dir.resolve()
     bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
     start = time.time()
