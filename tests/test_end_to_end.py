@@ -7,8 +7,9 @@ the JSON sidecars, the reports, that the input dataset is untouched, that a seco
 run reuses the cache, and that the fMRI block values, the realignment and the MEG power follow
 the simulated truth.
 
-About 15 minutes on 2 cores (measured: simulation 2 min, participant level 11.3 min — per run
-tSSS ~30 s, realignment ~70 s, DICS ~35 s — group level 32 s, then the checks).
+About 11 minutes on 2 cores inside the full suite (measured 2026-11-29: simulation 1.5 min,
+participant level 9.2 min — per run realignment ~110 s, tSSS ~28 s, DICS ~19 s — group level
+31 s, then the checks).
 """
 
 from __future__ import annotations
