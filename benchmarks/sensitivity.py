@@ -155,6 +155,14 @@ def main():
         ("noise-free MEG: b reversed (-.9), n = 16", dict(small, rho=(0.9, -0.9, 0.9),
                                                           meg_noise=0.0)),
         ("pipeline noise: b reversed (-.9), n = 16", dict(noisy, rho=(0.9, -0.9, 0.9))),
+        # what it would take: twice the observations and MEG block values correlating ~0.95
+        # with the planted change (meg_noise 0.2)
+        ("MEG noise .2: b reversed (-.95), n = 16", dict(small, rho=(0.95, -0.95, 0.95),
+                                                         meg_noise=0.2)),
+        ("MEG noise .2: b reversed (-.95), n = 32", dict(small, n_obs=32, rho=(0.95, -0.95, 0.95),
+                                                         meg_noise=0.2)),
+        ("pipeline noise: b reversed (-.95), n = 32", dict(noisy, n_obs=32,
+                                                           rho=(0.95, -0.95, 0.95))),
     ]
     print(f"{'setting':40s} {'rho b':>6s} {'rho a,c':>7s} {'b found':>7s} "
           f"{'significant':>11s} {'null effect':>11s}")
