@@ -118,10 +118,10 @@ def main_simulate(argv: list[str] | None = None) -> None:
 
 
 #: Settings of the demo. The simulated MEG has no bad channels, and MNE's automatic detection
-#: (``find_bad_channels_maxwell``) costs about 110 s per run here, so the demo turns it off.
+#: (``find_bad_channels_maxwell``) costs about 40 s per run here, so the demo turns it off.
 DEMO_CONFIG = """\
 # Configuration of megfmri-fusion-demo (see docs/configuration.md).
-# The simulated recordings have no bad channels: skip MNE's automatic detection (~110 s per run).
+# The simulated recordings have no bad channels: skip MNE's automatic detection (~40 s per run).
 [meg]
 find_bad_channels = false
 """
