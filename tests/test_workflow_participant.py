@@ -83,3 +83,21 @@ def test_numerical_nodes_use_the_cores_they_reserve(skeleton, tmp_path):
                  "headmodel"):
         assert any(key.endswith(name) for key in budgets), f"{name} has no thread budget"
     assert all(threads == procs == 3 for threads, procs in budgets.values()), budgets
+
+
+def test_heavy_steps_reserve_memory_by_the_size_of_their_run(skeleton, tmp_path):
+    from bids_app.workflows.resources import bold_data_gb, estimate_mem_gb, meg_data_gb
+
+    _, wf = _build(skeleton, tmp_path, "--participant-label", "01")
+    meg = sorted((skeleton / "sub-01" / "meg").glob("*run-01_meg.fif"))[0]
+    bold = sorted((skeleton / "sub-01" / "func").glob("*run-01_bold.nii.gz"))[0]
+    run_wf = "sub_01_wf.{}_task_naming_run_01_wf.{}"
+    meg_gb, bold_gb = meg_data_gb(meg), bold_data_gb(bold)
+    assert meg_gb is not None and bold_gb is not None
+    expected = {
+        run_wf.format("meg", "maxwell_filter"): estimate_mem_gb("maxwell_filter", meg_gb),
+        run_wf.format("meg", "band_power"): estimate_mem_gb("band_power", meg_gb),
+        run_wf.format("fmri", "realign"): estimate_mem_gb("realign", bold_gb),
+    }
+    for name, mem in expected.items():
+        assert wf.get_node(name).mem_gb == mem

@@ -17,6 +17,7 @@ from bids_app.interfaces.fmri import (
     SurfaceFileParcels,
 )
 from bids_app.io.bids import RunPair
+from bids_app.workflows.resources import bold_data_gb, estimate_mem_gb
 
 #: Fields every anatomy workflow provides to the fMRI branch.
 ANAT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w", "atlas_label")
@@ -119,7 +120,8 @@ def init_fmri_run_wf(
     else:
         realign = pe.Node(RealignBOLD(in_file=str(pair.bold), dummy_scans=dummy_scans,
                                       num_threads=omp_nthreads), name="realign",
-                          n_procs=omp_nthreads, mem_gb=2.0)
+                          n_procs=omp_nthreads,
+                          mem_gb=estimate_mem_gb("realign", bold_data_gb(pair.bold)))
         if seed is not None:
             realign.inputs.seed = seed
         workflow.connect([

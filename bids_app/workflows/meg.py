@@ -10,6 +10,7 @@ from nipype.pipeline import engine as pe
 from bids_app.interfaces.derivatives import DerivativesSink
 from bids_app.interfaces.meg import BandPower, ForwardModel, MaxwellFilter
 from bids_app.io.bids import RunPair, SubjectPlan
+from bids_app.workflows.resources import estimate_mem_gb, meg_data_gb
 
 #: Fields every anatomy workflow provides to the MEG branch.
 ANAT_FIELDS = ("src", "bem", "trans", "parcellation", "atlas_label")
@@ -99,11 +100,13 @@ def init_meg_run_wf(
     inputnode = pe.Node(niu.IdentityInterface(fields=list(ANAT_FIELDS)), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["power", "out_file", "report_data"]),
                          name="outputnode")
+    data_gb = meg_data_gb(pair.meg)
     maxwell = pe.Node(
         MaxwellFilter(in_file=str(pair.meg), apply=maxfilter, st_duration=st_duration_s,
                       st_correlation=st_correlation, origin=origin,
                       find_bad_channels=find_bad_channels, num_threads=omp_nthreads),
-        name="maxwell_filter", n_procs=omp_nthreads, mem_gb=3.0)
+        name="maxwell_filter", n_procs=omp_nthreads,
+        mem_gb=estimate_mem_gb("maxwell_filter", data_gb))
     if subject.meg_calibration:
         maxwell.inputs.calibration = str(subject.meg_calibration)
     if subject.meg_crosstalk:
@@ -119,7 +122,7 @@ def init_meg_run_wf(
                   n_cycles=n_cycles, window_starts_ms=list(window_starts_ms),
                   window_length_ms=window_length_ms, baseline_ms=tuple(baseline_ms),
                   dics_reg=dics_reg, pick_ori=pick_ori, n_jobs=omp_nthreads),
-        name="band_power", n_procs=omp_nthreads, mem_gb=4.0)
+        name="band_power", n_procs=omp_nthreads, mem_gb=estimate_mem_gb("band_power", data_gb))
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.meg),
                         datatype="meg", suffix="meg", desc="dics", compress=True,
