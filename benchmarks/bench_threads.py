@@ -10,7 +10,7 @@ simulated runs of the small preset (342 s of 250-Hz MEG each) in two processes a
   ``num_threads=1`` (``--omp-nthreads`` on two cores).
 
 Prints the wall time of each pair, the largest peak memory of a process and the ratio, and
-checks that the two ways give the same data. Simulating the two runs takes about a minute
+prints how far apart the two ways' outputs are. Simulating the two runs takes about a minute
 first (in a temporary folder).
 
     python benchmarks/bench_threads.py
