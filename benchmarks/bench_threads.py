@@ -9,9 +9,9 @@ simulated runs of the small preset (342 s of 250-Hz MEG each) in two processes a
 * the app: each step runs inside :func:`bids_app.interfaces.threads.limit_threads` with
   ``num_threads=1`` (``--omp-nthreads`` on two cores).
 
-Prints the wall time of each pair, the largest peak memory of a process and the ratio, and
-prints how far apart the two ways' outputs are. Simulating the two runs takes about a minute
-first (in a temporary folder).
+Prints the wall time of each pair, the largest peak memory of a process, the ratio, and how far
+apart the two ways' outputs are. Simulating the two runs first (in a temporary folder) takes
+about a minute.
 
     python benchmarks/bench_threads.py
 """
