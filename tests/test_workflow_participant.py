@@ -12,6 +12,7 @@ import pytest
 from bids_app.cli.participant import plan_from_config
 from bids_app.cli.run import build_config
 from bids_app.workflows.base import init_participant_wf_from_config
+from bids_app.workflows.resources import bold_data_gb, estimate_mem_gb, meg_data_gb
 
 
 def _build(skeleton, tmp_path, *options):
@@ -86,8 +87,6 @@ def test_numerical_nodes_use_the_cores_they_reserve(skeleton, tmp_path):
 
 
 def test_heavy_steps_reserve_memory_by_the_size_of_their_run(skeleton, tmp_path):
-    from bids_app.workflows.resources import bold_data_gb, estimate_mem_gb, meg_data_gb
-
     _, wf = _build(skeleton, tmp_path, "--participant-label", "01")
     meg = sorted((skeleton / "sub-01" / "meg").glob("*run-01_meg.fif"))[0]
     bold = sorted((skeleton / "sub-01" / "func").glob("*run-01_bold.nii.gz"))[0]

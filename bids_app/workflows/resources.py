@@ -25,6 +25,7 @@ reports the problem with the file).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 LOGGER = logging.getLogger("bids_app")
@@ -62,10 +63,7 @@ def bold_data_gb(path: str | Path) -> float | None:
     except Exception as err:  # noqa: BLE001 - any unreadable header: fall back to the default
         LOGGER.debug("No memory estimate for %s (%s)", path, err)
         return None
-    size = 1
-    for n in shape:
-        size *= int(n)
-    return size * 4 / 1e9
+    return math.prod(int(n) for n in shape) * 4 / 1e9
 
 
 def estimate_mem_gb(node: str, data_gb: float | None) -> float:
