@@ -114,3 +114,44 @@ def test_surface_file_parcels(tmp_path):
     series = pd.read_csv(result.outputs.out_file, sep="\t")
     np.testing.assert_allclose(series["a-lh"], (lh[1] + lh[5]) / 2, rtol=1e-5)
     np.testing.assert_allclose(series["b-rh"], rh[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("intent", ["NIFTI_INTENT_TIME_SERIES", "NIFTI_INTENT_NONE", "2-D"])
+def test_fsaverage_parcels_reads_fmriprep_gifti(tmp_path, intent):
+    """The fMRIPrep route reads both hemispheres' GIFTI, whatever the data arrays' intent (one
+    array per volume) or as one 2-D array, drops the dummy volumes, averages the grid vertices
+    of each parcel and names the parcels left without signal."""
+    import json
+
+    import nibabel as nib
+    import pandas as pd
+
+    from bids_app.interfaces.fmri import FsaverageParcels
+
+    n_grid, n_vol = 10242, 6  # fsaverage5 data on an ico-5 grid
+    rng = np.random.default_rng(0)
+    data = {"L": rng.normal(100, 1, (n_grid, n_vol)), "R": rng.normal(100, 1, (n_grid, n_vol))}
+    data["R"][7] = 0.0  # outside fMRIPrep's field of view
+    for hemi, values in data.items():
+        if intent == "2-D":
+            darrays = [nib.gifti.GiftiDataArray(values.astype(np.float32))]
+        else:
+            darrays = [nib.gifti.GiftiDataArray(v.astype(np.float32), intent=intent)
+                       for v in values.T]
+        nib.save(nib.GiftiImage(darrays=darrays), tmp_path / f"{hemi}.func.gii")
+    fmri_parcel = np.full(2 * n_grid, -1)
+    fmri_parcel[[3, 9]] = 0
+    fmri_parcel[n_grid + 7] = 1
+    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]),
+             hemis=np.array(["lh", "rh"]), fmri_parcel=fmri_parcel, meg_parcel=np.array([0]))
+    node = FsaverageParcels(lh_file=str(tmp_path / "L.func.gii"),
+                            rh_file=str(tmp_path / "R.func.gii"),
+                            parcellation=str(tmp_path / "parc.npz"), dummy_scans=2)
+    result = node.run(cwd=str(tmp_path))
+    series = pd.read_csv(result.outputs.out_file, sep="\t")
+    np.testing.assert_allclose(series["a-lh"], (data["L"][3, 2:] + data["L"][9, 2:]) / 2,
+                               rtol=1e-5)  # float32, 6 digits
+    assert series["b-rh"].isna().all()
+    summary = json.loads(open(result.outputs.report).read())
+    assert summary == {"kind": "fmri_sampling", "source": "fMRIPrep fsaverage GIFTI",
+                       "empty_parcels": ["b-rh"]}

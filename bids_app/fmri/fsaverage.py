@@ -50,7 +50,7 @@ def fsaverage_parcel_time_series(
     Parameters
     ----------
     lh, rh : ndarray, shape (n_vertices, n_volumes)
-        Data arrays of the left and right GIFTI files (``img.agg_data()``), every volume of the
+        Data of the left and right GIFTI files, one column per volume, every volume of the
         run; ``n_vertices`` is 10,242 (fsaverage5), 40,962 (fsaverage6) or 163,842 (fsaverage).
     parcel_of_point : ndarray of int, shape (2 * n_grid,)
         Parcel index of each grid point, left hemisphere then right; ``n_grid`` is an

@@ -180,6 +180,18 @@ class _TimeSeriesOutputSpec(TraitedSpec):
     report = File(exists=True, desc="sampling summary (JSON)")
 
 
+def _write_time_series(interface, runtime, series, **summary) -> None:
+    """Write the parcel time series and its sampling summary (with the parcels left empty),
+    and set the outputs of ``_TimeSeriesOutputSpec``."""
+    cwd = Path(runtime.cwd)
+    series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
+    empty = [c for c in series.columns if series[c].isna().all()]
+    write_json(cwd / "sampling.json", {"kind": "fmri_sampling", **summary,
+                                       "empty_parcels": empty})
+    interface._results.update(out_file=str(cwd / "timeseries.tsv"),
+                              report=str(cwd / "sampling.json"))
+
+
 class SampleParcels(SimpleInterface):
     """Sample the BOLD at the grid points of the ribbon and average within parcels."""
 
@@ -200,15 +212,8 @@ class SampleParcels(SimpleInterface):
         )
         series = parcel_time_series(samples.values, parc["fmri_parcel"], parc["names"],
                                     valid=samples.valid)
-        cwd = Path(runtime.cwd)
-        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
-        write_json(cwd / "sampling.json", {
-            "kind": "fmri_sampling", "n_points": int(len(samples.valid)),
-            "n_outside": int(samples.n_outside), "n_zero": int(samples.n_zero),
-            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
-        })
-        self._results.update(out_file=str(cwd / "timeseries.tsv"),
-                             report=str(cwd / "sampling.json"))
+        _write_time_series(self, runtime, series, n_points=int(len(samples.valid)),
+                           n_outside=int(samples.n_outside), n_zero=int(samples.n_zero))
         return runtime
 
 
@@ -241,14 +246,7 @@ class SurfaceFileParcels(SimpleInterface):
             here = grid["hemi"] == h
             values[here] = data[grid["vertices"][here]]
         series = parcel_time_series(values, parc["fmri_parcel"], parc["names"])
-        cwd = Path(runtime.cwd)
-        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
-        write_json(cwd / "sampling.json", {
-            "kind": "fmri_sampling", "source": "FreeSurfer mri_vol2surf",
-            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
-        })
-        self._results.update(out_file=str(cwd / "timeseries.tsv"),
-                             report=str(cwd / "sampling.json"))
+        _write_time_series(self, runtime, series, source="FreeSurfer mri_vol2surf")
         return runtime
 
 
@@ -257,6 +255,19 @@ class _FsaverageInputSpec(BaseInterfaceInputSpec):
     rh_file = File(exists=True, mandatory=True, desc="fMRIPrep hemi-R space-fsaverage* GIFTI")
     parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
     dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+
+
+def _gifti_time_series(img) -> np.ndarray:
+    """(n_vertices, n_volumes) of a GIFTI BOLD image with one data array per volume.
+
+    ``agg_data()`` stacks the arrays only when their intent is ``NIFTI_INTENT_TIME_SERIES``;
+    fMRIPrep's ``.func.gii`` and other writers may use another intent, for which it returns a
+    tuple of volumes. A single 2-D array (vertices x volumes) is taken as it is.
+    """
+    arrays = [np.asarray(d.data) for d in img.darrays]
+    if len(arrays) == 1:
+        return arrays[0].reshape(len(arrays[0]), -1)
+    return np.column_stack(arrays)
 
 
 class FsaverageParcels(SimpleInterface):
@@ -271,18 +282,11 @@ class FsaverageParcels(SimpleInterface):
         from bids_app.fmri import fsaverage_parcel_time_series
 
         parc = load_parcellation(self.inputs.parcellation)
-        lh = np.asarray(nib.load(self.inputs.lh_file).agg_data())
-        rh = np.asarray(nib.load(self.inputs.rh_file).agg_data())
+        lh, rh = (_gifti_time_series(nib.load(f))
+                  for f in (self.inputs.lh_file, self.inputs.rh_file))
         series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],
                                               dummy_scans=self.inputs.dummy_scans)
-        cwd = Path(runtime.cwd)
-        series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
-        write_json(cwd / "sampling.json", {
-            "kind": "fmri_sampling", "source": "fMRIPrep fsaverage GIFTI",
-            "empty_parcels": [c for c in series.columns if series[c].isna().all()],
-        })
-        self._results.update(out_file=str(cwd / "timeseries.tsv"),
-                             report=str(cwd / "sampling.json"))
+        _write_time_series(self, runtime, series, source="fMRIPrep fsaverage GIFTI")
         return runtime
 
 
