@@ -163,3 +163,33 @@ def test_reduced_basis_gives_the_same_power(setup):
     filters = dics_filters(info, fwd, pooled, freqs, reduce_rank=True)
     np.testing.assert_allclose(source_power(filters, reduced, basis=basis),
                                source_power(filters, full), rtol=1e-8)
+
+
+def test_normal_orientation_accepts_a_free_orientation_forward(setup):
+    """``pick_ori="normal"`` (a documented configuration value) works with the free-orientation
+    forward model the pipeline computes: the filter equals MNE's on the surface-oriented model
+    and keeps one orientation per source. It used to stop the run with MNE's ValueError."""
+    info, _fwd, times, X = setup
+    rng = np.random.default_rng(4)
+    # dipoles with tangential normals; the spherical model's silent radial direction
+    # needs reduce_rank, as in the pipeline's sphere fallback
+    rr = rng.uniform(-0.03, 0.03, (20, 3)) + [0.0, 0.0, 0.05]
+    src = mne.setup_volume_source_space(pos={"rr": rr, "nn": np.tile([1.0, 0, 0], (20, 1))},
+                                        sphere=(0.0, 0.0, 0.04, 0.09), verbose="error")
+    sphere = mne.make_sphere_model(r0=(0.0, 0.0, 0.04), head_radius=0.09, info=info,
+                                   verbose="error")
+    free = mne.make_forward_solution(info, None, src, sphere, meg=True, eeg=False,
+                                     verbose="error")
+    assert not free["surf_ori"]
+    freqs = band_frequencies(8.0, 13.0, 1.0)
+    _, pooled = event_related_csd(X, SFREQ, times, freqs=freqs,
+                                  n_cycles=capped_n_cycles(freqs, 7.0, SFREQ, len(times)),
+                                  groups=np.repeat([0, 1, 2], 3), windows_s=WINDOWS)
+    filters = dics_filters(info, free, pooled, freqs, pick_ori="normal", reduce_rank=True)
+    ref = mne.beamformer.make_dics(
+        info, mne.convert_forward_solution(free, surf_ori=True, verbose="error"),
+        to_csd_object(pooled, info["ch_names"], freqs), reg=0.05, pick_ori="normal",
+        real_filter=True, rank="info", reduce_rank=True, verbose="error")
+    assert filters["weights"].shape == ref["weights"].shape
+    assert filters["weights"].shape[1:] == (20, X.shape[1])  # one orientation per source
+    np.testing.assert_allclose(filters["weights"], ref["weights"], rtol=1e-10)

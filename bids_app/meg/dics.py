@@ -338,7 +338,11 @@ def dics_filters(info: mne.Info, forward: mne.Forward, pooled: np.ndarray,
     (``rank="info"``): after SSS the data span only the kept multipole components (about 70),
     which MNE reads from the processing history. ``reduce_rank=True`` is needed with a
     spherical head model, where radial dipoles are silent and the lead field has rank 2.
+    ``"normal"`` needs the forward model in surface orientation; a free-orientation model (as
+    :func:`mne.make_forward_solution` returns) is converted first.
     """
+    if pick_ori == "normal" and not forward["surf_ori"]:
+        forward = mne.convert_forward_solution(forward, surf_ori=True, verbose="error")
     csd = to_csd_object(pooled, info["ch_names"], freqs)
     return mne.beamformer.make_dics(info, forward, csd, reg=reg, pick_ori=pick_ori,
                                     real_filter=True, rank="info", reduce_rank=reduce_rank,
