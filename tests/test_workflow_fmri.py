@@ -155,3 +155,55 @@ def test_fsaverage_parcels_reads_fmriprep_gifti(tmp_path, intent):
     summary = json.loads(open(result.outputs.report).read())
     assert summary == {"kind": "fmri_sampling", "source": "fMRIPrep fsaverage GIFTI",
                        "empty_parcels": ["b-rh"]}
+
+
+def test_fmriprep_route_runs_and_recovers_block_amplitudes(tmp_path):
+    """The fMRIPrep route run as a nipype graph: GIFTI BOLD (one data array per volume, no
+    time-series intent) -> parcel series -> block values -> the derivative. A parcel whose
+    vertices carry a boxcar of known amplitude per block (28 s from the first picture, delayed
+    by the haemodynamic delay; 9 block and 5 rest volumes, which the boxcar covers and spares)
+    gets those amplitudes back up to the high-pass filter's share; a parcel without signal gets
+    zeros."""
+    import nibabel as nib
+    import pandas as pd
+
+    from bids_app.simulate.design import make_design, run_events
+
+    design = make_design("small")
+    rng = np.random.default_rng(5)
+    pair = _pair(tmp_path, fmriprep=True)
+    events = run_events(design, rng)
+    events.to_csv(pair.bold_events, sep="\t", index=False)
+    pictures = events[events.trial_type != "instruction"]
+    starts = pictures.groupby("block").onset.min()
+    amplitude = pd.Series(rng.uniform(0.5, 2.0, len(starts)), index=starts.index)
+    times = np.arange(design.n_volumes) * design.tr_s
+    signal = np.zeros(design.n_volumes)
+    for block, onset in starts.items():
+        signal[(times >= onset + 3.0) & (times < onset + 3.0 + 28.0)] += amplitude[block]
+    n_grid = 10242
+    for hemi, carries in (("L", True), ("R", False)):
+        data = 100.0 + rng.normal(0, 0.01, (n_grid, design.n_volumes))
+        if carries:
+            data[:100] += signal
+        nib.save(nib.GiftiImage(darrays=[nib.gifti.GiftiDataArray(v.astype(np.float32))
+                                         for v in data.T]),
+                 pair.fmriprep_bold[0 if hemi == "L" else 1])
+    fmri_parcel = np.full(2 * n_grid, -1)
+    fmri_parcel[:100] = 0
+    fmri_parcel[n_grid:n_grid + 100] = 1
+    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]),
+             hemis=np.array(["lh", "rh"]), fmri_parcel=fmri_parcel, meg_parcel=np.array([0]))
+    wf = init_fmri_run_wf(pair=pair, output_dir=tmp_path / "out",
+                          conditions=list(design.conditions), dummy_scans=design.dummy_volumes,
+                          block_volumes=9, rest_volumes=5)
+    wf.base_dir = str(tmp_path / "work")
+    wf.config["execution"]["crashdump_dir"] = str(tmp_path)
+    wf.inputs.inputnode.parcellation = str(tmp_path / "parc.npz")
+    wf.run()
+    (written,) = (tmp_path / "out").rglob("*_desc-blocks_bold.tsv")
+    table = pd.read_csv(written, sep="\t")
+    found = table[table.parcel == "a-lh"].set_index("block").value
+    # the 510-s high-pass removes one slow cosine from a 342-s run, about 2 % of the boxcars
+    np.testing.assert_allclose(found, amplitude.reindex(found.index), rtol=0.03)
+    np.testing.assert_allclose(table[table.parcel == "b-rh"].value, 0.0, atol=0.02)
