@@ -29,7 +29,7 @@ import numpy as np
 from bids_app.meg.dics import band_frequencies, capped_n_cycles, event_related_csd
 from bids_app.simulate.design import make_design, run_events
 from bids_app.simulate.effects import default_effects
-from bids_app.simulate.meg import BANDS, _band_noise, window_envelope
+from bids_app.simulate.meg import BANDS, band_noise, window_envelope
 
 WINDOW_STARTS_MS = 100.0 + np.arange(22) * 100.0 / 3.0
 BASELINE_S = (-0.2, 0.0)
@@ -56,7 +56,7 @@ def block_changes(effect, *, n_blocks, sfreq, rng, meg_gain=0.6):
     band = BANDS[effect.band]
     envelope = window_envelope(times, onsets, planted[blocks], effect.window_ms[0] / 1000,
                                (effect.window_ms[1] + 200.0) / 1000)
-    course = _band_noise(n_samples, sfreq, band, rng)[0] * envelope
+    course = band_noise(n_samples, sfreq, band, rng)[0] * envelope
     offsets = np.arange(int(round(EPOCH_S[0] * sfreq)), int(round(EPOCH_S[1] * sfreq)) + 1)
     epochs = course[np.round(onsets * sfreq).astype(int)[:, None] + offsets][:, None, :]
     epoch_times = offsets / sfreq

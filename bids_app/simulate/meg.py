@@ -170,7 +170,9 @@ def finish_info(info: mne.Info, head: dict, meas_date: float) -> mne.Info:
 # --------------------------------------------------------------------------------------------------
 # Source activity
 # --------------------------------------------------------------------------------------------------
-def _band_noise(n_samples: int, sfreq: float, band, rng, n_signals=1) -> np.ndarray:
+def band_noise(n_samples: int, sfreq: float, band, rng, n_signals=1) -> np.ndarray:
+    """Gaussian noise band-passed to ``band`` (Hz; 4th-order Butterworth, zero phase), unit
+    standard deviation per signal: the course of a planted parcel before its envelope."""
     sos = signal.butter(4, band, btype="bandpass", fs=sfreq, output="sos")
     x = signal.sosfiltfilt(sos, rng.standard_normal((n_signals, n_samples)), axis=1)
     return x / x.std(axis=1, keepdims=True)
@@ -310,7 +312,7 @@ def source_activity(
         points = np.flatnonzero(parcel_of_point == parcel)
         if points.size == 0:
             continue
-        base = _band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
+        base = band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
         changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
         env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
         groups.append(points)
