@@ -79,3 +79,40 @@ def test_no_outputs(tmp_path):
     with pytest.raises(MissingInputError, match="No participant outputs for task 't'"):
         gather(tmp_path, task="t", atlas="x", conditions=CONDS, bands=BANDS, windows_ms=WINDOWS,
                parcel_table=PARCELS)
+
+
+@pytest.mark.parametrize("correction, cluster_rho", [("bonferroni-windows", "pooled"),
+                                                      ("none", "mean-parcel-rho")])
+def test_group_sidecars_state_the_settings_used(tmp_path, correction, cluster_rho):
+    """Every group table's sidecar records the statistical settings, and its 'significant'
+    column says what was computed: before, it claimed a Bonferroni correction over windows
+    whatever ``correction`` was, and a cluster p-value for ``mean-parcel-rho``."""
+    import json
+
+    from bids_app.interfaces.group import GROUP_TABLES, GroupStatistics, group_table_path
+
+    rng = np.random.default_rng(0)
+    n_obs, n_parcels = 8, 6
+    np.savez(tmp_path / "arrays.npz", meg=rng.standard_normal((n_obs, n_parcels, 3, 1, 2)),
+             fmri=rng.standard_normal((n_obs, n_parcels, 3)),
+             parcels=np.array([f"p{i}-{h}" for i, h in enumerate(["lh", "rh"] * 3)]),
+             hemis=np.array(["lh", "rh"] * 3), conditions=np.array(["a", "b", "c"]),
+             bands=np.array(["alpha"]), windows_ms=np.array([100.0, 133.3]))
+    GroupStatistics(arrays=str(tmp_path / "arrays.npz"), output_dir=str(tmp_path), task="t",
+                    atlas="x", n_clusters=2, n_bootstrap=50, correction=correction,
+                    cluster_rho=cluster_rho, seed=3).run(cwd=str(tmp_path))
+    for key in GROUP_TABLES:
+        path = group_table_path(tmp_path, "t", "x", key)
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        assert {k: sidecar[k] for k in ("correction", "cluster_rho", "n_clusters", "n_bootstrap",
+                                        "n_observations", "random_seed")} == {
+            "correction": correction, "cluster_rho": cluster_rho, "n_clusters": 2,
+            "n_bootstrap": 50, "n_observations": n_obs, "random_seed": 3}
+        if "significant" not in sidecar:
+            continue
+        text = sidecar["significant"]["Description"]
+        if correction == "none":
+            assert "no correction" in text and "Bonferroni" not in text, (key, text)
+        else:
+            assert "Bonferroni correction over the windows" in text, (key, text)
+        assert ("parcels" in text) == (key == "bootstrap" and cluster_rho == "mean-parcel-rho")

@@ -28,3 +28,10 @@ def test_effects_are_counted_per_level_against_the_cells_they_come_from():
 def test_no_effect_says_so():
     empty = pd.DataFrame(columns=["cluster", "hemi", "band", "ci_level"])
     assert effects_caution(empty, _boot(), BANDS).startswith("No effect in 6 ")
+
+
+def test_uncorrected_significance_is_not_called_corrected():
+    effects = pd.DataFrame(columns=["cluster", "hemi", "band", "ci_level"])
+    text = effects_caution(effects, _boot(), BANDS, correction="none")
+    assert "not corrected for multiple comparisons" in text
+    assert "corrects over windows only" not in text

@@ -17,8 +17,8 @@ from nipype.interfaces.base import (
 #: desc entity and suffix of each group table (DESIGN 6), with its sidecar description.
 GROUP_TABLES = {
     "spearman": ("spearman", "stat", ".tsv", "Spearman correlation between MEG band power and "
-                 "fMRI block values over the observations, per parcel, condition, band and window; "
-                 "significance after Bonferroni correction over the windows (DESIGN 5.2)."),
+                 "fMRI block values over the observations, per parcel, condition, band and window "
+                 "(DESIGN 5.2)."),
     "clusters": ("ward", "clusters", ".tsv", "Ward clusters of the parcels' correlation patterns "
                  "and the optimal leaf order (DESIGN 5.3)."),
     "bootstrap": ("bootstrap", "stat", ".tsv", "Cluster-level correlation per hemisphere with "
@@ -122,7 +122,7 @@ class GroupStatistics(SimpleInterface):
     output_spec = _StatsOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_app.io.derivatives import write_table
+        from bids_app.io.derivatives import significance_description, write_table
         from bids_app.stats import run_group_statistics
 
         with np.load(self.inputs.arrays, allow_pickle=False) as d:
@@ -140,13 +140,24 @@ class GroupStatistics(SimpleInterface):
             seed=int(self.inputs.seed) if isdefined(self.inputs.seed) else None,
             min_observations=self.inputs.min_observations,
         )
+        # the settings go into every sidecar, and "significant" is described as computed
+        settings = {
+            "n_observations": int(data["meg"].shape[0]), "alpha": self.inputs.alpha,
+            "correction": self.inputs.correction, "cluster_rho": self.inputs.cluster_rho,
+            "n_clusters": self.inputs.n_clusters, "n_bootstrap": int(self.inputs.n_bootstrap),
+            "bootstrap_fraction": self.inputs.bootstrap_fraction,
+            "ci_levels": list(self.inputs.ci_levels),
+            "random_seed": int(self.inputs.seed) if isdefined(self.inputs.seed) else None,
+        }
         tables = {}
         for key, (_desc, _suffix, _ext, description) in GROUP_TABLES.items():
             path = group_table_path(Path(self.inputs.output_dir), self.inputs.task,
                                     self.inputs.atlas, key)
+            significant = significance_description(
+                self.inputs.correction, self.inputs.cluster_rho,
+                cluster_level=(key == "bootstrap"))
             write_table(results[key], path, description=description,
-                        n_observations=int(data["meg"].shape[0]),
-                        n_bootstrap=int(self.inputs.n_bootstrap), alpha=self.inputs.alpha)
+                        column_descriptions={"significant": significant}, **settings)
             tables[key] = str(path)
         cwd = Path(runtime.cwd)
         extras = {k: np.asarray(v) for k, v in results.items()

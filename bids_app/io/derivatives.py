@@ -65,7 +65,8 @@ COLUMNS: dict[str, dict[str, Any]] = {
             "observations (subject x run)."},
     "p": {"Description": "Two-sided p-value (uncorrected)."},
     "t": {"Description": "Paired t statistic (condition_a minus condition_b)."},
-    "significant": {"Description": "p below alpha after Bonferroni correction over the windows."},
+    "significant": {"Description": "True where p < alpha / n_windows (Bonferroni correction "
+                    "over the windows, as in the paper)."},
     "cluster": {"Description": "Ward cluster number (1..K)."},
     "leaf_order": {"Description": "Position of the parcel in the optimal leaf order of the "
                    "dendrogram (0-based)."},
@@ -161,15 +162,37 @@ def _json_default(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------------
-def table_sidecar(columns: Iterable[str], description: str, **extra: Any) -> dict[str, Any]:
-    """A JSON sidecar describing each column of a table (from :data:`COLUMNS`)."""
+def table_sidecar(columns: Iterable[str], description: str, *,
+                  column_descriptions: Mapping[str, str] | None = None,
+                  **extra: Any) -> dict[str, Any]:
+    """A JSON sidecar describing each column of a table (from :data:`COLUMNS`).
+
+    ``column_descriptions`` replaces the ``Description`` of columns whose meaning depends on the
+    run's settings (e.g. ``significant``); ``extra`` adds top-level keys.
+    """
     sidecar: dict[str, Any] = {"Description": description}
     sidecar.update(extra)
+    replaced = dict(column_descriptions or {})
     for column in columns:
         if column not in COLUMNS:
             raise KeyError(f"column '{column}' has no description in bids_app.io.derivatives.COLUMNS")
-        sidecar[column] = COLUMNS[column]
+        sidecar[column] = dict(COLUMNS[column])
+        if column in replaced:
+            sidecar[column]["Description"] = replaced[column]
     return sidecar
+
+
+def significance_description(correction: str, cluster_rho: str = "pooled", *,
+                             cluster_level: bool = False) -> str:
+    """What the ``significant`` column of a group table means under the run's settings."""
+    rule = {"bonferroni-windows": "p < alpha / n_windows (Bonferroni correction over the "
+                                  "windows, as in the paper)",
+            "none": "p < alpha (no correction for multiple comparisons)"}[correction]
+    if cluster_level and cluster_rho == "mean-parcel-rho":
+        return ("True where at least one of the cluster's parcels in this hemisphere has "
+                f"{rule} in this condition, band and window; rho is the mean of the parcels' rho "
+                "and has no p-value.")
+    return f"True where {rule}."
 
 
 def tsv_bytes(table: pd.DataFrame, *, compress: bool = False) -> bytes:
@@ -197,8 +220,10 @@ def save_nifti_gz(img, path: Path) -> Path:
 
 
 def write_table(table: pd.DataFrame, path: Path, *, description: str,
+                column_descriptions: Mapping[str, str] | None = None,
                 **sidecar_extra: Any) -> Path:
-    """Write a table (``.tsv`` or ``.tsv.gz``) and its JSON sidecar, sidecar first.
+    """Write a table (``.tsv`` or ``.tsv.gz``) and its JSON sidecar, sidecar first
+    (:func:`table_sidecar` takes ``column_descriptions`` and ``sidecar_extra``).
 
     Returns the path of the table.
     """
@@ -208,7 +233,8 @@ def write_table(table: pd.DataFrame, path: Path, *, description: str,
     if not (name.endswith(".tsv") or name.endswith(".tsv.gz")):
         raise ValueError(f"a table must be written to .tsv or .tsv.gz, got {name}")
     write_json(path.with_name(stem + ".json"),
-               table_sidecar(table.columns, description, **sidecar_extra))
+               table_sidecar(table.columns, description,
+                             column_descriptions=column_descriptions, **sidecar_extra))
     return atomic_write_bytes(path, tsv_bytes(table, compress=name.endswith(".gz")))
 
 

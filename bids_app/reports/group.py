@@ -184,18 +184,27 @@ def cluster_map_figure(clusters: pd.DataFrame, vertex_labels: dict, table: pd.Da
                                  symmetric=False, vmax=max(k, 1))
 
 
-def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[str]) -> str:
+def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[str],
+                    correction: str = "bonferroni-windows") -> str:
     """How many (cluster, hemisphere, band) cells the effects table drew from, and how to read
-    it: the published procedure corrects over windows only (docs/statistics.md)."""
+    it: the published procedure corrects over windows only (docs/statistics.md), and
+    ``correction = "none"`` not at all."""
     n_cells, per_level = effect_cells(effects, boot, len(bands))
     counts = [f"{n_rows} effect(s) at the {100 * level:g} % level, in {n_with} of {n_cells} "
               "(cluster, hemisphere, band) cells"
               for level, (n_rows, n_with) in per_level.items()]
     found = "; ".join(counts) or f"No effect in {n_cells} (cluster, hemisphere, band) cells"
-    return (f"{found}. The procedure corrects over windows only: with independent MEG and fMRI "
-            "at the paper's size, about 8 % of the cells hold an effect at the 99 % level and "
-            "4.5 % at the 99.9 % level by chance (docs/statistics.md). Prefer effects at the "
-            "99.9 % level, spanning several windows, or seen in both hemispheres.")
+    if correction == "none":
+        chance = ("Significance was not corrected for multiple comparisons (correction = "
+                  "\"none\"), so more of these effects arise by chance than the 8 % (99 % level) "
+                  "and 4.5 % (99.9 % level) of the cells expected with the paper's correction "
+                  "over windows (docs/statistics.md).")
+    else:
+        chance = ("The procedure corrects over windows only: with independent MEG and fMRI at "
+                  "the paper's size, about 8 % of the cells hold an effect at the 99 % level and "
+                  "4.5 % at the 99.9 % level by chance (docs/statistics.md).")
+    return (f"{found}. {chance} Prefer effects at the 99.9 % level, spanning several windows, or "
+            "seen in both hemispheres.")
 
 
 def planted_vs_found(truth: dict, clusters: pd.DataFrame, effects: pd.DataFrame,
@@ -261,10 +270,14 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     for task, paths in zip(tasks, tables):
         t = {k: read_table(Path(v)) for k, v in paths.items()}
         boot, effects, clusters = t["bootstrap"], t["effects"], t["clusters"]
+        spearman_path = Path(paths["spearman"])
+        settings = json.loads(spearman_path.with_name(
+            spearman_path.name.split(".")[0] + ".json").read_text())
         sec = Section(f"task {task}")
         sec.subtitle("Effects (Table 1)")
         sec.table(effects.sort_values(["condition", "cluster", "hemi", "band", "start_ms"]))
-        sec.text(effects_caution(effects, boot, bands))
+        sec.text(effects_caution(effects, boot, bands,
+                                 settings.get("correction", "bonferroni-windows")))
         rel = lambda p: str(Path(p).relative_to(output_dir))  # noqa: E731
         path = matrix_figure(t["spearman"], clusters, fig_dir / f"task-{task}_matrix.png",
                              conditions=conditions, bands=bands,
