@@ -36,6 +36,13 @@ _BAND_LEVELS = {
 }
 
 #: Descriptions of every column the app writes (BIDS sidecar style).
+#: What ``significant`` means for each ``stats.correction`` (see :func:`significance_description`).
+SIGNIFICANCE_RULES = {
+    "bonferroni-windows": "p < alpha / n_windows (Bonferroni correction over the windows, as in "
+                          "the paper)",
+    "none": "p < alpha (no correction for multiple comparisons)",
+}
+
 COLUMNS: dict[str, dict[str, Any]] = {
     "index": {"Description": "Integer label of the parcel (row number in the parcellation)."},
     "name": {"Description": "Parcel name: atlas label name, '_divN' for split parts, '-lh'/'-rh'."},
@@ -65,8 +72,7 @@ COLUMNS: dict[str, dict[str, Any]] = {
             "observations (subject x run)."},
     "p": {"Description": "Two-sided p-value (uncorrected)."},
     "t": {"Description": "Paired t statistic (condition_a minus condition_b)."},
-    "significant": {"Description": "True where p < alpha / n_windows (Bonferroni correction "
-                    "over the windows, as in the paper)."},
+    "significant": {"Description": f"True where {SIGNIFICANCE_RULES['bonferroni-windows']}."},
     "cluster": {"Description": "Ward cluster number (1..K)."},
     "leaf_order": {"Description": "Position of the parcel in the optimal leaf order of the "
                    "dendrogram (0-based)."},
@@ -185,9 +191,7 @@ def table_sidecar(columns: Iterable[str], description: str, *,
 def significance_description(correction: str, cluster_rho: str = "pooled", *,
                              cluster_level: bool = False) -> str:
     """What the ``significant`` column of a group table means under the run's settings."""
-    rule = {"bonferroni-windows": "p < alpha / n_windows (Bonferroni correction over the "
-                                  "windows, as in the paper)",
-            "none": "p < alpha (no correction for multiple comparisons)"}[correction]
+    rule = SIGNIFICANCE_RULES[correction]
     if cluster_level and cluster_rho == "mean-parcel-rho":
         return ("True where at least one of the cluster's parcels in this hemisphere has "
                 f"{rule} in this condition, band and window; rho is the mean of the parcels' rho "
@@ -219,6 +223,14 @@ def save_nifti_gz(img, path: Path) -> Path:
     return atomic_write_bytes(path, gzip_bytes(img.to_bytes()))
 
 
+def sidecar_path(path: Path) -> Path:
+    """The JSON sidecar of a table: ``x.tsv`` or ``x.tsv.gz`` -> ``x.json``."""
+    path = Path(path)
+    name = path.name
+    stem = name[: -len(".tsv.gz")] if name.endswith(".tsv.gz") else name[: -len(".tsv")]
+    return path.with_name(stem + ".json")
+
+
 def write_table(table: pd.DataFrame, path: Path, *, description: str,
                 column_descriptions: Mapping[str, str] | None = None,
                 **sidecar_extra: Any) -> Path:
@@ -229,10 +241,9 @@ def write_table(table: pd.DataFrame, path: Path, *, description: str,
     """
     path = Path(path)
     name = path.name
-    stem = name[: -len(".tsv.gz")] if name.endswith(".tsv.gz") else name[: -len(".tsv")]
     if not (name.endswith(".tsv") or name.endswith(".tsv.gz")):
         raise ValueError(f"a table must be written to .tsv or .tsv.gz, got {name}")
-    write_json(path.with_name(stem + ".json"),
+    write_json(sidecar_path(path),
                table_sidecar(table.columns, description,
                              column_descriptions=column_descriptions, **sidecar_extra))
     return atomic_write_bytes(path, tsv_bytes(table, compress=name.endswith(".gz")))

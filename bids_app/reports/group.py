@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bids_app import __version__  # noqa: E402
-from bids_app.io.derivatives import read_table  # noqa: E402
+from bids_app.io.derivatives import read_table, sidecar_path  # noqa: E402
 from bids_app.reports.cortex import parcel_values_on_vertices  # noqa: E402
 from bids_app.reports.cortex import vertex_labels as cortex_vertex_labels  # noqa: E402
 from bids_app.reports import figures  # noqa: E402
@@ -270,9 +270,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     for task, paths in zip(tasks, tables):
         t = {k: read_table(Path(v)) for k, v in paths.items()}
         boot, effects, clusters = t["bootstrap"], t["effects"], t["clusters"]
-        spearman_path = Path(paths["spearman"])
-        settings = json.loads(spearman_path.with_name(
-            spearman_path.name.split(".")[0] + ".json").read_text())
+        settings = json.loads(sidecar_path(paths["spearman"]).read_text())
         sec = Section(f"task {task}")
         sec.subtitle("Effects (Table 1)")
         sec.table(effects.sort_values(["condition", "cluster", "hemi", "band", "start_ms"]))
