@@ -26,14 +26,16 @@ import time
 
 import numpy as np
 
+from bids_app.config import Config
 from bids_app.meg.dics import band_frequencies, capped_n_cycles, event_related_csd
 from bids_app.simulate.design import make_design, run_events
 from bids_app.simulate.effects import default_effects
 from bids_app.simulate.meg import BANDS, band_noise, window_envelope
 
-WINDOW_STARTS_MS = 100.0 + np.arange(22) * 100.0 / 3.0
-BASELINE_S = (-0.2, 0.0)
-EPOCH_S = (-0.2 - 0.5, 1.0 + 0.5)   # the app's epoch with its wavelet padding (tfr_padding_s)
+MEG = Config().meg                      # the app's default windows, baseline, epoch, wavelets
+WINDOW_STARTS_MS = np.array(Config().window_starts_ms())
+BASELINE_S = tuple(np.array(MEG.baseline_ms) / 1000)
+EPOCH_S = (MEG.tmin_s - MEG.tfr_padding_s, MEG.tmax_s + MEG.tfr_padding_s)
 
 
 def block_changes(effect, *, n_blocks, sfreq, rng, meg_gain=0.6):
@@ -60,10 +62,10 @@ def block_changes(effect, *, n_blocks, sfreq, rng, meg_gain=0.6):
     offsets = np.arange(int(round(EPOCH_S[0] * sfreq)), int(round(EPOCH_S[1] * sfreq)) + 1)
     epochs = course[np.round(onsets * sfreq).astype(int)[:, None] + offsets][:, None, :]
     epoch_times = offsets / sfreq
-    windows = np.array([BASELINE_S] + [(s / 1000, (s + 200.0) / 1000)
+    windows = np.array([BASELINE_S] + [(s / 1000, (s + MEG.window_length_ms) / 1000)
                                        for s in WINDOW_STARTS_MS])
-    freqs = band_frequencies(*band)
-    cycles = capped_n_cycles(freqs, 7.0, sfreq, len(epoch_times))
+    freqs = band_frequencies(*band, MEG.freq_step_hz)
+    cycles = capped_n_cycles(freqs, MEG.n_cycles, sfreq, len(epoch_times))
     power, _ = event_related_csd(epochs, sfreq, epoch_times, freqs=freqs, n_cycles=cycles,
                                  groups=blocks, windows_s=windows)
     power = power[:, :, 0, 0]                                      # (blocks, 1 + windows)
