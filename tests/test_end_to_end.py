@@ -110,6 +110,32 @@ def test_participant_tables(study):
         assert "Maxwell" in report and "<img" in report
 
 
+def _sidecar(folder: Path, pattern: str) -> dict:
+    path = _single(folder, pattern)
+    return json.loads(path.with_name(path.name.split(".")[0] + ".json").read_text())
+
+
+def test_participant_sidecars_record_the_settings_used(study):
+    """Each participant table's sidecar says how it was made: the raw file, the route and the
+    block volumes of the fMRI values; whether tSSS ran, the trials kept and the DICS settings
+    of the MEG values (DESIGN 6; the demo configuration, defaults otherwise)."""
+    out = study["out"]
+    bold = _sidecar(out / "sub-01" / "func", "*_desc-blocks_bold.tsv")
+    assert bold["Sources"] == ["bids:raw:sub-01/func/sub-01_task-naming_run-01_bold.nii.gz"]
+    assert {k: bold[k] for k in ("fmri_route", "repetition_time_s", "dummy_scans",
+                                 "highpass_period_s", "block_volumes", "rest_volumes")} == {
+        "fmri_route": "ants", "repetition_time_s": 3.0, "dummy_scans": 5,
+        "highpass_period_s": 510.0, "block_volumes": 11, "rest_volumes": 6}
+    meg = _sidecar(out / "sub-01" / "meg", "*_desc-dics_meg.tsv.gz")
+    assert meg["Sources"] == ["bids:raw:sub-01/meg/sub-01_task-naming_run-01_meg.fif"]
+    assert meg["maxfilter_applied"] is True and meg["st_duration_s"] == 10.0
+    assert meg["find_bad_channels"] is False          # the demo configuration
+    assert meg["eog_channels"] and 0 <= meg["n_trials_rejected"] < meg["n_trials"] == 60
+    assert set(meg["bands"]) == BANDS and meg["bands"]["alpha"] == [8.0, 13.0]
+    assert (meg["dics_reg"], meg["pick_ori"], meg["head_model"]) == (0.05, "max-power", "BEM")
+    assert meg["baseline_ms"] == [-200.0, 0.0] and meg["window_length_ms"] == 200.0
+
+
 def test_group_tables_and_report(study):
     group = study["out"] / "group"
     columns = {

@@ -50,6 +50,41 @@ def test_sss_processed_recording_is_not_filtered_twice(mne_testing):
 
 
 @pytest.mark.shared_data
+def test_maxwell_interface_reports_what_it_did(mne_testing, tmp_path):
+    """The MaxwellFilter step tells the derivative's sidecar whether tSSS ran and with what:
+    options, origin, bad channels (marked in the recording), and the system files as BIDS URIs;
+    for an SSS-processed recording, that it was skipped and why."""
+    import shutil
+
+    from bids_app.interfaces.meg import MaxwellFilter
+
+    sss = mne_testing / "SSS"
+    meg_dir = tmp_path / "bids" / "sub-01" / "meg"
+    meg_dir.mkdir(parents=True)
+    for name in ("sss_cal_3053.dat", "ct_sparse.fif"):
+        shutil.copy(sss / name, meg_dir / name)
+    raw = mne.io.read_raw_fif(sss / "test_move_anon_erm_raw.fif", allow_maxshield="yes",
+                              verbose="error")
+    raw.info["dev_head_t"] = mne.transforms.Transform("meg", "head")  # head frame = device
+    raw.info["bads"] = ["MEG2443"]
+    raw.save(tmp_path / "recording_raw.fif", verbose="error")
+    result = MaxwellFilter(in_file=str(tmp_path / "recording_raw.fif"),
+                           calibration=str(meg_dir / "sss_cal_3053.dat"),
+                           cross_talk=str(meg_dir / "ct_sparse.fif"), st_duration=1.0,
+                           origin="0,13,-6", find_bad_channels=False).run(cwd=str(tmp_path))
+    assert result.outputs.settings == {
+        "maxfilter": True, "maxfilter_applied": True, "st_duration_s": 1.0,
+        "st_correlation": 0.98, "origin": "0,13,-6", "origin_mm": [0.0, 13.0, -6.0],
+        "find_bad_channels": False, "bad_channels": ["MEG2443"],
+        "calibration": "bids:raw:sub-01/meg/sss_cal_3053.dat",
+        "cross_talk": "bids:raw:sub-01/meg/ct_sparse.fif"}
+    skipped = MaxwellFilter(in_file=str(sss / "sample_audvis_trunc_raw_sss.fif")).run(
+        cwd=str(tmp_path))
+    assert skipped.outputs.settings == {"maxfilter": True, "maxfilter_applied": False,
+                                        "maxfilter_note": "already SSS-processed (proc_history)"}
+
+
+@pytest.mark.shared_data
 def test_calibration_of_another_system_is_refused(mne_testing, tmp_path):
     sss = mne_testing / "SSS"
     raw = mne.io.read_raw_fif(sss / "test_move_anon_erm_raw.fif", allow_maxshield="yes",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,12 @@ def test_routes_build(tmp_path, route, expected, absent):
     blocks = wf.get_node("block_values")
     assert blocks.inputs.tr == 3.0 and blocks.inputs.conditions == CONDITIONS
     assert wf.__desc__ and "[@" in wf.__desc__
+    # the derivative's sidecar names the route and its settings ([fmri] option names)
+    expected_route = {"ants": {"fmri_route": "ants", "projection_fraction": 0.5,
+                               "coregistration_init": "header"},
+                      "freesurfer": {"fmri_route": "freesurfer", "projection_fraction": 0.5},
+                      "fmriprep": {"fmri_route": "fmriprep"}}[route]
+    assert wf.get_node("ds_blocks").inputs.sidecar == expected_route
     if route != "fmriprep":
         realign = wf.get_node("realign")
         assert realign.inputs.seed == 3 and realign.n_procs == 2
@@ -121,8 +129,6 @@ def test_fsaverage_parcels_reads_fmriprep_gifti(tmp_path, intent):
     """The fMRIPrep route reads both hemispheres' GIFTI, whatever the data arrays' intent (one
     array per volume) or as one 2-D array, drops the dummy volumes, averages the grid vertices
     of each parcel and names the parcels left without signal."""
-    import json
-
     import nibabel as nib
     import pandas as pd
 
@@ -207,3 +213,34 @@ def test_fmriprep_route_runs_and_recovers_block_amplitudes(tmp_path):
     # the 510-s high-pass removes one slow cosine from a 342-s run, about 2 % of the boxcars
     np.testing.assert_allclose(found, amplitude.reindex(found.index), rtol=0.03)
     np.testing.assert_allclose(table[table.parcel == "b-rh"].value, 0.0, atol=0.02)
+    # the sidecar records what made the values: the route and the block settings used
+    sidecar = json.loads(written.with_suffix(".json").read_text())
+    assert sidecar["Sources"] == [f"bids:raw:{pair.bold.name}"]
+    assert {k: sidecar[k] for k in ("fmri_route", "repetition_time_s", "dummy_scans",
+                                    "highpass_period_s", "hrf_delay_s", "block_volumes",
+                                    "rest_volumes")} == {
+        "fmri_route": "fmriprep", "repetition_time_s": 3.0, "dummy_scans": design.dummy_volumes,
+        "highpass_period_s": 510.0, "hrf_delay_s": 3.0, "block_volumes": 9, "rest_volumes": 5}
+
+
+def test_block_values_record_the_volume_counts_derived_from_the_events(tmp_path):
+    """Without block_volumes/rest_volumes, BlockValues derives them from the events (11 and 6
+    for 30-s blocks and 21-s rests at TR 3 s, DESIGN 4.2) and reports the values it used."""
+    import pandas as pd
+
+    from bids_app.interfaces.fmri import BlockValues
+    from bids_app.simulate.design import make_design, run_events
+
+    design = make_design("small")
+    events = run_events(design, np.random.default_rng(0))
+    events.to_csv(tmp_path / "events.tsv", sep="\t", index=False)
+    n_kept = design.n_volumes - design.dummy_volumes
+    pd.DataFrame({"p-lh": np.random.default_rng(1).normal(100, 1, n_kept)}).to_csv(
+        tmp_path / "series.tsv", sep="\t", index=False)
+    interface = BlockValues(timeseries=str(tmp_path / "series.tsv"),
+                            events=str(tmp_path / "events.tsv"), tr=design.tr_s,
+                            conditions=list(design.conditions), dummy_scans=design.dummy_volumes)
+    result = interface.run(cwd=str(tmp_path))
+    assert result.outputs.settings == {
+        "repetition_time_s": 3.0, "dummy_scans": design.dummy_volumes,
+        "highpass_period_s": 510.0, "hrf_delay_s": 3.0, "block_volumes": 11, "rest_volumes": 6}

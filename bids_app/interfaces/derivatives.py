@@ -3,7 +3,9 @@
 :class:`DerivativesSink` takes a table produced in the work folder and the raw BIDS file it was
 derived from, builds the derivative's name from the raw file's entities (``sub``, ``ses``,
 ``task``, ``acq``, ``run``) plus ``atlas`` and ``desc``, and writes the table with its JSON
-sidecar atomically (:func:`bids_app.io.derivatives.write_table`).
+sidecar atomically (:func:`bids_app.io.derivatives.write_table`). The sidecar records the
+``Sources`` and the settings each processing step reports it used (its ``settings`` output), so
+that a table can be read without the run's configuration file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from nipype.interfaces.base import (
     File,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
@@ -48,6 +51,8 @@ class _DerivativesSinkInputSpec(BaseInterfaceInputSpec):
     compress = traits.Bool(False, usedefault=True, desc="write .tsv.gz")
     description = traits.Str(mandatory=True, desc="sidecar Description")
     sidecar = traits.Dict(desc="extra sidecar fields")
+    settings = traits.List(traits.Dict, desc="settings reported by the steps that made the "
+                           "table, added to the sidecar in order")
 
 
 class _DerivativesSinkOutputSpec(TraitedSpec):
@@ -68,16 +73,20 @@ class DerivativesSink(SimpleInterface):
         path = participant_path(Path(self.inputs.base_directory), entities, self.inputs.datatype,
                                 self.inputs.suffix, extension)
         extra = dict(self.inputs.sidecar) if self.inputs.sidecar else {}
-        extra.setdefault("Sources", [f"bids:raw:{_raw_relpath(self.inputs.source_file)}"])
+        extra.setdefault("Sources", [raw_uri(self.inputs.source_file)])
+        for step in self.inputs.settings if isdefined(self.inputs.settings) else []:
+            extra.update(step)
         write_table(read_table(self.inputs.in_file), path,
                     description=self.inputs.description, **extra)
         self._results["out_file"] = str(path)
         return runtime
 
 
-def _raw_relpath(source_file: str) -> str:
+def raw_uri(source_file: str | Path) -> str:
+    """BIDS URI of a file of the raw dataset: ``bids:raw:<path from the sub- folder>``
+    (the file name alone for a file outside a subject folder)."""
     parts = Path(source_file).parts
     for i, part in enumerate(parts):
         if part.startswith("sub-"):
-            return "/".join(parts[i:])
-    return Path(source_file).name
+            return "bids:raw:" + "/".join(parts[i:])
+    return "bids:raw:" + Path(source_file).name

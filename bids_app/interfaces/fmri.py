@@ -307,6 +307,7 @@ class _BlocksInputSpec(BaseInterfaceInputSpec):
 class _BlocksOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="block values (TSV)")
     report = File(exists=True, desc="block summary (JSON)")
+    settings = traits.Dict(desc="what was done, for the derivative's sidecar")
 
 
 class BlockValues(SimpleInterface):
@@ -319,18 +320,21 @@ class BlockValues(SimpleInterface):
         import pandas as pd
 
         from bids_app.blocks import assign_blocks
-        from bids_app.fmri import average_blocks, block_estimates
+        from bids_app.fmri import average_blocks, block_estimates, design_volume_counts
         from bids_app.io.checks import read_events
 
         series = pd.read_csv(self.inputs.timeseries, sep="\t")
         trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
                                gap_s=self.inputs.block_gap_s)
-        optional = {k: getattr(self.inputs, k) for k in ("block_volumes", "rest_volumes")
-                    if isdefined(getattr(self.inputs, k))}
+        # volumes per block and rest: as configured, else from the events (recorded either way)
+        names = ("block_volumes", "rest_volumes")
+        counts = {k: getattr(self.inputs, k) for k in names if isdefined(getattr(self.inputs, k))}
+        if len(counts) < len(names):
+            counts = {**dict(zip(names, design_volume_counts(trials, self.inputs.tr))), **counts}
         estimates = block_estimates(
             series, trials, tr=self.inputs.tr, dummy_scans=self.inputs.dummy_scans,
             highpass_period_s=self.inputs.highpass_period_s, hrf_delay_s=self.inputs.hrf_delay_s,
-            **optional,
+            **counts,
         )
         cwd = Path(runtime.cwd)
         estimates.to_csv(cwd / "blocks.tsv", sep="\t", index=False, float_format="%.8g")
@@ -343,5 +347,11 @@ class BlockValues(SimpleInterface):
             "condition_means": averaged.groupby("condition")["normalized"].mean().to_dict(),
             "averaged": averaged[["condition", "parcel", "normalized"]].to_dict("list"),
         })
-        self._results.update(out_file=str(cwd / "blocks.tsv"), report=str(cwd / "blocks.json"))
+        settings = {  # [fmri] option names (DESIGN 4.2 steps 3-5)
+            "repetition_time_s": self.inputs.tr, "dummy_scans": self.inputs.dummy_scans,
+            "highpass_period_s": self.inputs.highpass_period_s,
+            "hrf_delay_s": self.inputs.hrf_delay_s, **{k: int(v) for k, v in counts.items()},
+        }
+        self._results.update(out_file=str(cwd / "blocks.tsv"), report=str(cwd / "blocks.json"),
+                             settings=settings)
         return runtime

@@ -23,6 +23,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.derivatives import raw_uri
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
 
@@ -80,6 +81,7 @@ class _MaxwellInputSpec(BaseInterfaceInputSpec):
 class _MaxwellOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="Maxwell-filtered recording (FIF)")
     report = File(exists=True, desc="summary for the report (JSON)")
+    settings = traits.Dict(desc="what was done, for the derivative's sidecar")
 
 
 class MaxwellFilter(SimpleInterface):
@@ -93,6 +95,7 @@ class MaxwellFilter(SimpleInterface):
 
         path = self.inputs.in_file
         raw = read_meg_raw(path)
+        marked_bad = list(raw.info["bads"])
         with _about(path), limit_threads(self.inputs.num_threads):
             if self.inputs.apply:
                 result = tsss(raw, calibration=_optional(self.inputs.calibration),
@@ -113,8 +116,29 @@ class MaxwellFilter(SimpleInterface):
                        st_duration=self.inputs.st_duration,
                        sfreq=float(raw.info["sfreq"]), duration_s=float(raw.times[-1]))
         write_json(cwd / "maxwell.json", summary)
-        self._results.update(out_file=str(out), report=str(cwd / "maxwell.json"))
+        self._results.update(out_file=str(out), report=str(cwd / "maxwell.json"),
+                             settings=self._settings(result, marked_bad))
         return runtime
+
+    def _settings(self, result, marked_bad) -> dict:
+        """The sidecar's record of this step ([meg] option names; DESIGN 4.3 step 1)."""
+        settings = {"maxfilter": bool(self.inputs.apply), "maxfilter_applied": result.applied}
+        if not result.applied:
+            return {**settings, "maxfilter_note": result.reason}
+        calibration, cross_talk = (_optional(self.inputs.calibration),
+                                   _optional(self.inputs.cross_talk))
+        return {
+            **settings,
+            "st_duration_s": self.inputs.st_duration,
+            "st_correlation": self.inputs.st_correlation,
+            "origin": self.inputs.origin,
+            "origin_mm": (None if result.origin_mm is None
+                          else [round(float(v), 2) for v in result.origin_mm]),
+            "find_bad_channels": bool(self.inputs.find_bad_channels),
+            "bad_channels": sorted(set(marked_bad) | set(result.noisy) | set(result.flat)),
+            "calibration": raw_uri(calibration) if calibration else None,
+            "cross_talk": raw_uri(cross_talk) if cross_talk else None,
+        }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,6 +221,7 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
 class _PowerOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="power table (TSV)")
     report = File(exists=True, desc="summary for the report (JSON)")
+    settings = traits.Dict(desc="what was done, for the derivative's sidecar")
 
 
 class BandPower(SimpleInterface):
@@ -251,8 +276,31 @@ class BandPower(SimpleInterface):
             "band_means": band_time_course(result.table),
             "parcel_maps": peak_window_maps(result.table),
         })
-        self._results.update(out_file=str(cwd / "power.tsv"), report=str(cwd / "power.json"))
+        self._results.update(out_file=str(cwd / "power.tsv"), report=str(cwd / "power.json"),
+                             settings=self._settings(epochs, result, forward))
         return runtime
+
+    def _settings(self, epochs, result, forward) -> dict:
+        """The sidecar's record of this step ([meg] option names; DESIGN 4.3 steps 2-6)."""
+        inputs, blocks = self.inputs, result.blocks
+        return {
+            "sampling_frequency_hz": float(epochs.epochs.info["sfreq"]),
+            "tmin_s": inputs.tmin_s, "tmax_s": inputs.tmax_s, "tfr_padding_s": inputs.padding_s,
+            "eog_reject_uv": inputs.eog_reject_uv, "eog_channels": list(epochs.eog_channels),
+            "n_trials": int(blocks["n_trials"].sum()),
+            "n_trials_rejected": int(blocks["n_rejected"].sum()),
+            "min_trials_per_block": inputs.min_trials_per_block,
+            "blocks_left_out": [int(b) for b in blocks.loc[~blocks["included"], "block"]],
+            "ch_type": inputs.ch_type,
+            "bands": {band: [s["fmin"], s["fmax"]] for band, s in result.band_summary.items()},
+            "freq_step_hz": inputs.freq_step_hz,
+            "n_cycles": inputs.n_cycles,
+            "window_length_ms": inputs.window_length_ms,
+            "baseline_ms": list(inputs.baseline_ms),
+            "dics_reg": inputs.dics_reg, "pick_ori": inputs.pick_ori,
+            "head_model": "sphere" if inputs.is_sphere else "BEM",
+            "n_sources": int(forward["nsource"]),
+        }
 
 
 def source_parcels(forward, parcels: dict) -> np.ndarray:

@@ -103,6 +103,13 @@ def init_fmri_run_wf(
                         "filtering; 'normalized' per run (DESIGN 4.2)."),
         name="ds_blocks", run_without_submitting=True,
     )
+    route = "fmriprep" if pair.fmriprep_bold is not None else registration
+    route_settings = {"fmri_route": route}  # the steps before the block values ([fmri] names)
+    if route != "fmriprep":
+        route_settings["projection_fraction"] = projection_fraction
+    if route == "ants":
+        route_settings["coregistration_init"] = coregistration_init
+    sink.inputs.sidecar = route_settings
     n_reports = 2 if pair.fmriprep_bold else 4
     reports = pe.Node(niu.Merge(n_reports), name="merge_reports", run_without_submitting=True)
 
@@ -155,12 +162,17 @@ def init_fmri_run_wf(
         dummy=dummy_scans, period=highpass_period_s, delay=hrf_delay_s)
     workflow.connect([
         (inputnode, sink, [("atlas_label", "atlas")]),
-        (blocks, sink, [("out_file", "in_file")]),
+        (blocks, sink, [("out_file", "in_file"), (("settings", _as_list), "settings")]),
         (blocks, outputnode, [("out_file", "blocks")]),
         (sink, outputnode, [("out_file", "out_file")]),
         (reports, outputnode, [("out", "report_data")]),
     ])
     return workflow
+
+
+def _as_list(item):
+    """One item as a one-element list (for a connection into a list input)."""
+    return [item]
 
 
 def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac, omp_nthreads):

@@ -131,6 +131,7 @@ def init_meg_run_wf(
                         "its per-run normalisation ('normalized'; DESIGN 4.3)."),
         name="ds_power", run_without_submitting=True)
     reports = pe.Node(niu.Merge(2), name="merge_reports", run_without_submitting=True)
+    settings = pe.Node(niu.Merge(2), name="merge_settings", run_without_submitting=True)
     workflow.connect([
         (inputnode, forward, [("src", "src"), ("bem", "bem"), ("trans", "trans")]),
         (maxwell, forward, [("out_file", "in_file")]),
@@ -139,6 +140,9 @@ def init_meg_run_wf(
         (inputnode, power, [("parcellation", "parcellation")]),
         (inputnode, sink, [("atlas_label", "atlas")]),
         (power, sink, [("out_file", "in_file")]),
+        (maxwell, settings, [("settings", "in1")]),
+        (power, settings, [("settings", "in2")]),
+        (settings, sink, [("out", "settings")]),
         (maxwell, reports, [("report", "in1")]),
         (power, reports, [("report", "in2")]),
         (power, outputnode, [("out_file", "power")]),
