@@ -72,8 +72,8 @@ class DerivativesSink(SimpleInterface):
         extension = ".tsv.gz" if self.inputs.compress else ".tsv"
         path = participant_path(Path(self.inputs.base_directory), entities, self.inputs.datatype,
                                 self.inputs.suffix, extension)
-        extra = dict(self.inputs.sidecar) if self.inputs.sidecar else {}
-        extra.setdefault("Sources", [raw_uri(self.inputs.source_file)])
+        extra = {"Sources": [raw_uri(self.inputs.source_file)]}
+        extra.update(self.inputs.sidecar if self.inputs.sidecar else {})
         for step in self.inputs.settings if isdefined(self.inputs.settings) else []:
             extra.update(step)
         write_table(read_table(self.inputs.in_file), path,
