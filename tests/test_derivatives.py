@@ -67,7 +67,19 @@ def test_dataset_description_parallel_jobs(tmp_path, skeleton):
     desc = json.loads((out / "dataset_description.json").read_text())
     assert desc["GeneratedBy"][0]["Name"] == "megfmri-fusion"
     assert desc["SourceDatasets"][0]["URL"].startswith("file://")
-    assert [p.name for p in out.iterdir()] == ["dataset_description.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".bidsignore", "dataset_description.json"]
+    assert (out / ".bidsignore").read_text().splitlines() == list(d.BIDSIGNORE)
+
+
+def test_bidsignore_keeps_the_users_lines(tmp_path, skeleton):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".bidsignore").write_text("extra/\n*.html\n")
+    d.write_dataset_description(out, skeleton)
+    d.write_dataset_description(out, skeleton)                 # a second job adds nothing
+    lines = (out / ".bidsignore").read_text().splitlines()
+    assert lines[:2] == ["extra/", "*.html"]
+    assert sorted(lines[2:]) == sorted(set(d.BIDSIGNORE) - {"*.html"})
 
 
 def test_container_recorded(tmp_path, skeleton, monkeypatch):

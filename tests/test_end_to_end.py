@@ -80,6 +80,24 @@ def test_simulated_dataset_passes_the_bids_validator(study):
     assert report.errors == {}
 
 
+def test_derivatives_pass_the_bids_validator(study):
+    """The output folder is a derivative dataset that bids-validator-deno accepts: no error,
+    with the files no BIDS-Derivatives rule covers listed in its .bidsignore (as fMRIPrep
+    does), and the label GIFTIs named and described as BIDS asks."""
+    import subprocess
+
+    from bids_app.io.validation import parse_report, validator_executable
+
+    out = study["out"]
+    assert (out / ".bidsignore").read_text().splitlines()[:2] == ["*.html", "logs"]
+    proc = subprocess.run([validator_executable(), str(out), "--format", "json", "--no-color"],
+                          capture_output=True, text=True, timeout=600)
+    report = parse_report(json.loads(proc.stdout))
+    assert report.errors == {}, report.summary("errors")
+    label = json.loads(_single(out, "hemi-L_space-fsaverage5_atlas-*_dseg.json").read_text())
+    assert label["SpatialReference"].startswith("https://")
+
+
 def test_derivatives_root(study):
     out = study["out"]
     description = json.loads((out / "dataset_description.json").read_text())

@@ -91,7 +91,7 @@ class Parcellate(SimpleInterface):
             subject_surfaces,
             write_label_gifti,
         )
-        from bids_app.io.derivatives import write_table
+        from bids_app.io.derivatives import FSAVERAGE_REFERENCE, surface_dseg_path, write_table
         from bids_app.meg.headmodel import grid_source_space
 
         cwd = Path(runtime.cwd)
@@ -137,9 +137,14 @@ class Parcellate(SimpleInterface):
                  vertices=np.concatenate(grids["fmri"]))
         out = Path(self.inputs.output_dir)
         names = parcellation.table["name"].tolist()
-        for hemi, side in (("lh", "L"), ("rh", "R")):
-            write_label_gifti(out / f"atlas-{parcellation.atlas}_hemi-{side}_space-fsaverage5_"
-                              "dseg.label.gii", parcellation.labels[hemi], names)
+        for hemi in ("lh", "rh"):
+            label_path = surface_dseg_path(out, parcellation.atlas, hemi)
+            write_label_gifti(label_path, parcellation.labels[hemi], names)
+            write_json(label_path.with_name(label_path.name.replace(".label.gii", ".json")), {
+                "Description": f"Parcels of the '{parcellation.atlas}' parcellation on the "
+                "fsaverage5 mesh (10,242 vertices; label keys are the dseg.tsv 'index').",
+                "SpatialReference": FSAVERAGE_REFERENCE,
+            })
         table_path = out / f"atlas-{parcellation.atlas}_dseg.tsv"
         write_table(parcellation.table, table_path,
                     description=f"Parcels of the '{parcellation.atlas}' parcellation on "

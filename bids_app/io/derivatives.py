@@ -300,9 +300,23 @@ def dataset_description(bids_dir: Path) -> dict[str, Any]:
     }
 
 
+#: Files of the derivatives that no BIDS-Derivatives rule covers (reports, figures, logs and
+#: the tables named by DESIGN 6), for ``<out>/.bidsignore`` as fMRIPrep does. A directory is
+#: named without a trailing slash: bids-validator-deno then ignores the folder itself too.
+BIDSIGNORE = ("*.html", "logs", "figures", "group", "*_desc-blocks_bold.*", "*_desc-dics_meg.*")
+
+
 def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
-    """Write ``<out>/dataset_description.json`` atomically (idempotent for parallel jobs)."""
-    path = Path(output_dir) / "dataset_description.json"
+    """Write ``<out>/dataset_description.json`` atomically (idempotent for parallel jobs), and
+    add the :data:`BIDSIGNORE` patterns missing from ``<out>/.bidsignore`` (lines already in
+    it are kept)."""
+    output_dir = Path(output_dir)
+    ignore = output_dir / ".bidsignore"
+    lines = ignore.read_text().splitlines() if ignore.is_file() else []
+    missing = [pattern for pattern in BIDSIGNORE if pattern not in lines]
+    if missing:
+        atomic_write_text(ignore, "\n".join(lines + missing) + "\n")
+    path = output_dir / "dataset_description.json"
     content = dataset_description(bids_dir)
     if path.exists():
         try:
@@ -311,3 +325,14 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
         except (OSError, json.JSONDecodeError):
             pass
     return write_json(path, content)
+
+
+#: ``SpatialReference`` of files on FreeSurfer's fsaverage meshes (a BIDS standard space).
+FSAVERAGE_REFERENCE = "https://surfer.nmr.mgh.harvard.edu/fswiki/FsAverage"
+
+
+def surface_dseg_path(output_dir: Path, atlas: str, hemi: str) -> Path:
+    """The parcellation on fsaverage5 as a label GIFTI, one per hemisphere (``lh``/``rh``):
+    ``hemi-<L|R>_space-fsaverage5_atlas-<atlas>_dseg.label.gii`` (BIDS entity order)."""
+    side = {"lh": "L", "rh": "R"}[hemi]
+    return Path(output_dir) / f"hemi-{side}_space-fsaverage5_atlas-{atlas}_dseg.label.gii"

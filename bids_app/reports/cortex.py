@@ -1,5 +1,5 @@
 """Parcel values on the fsaverage5 cortex: per-vertex parcel labels from the participant
-level's label GIFTIs (``atlas-<a>_hemi-{L,R}_space-fsaverage5_dseg.label.gii``)."""
+level's label GIFTIs (``hemi-{L,R}_space-fsaverage5_atlas-<a>_dseg.label.gii``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def vertex_labels(output_dir: Path, atlas: str) -> dict[str, np.ndarray] | None:
     """Parcel row of every fsaverage5 vertex per hemisphere (-1 outside), or None."""
     import nibabel as nib
 
+    from bids_app.io.derivatives import surface_dseg_path
+
     out = {}
-    for hemi, side in (("lh", "L"), ("rh", "R")):
-        path = Path(output_dir) / f"atlas-{atlas}_hemi-{side}_space-fsaverage5_dseg.label.gii"
+    for hemi in ("lh", "rh"):
+        path = surface_dseg_path(output_dir, atlas, hemi)
         if not path.is_file():
             return None
         out[hemi] = np.asarray(nib.load(path).agg_data(), int)
