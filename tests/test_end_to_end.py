@@ -3,9 +3,10 @@
 Five subjects x one run of the small preset (the fewest observations the group level accepts),
 through the real command line (:func:`bids_app.cli.run.run`), the nipype graph, the MultiProc
 plugin and the work-directory cache. Checks the exit codes, every file and column of DESIGN 6,
-the JSON sidecars, the reports, that the input dataset is untouched, that a second participant
-run reuses the cache, and that the fMRI block values, the realignment and the MEG power follow
-the simulated truth.
+the JSON sidecars and the settings they record, that the official validator accepts both the
+simulated dataset and the output folder, the reports, that the input dataset is untouched, that
+a second participant run reuses the cache, and that the fMRI block values, the realignment and
+the MEG power follow the simulated truth.
 
 About 11 minutes on 2 cores inside the full suite (measured 2026-11-29: simulation 1.5 min,
 participant level 9.2 min — per run realignment ~110 s, tSSS ~28 s, DICS ~19 s — group level
