@@ -91,7 +91,8 @@ class Parcellate(SimpleInterface):
             subject_surfaces,
             write_label_gifti,
         )
-        from bids_app.io.derivatives import FSAVERAGE_REFERENCE, surface_dseg_path, write_table
+        from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, sidecar_path,
+                                             surface_dseg_path, write_table)
         from bids_app.meg.headmodel import grid_source_space
 
         cwd = Path(runtime.cwd)
@@ -140,7 +141,7 @@ class Parcellate(SimpleInterface):
         for hemi in ("lh", "rh"):
             label_path = surface_dseg_path(out, parcellation.atlas, hemi)
             write_label_gifti(label_path, parcellation.labels[hemi], names)
-            write_json(label_path.with_name(label_path.name.replace(".label.gii", ".json")), {
+            write_json(sidecar_path(label_path), {
                 "Description": f"Parcels of the '{parcellation.atlas}' parcellation on the "
                 "fsaverage5 mesh (10,242 vertices; label keys are the dseg.tsv 'index').",
                 "SpatialReference": FSAVERAGE_REFERENCE,

@@ -22,7 +22,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_app.io.derivatives import participant_path, read_table, write_table
+from bids_app.io.derivatives import participant_path, raw_uri, read_table, write_table
 
 _ENTITY_RE = {key: re.compile(rf"(?:^|_){key}-([A-Za-z0-9]+)") for key in ("sub", "ses", "task", "acq", "run")}
 
@@ -80,13 +80,3 @@ class DerivativesSink(SimpleInterface):
                     description=self.inputs.description, **extra)
         self._results["out_file"] = str(path)
         return runtime
-
-
-def raw_uri(source_file: str | Path) -> str:
-    """BIDS URI of a file of the raw dataset: ``bids:raw:<path from the sub- folder>``
-    (the file name alone for a file outside a subject folder)."""
-    parts = Path(source_file).parts
-    for i, part in enumerate(parts):
-        if part.startswith("sub-"):
-            return "bids:raw:" + "/".join(parts[i:])
-    return "bids:raw:" + Path(source_file).name

@@ -23,9 +23,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_app.interfaces.derivatives import raw_uri
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
-from bids_app.io.derivatives import write_json
+from bids_app.io.derivatives import raw_uri, write_json
 
 LOGGER = logging.getLogger("nipype.interface")
 

@@ -224,11 +224,20 @@ def save_nifti_gz(img, path: Path) -> Path:
 
 
 def sidecar_path(path: Path) -> Path:
-    """The JSON sidecar of a table: ``x.tsv`` or ``x.tsv.gz`` -> ``x.json``."""
+    """The JSON sidecar of a BIDS file: its name up to the first dot, plus ``.json``
+    (``x.tsv``, ``x.tsv.gz`` or ``x.label.gii`` -> ``x.json``)."""
     path = Path(path)
-    name = path.name
-    stem = name[: -len(".tsv.gz")] if name.endswith(".tsv.gz") else name[: -len(".tsv")]
-    return path.with_name(stem + ".json")
+    return path.with_name(path.name.split(".")[0] + ".json")
+
+
+def raw_uri(source_file: str | Path) -> str:
+    """BIDS URI of a file of the raw dataset: ``bids:raw:<path from the sub- folder>``
+    (the file name alone for a file outside a subject folder)."""
+    parts = Path(source_file).parts
+    for i, part in enumerate(parts):
+        if part.startswith("sub-"):
+            return "bids:raw:" + "/".join(parts[i:])
+    return "bids:raw:" + Path(source_file).name
 
 
 def write_table(table: pd.DataFrame, path: Path, *, description: str,
