@@ -16,6 +16,7 @@ participant level 9.2 min — per run realignment ~110 s, tSSS ~28 s, DICS ~19 s
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -304,8 +305,15 @@ def test_participant_report_renders_with_warnings_on_top(study, chromium):
     if atlas == "fallback":
         assert any("fallback parcellation" in w for w in shown.warnings), shown.warnings
     assert "Parcellation and analysis grids" in shown.subtitles
-    for png in (study["out"] / "sub-01" / "figures").glob("*.png"):
+    pngs = sorted((study["out"] / "sub-01" / "figures").glob("*.png"))
+    for png in pngs:
         assert has_content(png), f"{png.name} is blank"
+    # named as fMRIPrep names its figures: the run's entities, then desc and the modality
+    names = [png.name for png in pngs]
+    assert "sub-01_task-naming_run-01_desc-motion_bold.png" in names, names
+    assert f"sub-01_atlas-{atlas}_dseg.png" in names, names
+    pattern = r"sub-01_(task-naming_run-01_desc-[a-z]+_(bold|meg)|atlas-[a-z0-9]+_dseg)\.png"
+    assert all(re.fullmatch(pattern, name) for name in names), names
 
 
 def test_group_report_renders(study, chromium):

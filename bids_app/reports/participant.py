@@ -47,7 +47,12 @@ class ReportContext:
         return labels, read_table(table)
 
     def figure_path(self, name: str) -> tuple[Path, str]:
-        """Absolute path and the page-relative path of a figure."""
+        """Absolute path and the page-relative path of a figure.
+
+        ``name`` continues the subject's entities as fMRIPrep names its figures, e.g.
+        ``task-naming_run-01_desc-motion_bold`` gives
+        ``sub-01/figures/sub-01_task-naming_run-01_desc-motion_bold.png``.
+        """
         path = self.figure_dir / f"sub-{self.subject}_{name}.png"
         return path, str(path.relative_to(self.output_dir))
 
@@ -64,7 +69,7 @@ def _fmri_motion(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
                 f"{s['mean_fd_mm']:.3f} / {s['max_fd_mm']:.3f}")])
     motion = _motion_table(s)
     if motion is not None:
-        path, rel = ctx.figure_path(f"{_tag(run)}_motion")
+        path, rel = ctx.figure_path(f"{run}_desc-motion_bold")
         figures.motion_figure(motion, path, f"{run} head motion")
         sec.figure(rel, "Realignment parameters and framewise displacement (Power et al.).")
     if s["max_fd_mm"] > 0.9:
@@ -109,7 +114,7 @@ def _fmri_blocks(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
                                               s["blocks_per_condition"].items()])
     averaged = pd.DataFrame(s["averaged"])
     if not averaged.empty:
-        path, rel = ctx.figure_path(f"{_tag(run)}_fmri_blocks")
+        path, rel = ctx.figure_path(f"{run}_desc-blocks_bold")
         figures.block_values_figure(averaged, path, ctx.conditions,
                                     f"{run}: normalised fMRI block values")
         sec.figure(rel, "Block values averaged per condition (normalised per run).")
@@ -148,7 +153,7 @@ def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
     for row in excluded.itertuples():
         ctx.warnings.append(f"{run}: block {row.block} ({row.condition}) left out, only "
                             f"{row.n_kept} of {row.n_trials} trials kept")
-    path, rel = ctx.figure_path(f"{_tag(run)}_meg_trials")
+    path, rel = ctx.figure_path(f"{run}_desc-trials_meg")
     labels = [f"{r.block} {r.condition}" for r in blocks.itertuples()]
     figures.bar_figure(labels, blocks["n_kept"].tolist(), path, ylabel="trials kept",
                        title=f"{run}: trials kept per block (red: left out)",
@@ -159,12 +164,12 @@ def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
         rows = [(f"{band}, {m['window_start_ms']:.0f}-{m['window_start_ms'] + 200:.0f} ms",
                  *parcel_values_on_vertices(m["values"], *cortex))
                 for band, m in s["parcel_maps"].items()]
-        path, rel = ctx.figure_path(f"{_tag(run)}_meg_maps")
+        path, rel = ctx.figure_path(f"{run}_desc-maps_meg")
         figures.cortex_rows_figure(rows, path, title=f"{run}: DICS power change")
         sec.figure(rel, "DICS power change from the baseline per parcel (mean over blocks), "
                         "per band in the window where the mean change is largest.")
     if s.get("band_means"):
-        path, rel = ctx.figure_path(f"{_tag(run)}_meg_bands")
+        path, rel = ctx.figure_path(f"{run}_desc-bands_meg")
         figures.band_timecourse_figure(s["band_means"], path,
                                        title=f"{run}: mean source power change")
         sec.figure(rel, "Relative DICS power change from the baseline, averaged over parcels "
@@ -192,7 +197,7 @@ def _anat_parcellation(s: dict, run: str, ctx: ReportContext, sec: Section) -> N
         included = set(table["name"][table["included"].astype(bool)])
         lh, rh = parcel_values_on_vertices(
             {k: v for k, v in colour.items() if k in included}, labels, table)
-        path, rel = ctx.figure_path("parcellation")
+        path, rel = ctx.figure_path(f"atlas-{s['atlas']}_dseg")
         figures.cortex_figure(lh, rh, path, title=f"{s['atlas']} parcels (fsaverage5)",
                               cmap="tab20", categorical=True)
         sec.figure(rel, "Parcels used in the analysis on the inflated cortex (excluded "
@@ -231,10 +236,6 @@ SECTION_ORDER = ("Run plan", "Anatomy and parcels", "fMRI", "MEG", "Methods", "A
 def register_renderer(kind: str, section: str, function: Callable) -> None:
     """Add the renderer of a summary kind (used by the MEG and anatomy stages)."""
     RENDERERS[kind] = (section, function)
-
-
-def _tag(run: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in run).strip("-")
 
 
 def build_participant_report(
