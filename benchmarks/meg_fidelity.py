@@ -3,10 +3,12 @@
 Not a speed benchmark: it measures the ceiling on the MEG fidelity that the simulator's sources
 allow, to tell how much of the pipeline's loss is intrinsic.
 
-Each planted parcel of the simulator carries band-limited Gaussian noise whose power in the
-effect's windows after every picture is multiplied by ``1 + change`` of the block
-(:func:`bids_app.simulate.meg.window_envelope`). Even without sensor noise, other sources and a
-beamformer, the power of 10 trials x 200 ms of such a signal is a random quantity. Here the
+Each planted parcel of the simulator carries band-limited Gaussian noise (``--source-model
+noise``, the default effects) or an oscillation at the band's centre (``oscillation``, the
+``recovery`` effects) whose power in the effect's windows after every picture is multiplied by
+``1 + change`` of the block (:func:`bids_app.simulate.meg.window_envelope`). Even without sensor
+noise, other sources and a beamformer, the power of 10 trials x 200 ms of band-limited noise is
+a random quantity; that of the oscillation is not. Here the
 app's own spectral estimator (:func:`bids_app.meg.dics.event_related_csd`: Morlet wavelets of
 the band, the app's windows and baseline, trials padded as the app reads them) is applied to
 the source course itself. The relative change of each block, averaged over the effect's
@@ -18,7 +20,7 @@ full pipeline's figures are in docs/simulation.md.
 
 Run from the repository root::
 
-    python benchmarks/meg_fidelity.py [--blocks 400] [--sfreq 250]
+    python benchmarks/meg_fidelity.py [--blocks 400] [--sfreq 250] [--source-model oscillation]
 """
 
 import argparse
@@ -30,7 +32,7 @@ from bids_app.config import Config
 from bids_app.meg.dics import band_frequencies, capped_n_cycles, event_related_csd
 from bids_app.simulate.design import make_design, run_events
 from bids_app.simulate.effects import default_effects
-from bids_app.simulate.meg import BANDS, band_noise, window_envelope
+from bids_app.simulate.meg import BANDS, PLANTED_COURSES, window_envelope
 
 MEG = Config().meg                      # the app's default windows, baseline, epoch, wavelets
 WINDOW_STARTS_MS = np.array(Config().window_starts_ms())
@@ -38,7 +40,7 @@ BASELINE_S = tuple(np.array(MEG.baseline_ms) / 1000)
 EPOCH_S = (MEG.tmin_s - MEG.tfr_padding_s, MEG.tmax_s + MEG.tfr_padding_s)
 
 
-def block_changes(effect, *, n_blocks, sfreq, rng, meg_gain=0.6):
+def block_changes(effect, *, n_blocks, sfreq, rng, source_model="noise", meg_gain=0.6):
     """Planted and measured relative power change of ``n_blocks`` blocks of 10 pictures."""
     design = make_design("small")
     onsets, blocks = [], []
@@ -58,7 +60,7 @@ def block_changes(effect, *, n_blocks, sfreq, rng, meg_gain=0.6):
     band = BANDS[effect.band]
     envelope = window_envelope(times, onsets, planted[blocks], effect.window_ms[0] / 1000,
                                (effect.window_ms[1] + 200.0) / 1000)
-    course = band_noise(n_samples, sfreq, band, rng)[0] * envelope
+    course = PLANTED_COURSES[source_model](n_samples, sfreq, band, rng) * envelope
     offsets = np.arange(int(round(EPOCH_S[0] * sfreq)), int(round(EPOCH_S[1] * sfreq)) + 1)
     epochs = course[np.round(onsets * sfreq).astype(int)[:, None] + offsets][:, None, :]
     epoch_times = offsets / sfreq
@@ -80,6 +82,8 @@ def main():
     parser.add_argument("--blocks", type=int, default=400, help="blocks per effect")
     parser.add_argument("--sfreq", type=float, default=250.0, help="sampling rate (Hz)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source-model", choices=sorted(PLANTED_COURSES), default="noise",
+                        help="course of the planted parcels (EffectSet.source_model)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     effects = default_effects(make_design("small").conditions).effects
@@ -88,7 +92,7 @@ def main():
     for effect in effects:
         start = time.perf_counter()
         planted, measured = block_changes(effect, n_blocks=args.blocks, sfreq=args.sfreq,
-                                          rng=rng)
+                                          rng=rng, source_model=args.source_model)
         r = np.corrcoef(planted, measured)[0, 1]
         half = 1.96 / np.sqrt(args.blocks - 3)
         low, high = np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)

@@ -270,7 +270,10 @@ class MEGConfig:
     baseline_ms: list[float] = _opt(
         lambda: [-200.0, 0.0], "Baseline interval [start, end] (ms).", factory=True
     )
-    dics_reg: float = _opt(0.05, "Tikhonov regularisation of the DICS filter (fraction of the trace).")
+    dics_reg: float = _opt(
+        0.2, "Tikhonov regularisation of the DICS filter (fraction of the trace; MNE's default "
+        "is 0.05, see docs/meg.md)."
+    )
     pick_ori: str = _opt(
         "max-power", "DICS source orientation.", allowed=("max-power", "normal")
     )

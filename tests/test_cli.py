@@ -287,3 +287,12 @@ def test_demo_prints_each_log_line_once(tmp_path):
     lines = [line for line in out.stderr.splitlines() if "|" in line]
     assert any("Reusing the simulated dataset" in line for line in lines), out.stderr
     assert len(lines) == len(set(lines)), out.stderr
+
+
+def test_simulator_names_the_shipped_effect_sets_for_an_unknown_one(caplog, tmp_path):
+    from bids_app.cli.simulate import main_simulate
+
+    with pytest.raises(SystemExit) as done:
+        main_simulate([str(tmp_path / "bids"), "--effects", "strong"])
+    assert done.value.code == 64
+    assert "--effects strong does not exist (or one of ['default', 'recovery'])" in caplog.text

@@ -25,3 +25,23 @@ def test_same_seed_gives_identical_files_and_another_seed_changes_every_data_fil
     changed = fingerprint(other / "sub-01")
     data = [name for name in reference if name.endswith((".fif", ".nii.gz"))]
     assert data and all(changed[name] != reference[name] for name in data)
+
+
+def test_recovery_effects_are_written_to_the_truth(tmp_path):
+    """``--effects recovery``: the truth gives each task-dependent effect its distinct condition
+    (the one whose coupling is reversed), the couplings and the oscillating source model."""
+    import json
+
+    from bids_app.cli.simulate import main_simulate
+
+    with pytest.raises(SystemExit) as done:
+        main_simulate([str(tmp_path / "bids"), "--n-subjects", "1", "--n-runs", "1",
+                       "--effects", "recovery", "--n-jobs", "1"])
+    assert done.value.code == 0
+    truth = json.loads((tmp_path / "bids" / "sourcedata" / "simulation" / "truth.json")
+                       .read_text())
+    assert truth["model"]["source_model"] == "oscillation"
+    frontal = {e["name"]: e for e in truth["effects"]}["left-frontal"]
+    assert frontal["condition"] == ["action_action"]
+    assert frontal["rho"] == {"object_object": 0.95, "action_action": -0.95,
+                              "object_action": 0.95}

@@ -38,7 +38,9 @@ def build_simulate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-subjects", type=int, help="number of subjects")
     parser.add_argument("--n-runs", type=int, help="runs per subject")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--effects", type=Path, help="JSON file with planted effects "
+    parser.add_argument("--effects", default="default", metavar="NAME|FILE.json",
+                        help="planted effects: 'default' (the paper's Table 1), 'recovery' "
+                        "(the same, as detectable as the method allows) or a JSON file "
                         "(see docs/simulation.md)")
     parser.add_argument("--meg-template", type=Path, help="real Neuromag recording whose sensor "
                         "geometry is used (default: a Vectorview-like array)")
@@ -54,13 +56,16 @@ def build_simulate_parser() -> argparse.ArgumentParser:
 
 
 def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = None,
-             n_runs: int | None = None, seed: int = 0, effects: Path | None = None,
+             n_runs: int | None = None, seed: int = 0, effects: str | Path = "default",
              meg_template: Path | None = None, noise_cov: Path | None = None,
              sfreq: float | None = None, atlas: str = "destrieux",
              overwrite: bool = False, n_jobs: int | None = None) -> Path:
-    """Simulate a dataset (the function behind ``megfmri-fusion-simulate``)."""
+    """Simulate a dataset (the function behind ``megfmri-fusion-simulate``).
+
+    ``effects`` is the name of a shipped effect set (``EFFECT_SETS``) or a JSON file.
+    """
     from bids_app.simulate.design import make_design
-    from bids_app.simulate.effects import default_effects, load_effects
+    from bids_app.simulate.effects import EFFECT_SETS, load_effects
     from bids_app.simulate.writer import write_dataset
 
     out_bids = Path(out_bids)
@@ -69,15 +74,17 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
             raise UsageError(f"{out_bids} exists and is not empty; choose a new folder or use "
                              "--overwrite.")
         shutil.rmtree(out_bids)
+    named_effects = EFFECT_SETS.get(str(effects))
     for path, option in ((meg_template, "--meg-template"), (noise_cov, "--noise-cov"),
-                         (effects, "--effects")):
+                         (None if named_effects else effects, "--effects")):
         if path is not None and not Path(path).is_file():
-            raise UsageError(f"{option} {path} does not exist.")
+            hint = f" (or one of {sorted(EFFECT_SETS)})" if option == "--effects" else ""
+            raise UsageError(f"{option} {path} does not exist{hint}.")
     design = make_design(preset, n_subjects=n_subjects, n_runs=n_runs, meg_sfreq=sfreq)
     if design.n_subjects < 1 or design.n_runs < 1:
         raise UsageError("--n-subjects and --n-runs must be at least 1.")
-    effect_set = (load_effects(effects, design.conditions) if effects
-                  else default_effects(design.conditions))
+    effect_set = (named_effects(design.conditions) if named_effects
+                  else load_effects(Path(effects), design.conditions))
     anatomy = _template_anatomy(atlas)
     return write_dataset(out_bids, design=design, effects=effect_set, anatomy=anatomy,
                          seed=seed, preset=preset, meg_template=meg_template,

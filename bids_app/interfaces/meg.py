@@ -212,7 +212,7 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     window_length_ms = traits.Float(200.0, usedefault=True, desc="window length (ms)")
     baseline_ms = traits.Tuple(traits.Float, traits.Float, default=(-200.0, 0.0), usedefault=True,
                                desc="baseline (ms)")
-    dics_reg = traits.Float(0.05, usedefault=True, desc="DICS regularisation")
+    dics_reg = traits.Float(0.2, usedefault=True, desc="DICS regularisation")
     pick_ori = traits.Enum("max-power", "normal", usedefault=True, desc="DICS orientation")
     n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
 

@@ -34,6 +34,7 @@ from bids_app.simulate.design import Design
 
 BANDS = ("theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma")
 KINDS = ("task-dependent", "task-invariant")
+SOURCE_MODELS = ("noise", "oscillation")
 
 
 @dataclass
@@ -57,6 +58,17 @@ class Effect:
     center_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     max_parcels: int = 3
     parcels: list[str] = field(default_factory=list)
+
+    def distinct_conditions(self, conditions) -> list[str]:
+        """The conditions whose coupling differs from the others' (a task-dependent effect's
+        condition: ``b`` of ``{a: 0, b: 0.9, c: 0}`` and of ``{a: 0.95, b: -0.95, c: 0.95}``);
+        every condition for a task-invariant effect or when no two couplings are equal."""
+        rho = {c: self.rho.get(c, 0.0) for c in conditions}
+        values = list(rho.values())
+        common = max(values, key=values.count)
+        if self.kind == "task-invariant" or values.count(common) == 1:
+            return list(rho)
+        return [c for c, r in rho.items() if r != common]
 
     def check(self, conditions) -> None:
         if self.kind not in KINDS:
@@ -85,9 +97,19 @@ class EffectSet:
     fmri_base: float = 1.0
     fmri_gain: float = 0.6
     meg_gain: float = 0.6
+    #: course of a planted parcel: "noise" (band-limited Gaussian noise) or "oscillation" (at
+    #: the band's centre, slowly drifting phase: a block's power is exactly the planted one)
+    source_model: str = "noise"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check(self, conditions) -> None:
+        if self.source_model not in SOURCE_MODELS:
+            raise ValueError(f"source_model must be one of {SOURCE_MODELS}, "
+                             f"got {self.source_model!r}")
+        for effect in self.effects:
+            effect.check(conditions)
 
 
 def default_effects(conditions) -> EffectSet:
@@ -136,6 +158,23 @@ def default_effects(conditions) -> EffectSet:
     )
 
 
+def recovery_effects(conditions) -> EffectSet:
+    """The default effects made as detectable as the method allows (docs/statistics.md): each
+    task-dependent coupling reversed in its distinct condition (-0.95 there, 0.95 in the other
+    two), so that the normalisation over conditions does not cancel it, and planted sources that
+    oscillate, so that a block's MEG power is the planted one."""
+    effect_set = default_effects(conditions)
+    for effect in effect_set.effects:
+        if effect.kind == "task-dependent":
+            effect.rho = {c: -0.95 if r else 0.95 for c, r in effect.rho.items()}
+    effect_set.source_model = "oscillation"
+    return effect_set
+
+
+#: Effect sets shipped with the simulator (``--effects NAME``).
+EFFECT_SETS = {"default": default_effects, "recovery": recovery_effects}
+
+
 def load_effects(path: Path, conditions) -> EffectSet:
     """Read effects from JSON (same fields as :func:`default_effects` produces)."""
     data = json.loads(Path(path).read_text())
@@ -146,8 +185,7 @@ def load_effects(path: Path, conditions) -> EffectSet:
     for effect in effects:
         effect.parcels = []
     effect_set = EffectSet(effects=effects, **data)
-    for effect in effect_set.effects:
-        effect.check(conditions)
+    effect_set.check(conditions)
     return effect_set
 
 

@@ -8,8 +8,9 @@
 * **Head**: fiducials, HPI coils and head-shape points of fsaverage in the Neuromag head frame
   (defined by the fiducials), so that MNE-BIDS writes consistent landmarks and the app's
   ``origin='auto'`` and coregistration work.
-* **Sources**: band-limited activity in the planted parcels whose power, in the effect's windows
-  after each picture, is multiplied by ``1 + relchange`` of the block; background sources with
+* **Sources**: band-limited activity in the planted parcels (Gaussian noise of the band, or an
+  oscillation at its centre: ``source_model``) whose power, in the effect's windows after each
+  picture, is multiplied by ``1 + relchange`` of the block; background sources with
   1/f-like activity spread over the cortex; projected through the real BEM forward model in
   fixed orientation (:func:`project`: the points of a parcel share one course, so their gain
   columns are summed first; equal to :func:`mne.apply_forward_raw`, tested); sensor noise
@@ -178,6 +179,22 @@ def band_noise(n_samples: int, sfreq: float, band, rng, n_signals=1) -> np.ndarr
     return x / x.std(axis=1, keepdims=True)
 
 
+def band_oscillation(n_samples: int, sfreq: float, band, rng, drift: float = 1.0) -> np.ndarray:
+    """An oscillation at the centre of ``band`` (Hz) whose phase drifts as a random walk
+    (``drift`` rad per square-root second), unit standard deviation: a planted course whose
+    power in any window is the planted one, so a block's power change is known exactly."""
+    times = np.arange(n_samples) / sfreq
+    phase = np.cumsum(rng.standard_normal(n_samples)) * drift / np.sqrt(sfreq)
+    return np.sqrt(2) * np.cos(2 * np.pi * np.mean(band) * times + phase)
+
+
+#: How the course of a planted parcel is made (``EffectSet.source_model``).
+PLANTED_COURSES = {
+    "noise": lambda n, sfreq, band, rng: band_noise(n, sfreq, band, rng)[0],
+    "oscillation": band_oscillation,
+}
+
+
 def _pink_noise(n_samples: int, rng, n_signals: int) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal((n_signals, n_samples)), axis=1)
     freqs = np.arange(spectrum.shape[1], dtype=float)
@@ -281,6 +298,7 @@ def source_activity(
     sfreq: float,
     duration_s: float,
     rng: np.random.Generator,
+    source_model: str = "noise",
     planted_nam: float = 30.0,
     background_nam: float = 8.0,
     n_background: int = 150,
@@ -296,6 +314,10 @@ def source_activity(
     planted : list of dict
         Each with ``parcel`` (name), ``band`` (name) and ``window_s`` ((start, stop) after the
         picture).
+    source_model : {"noise", "oscillation"}
+        Course of a planted parcel before its envelope: band-limited Gaussian noise
+        (:func:`band_noise`; the power of 10 trials x 200 ms is then random around the planted
+        one) or an oscillation at the band's centre (:func:`band_oscillation`; exact power).
     trials : DataFrame
         Pictures: ``onset`` (s), ``condition``, ``block``.
     blocks : DataFrame
@@ -312,7 +334,7 @@ def source_activity(
         points = np.flatnonzero(parcel_of_point == parcel)
         if points.size == 0:
             continue
-        base = band_noise(n_samples, sfreq, BANDS[item["band"]], rng)[0]
+        base = PLANTED_COURSES[source_model](n_samples, sfreq, BANDS[item["band"]], rng)
         changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
         env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
         groups.append(points)

@@ -141,7 +141,7 @@ def write_dataset(
     sim_dir.mkdir(parents=True, exist_ok=True)
     shared = {
         "out": out, "design": design, "info": info, "anatomy": anatomy,
-        "planted": planted, "base": base, "parcel_of_voxel": parcel_of_voxel,
+        "planted": planted, "source_model": effects.source_model, "base": base, "parcel_of_voxel": parcel_of_voxel,
         "cov": cov, "seed": seed, "events": events, "blocks": blocks,
         "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
     }
@@ -213,8 +213,7 @@ def write_dataset(
              "band": e.band, "window_starts_ms": [w for w in _window_starts()
                                                    if e.window_ms[0] - 1e-6 <= w
                                                    <= e.window_ms[1] + 1e-6],
-             "condition": [c for c, r in e.rho.items() if r != 0] if e.kind == "task-dependent"
-             else list(e.rho), "rho": e.rho}
+             "condition": e.distinct_conditions(design.conditions), "rho": e.rho}
             for e in effects.effects
         ],
         "null_parcels": effects.null_parcels,
@@ -310,8 +309,8 @@ def _simulate_subject_meg(job: tuple[int, str], heavy: dict) -> None:
         trials = ev[ev.trial_type != "instruction"]
         with sh["meg_slots"]:  # as many at once as the memory holds
             _write_meg_run(staging, sub, run, design, sh["info"], heavy["gain"], anatomy,
-                           sh["planted"], ev, trials, run_blocks, sh["cov"],
-                           _stream(sh["seed"], 4, i, j))
+                           sh["planted"], sh["source_model"], ev, trials, run_blocks,
+                           sh["cov"], _stream(sh["seed"], 4, i, j))
 
 
 #: A MEG run's process holds about this many copies of the run's samples at its peak, while
@@ -356,8 +355,8 @@ def _write_freesurfer_subject(anatomy: TemplateAnatomy, fs_dir: Path, name: str,
     nib.save(mgh, target / "mri" / "T1.mgz")
 
 
-def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, events, trials,
-                   run_blocks, cov, rng) -> None:
+def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, source_model, events,
+                   trials, run_blocks, cov, rng) -> None:
     import mne
     import mne_bids
 
@@ -366,6 +365,7 @@ def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, events, 
         parcel_names=anatomy.parcel_names, planted=planted,
         trials=trials.rename(columns={"trial_type": "condition"}), blocks=run_blocks,
         sfreq=design.meg_sfreq, duration_s=design.run_duration_s, rng=rng,
+        source_model=source_model,
     )
     raw = sim_meg.simulate_run_raw(info, sources, gain, events, rng=rng, cov=cov)
     tmp = out / f".tmp_sub-{sub}_run-{run}_raw.fif"

@@ -42,7 +42,7 @@ def init_meg_run_wf(
     n_cycles: float = 7.0,
     window_length_ms: float = 200.0,
     baseline_ms: tuple[float, float] = (-200.0, 0.0),
-    dics_reg: float = 0.05,
+    dics_reg: float = 0.2,
     pick_ori: str = "max-power",
     omp_nthreads: int = 1,
     name: str = "meg_run_wf",
