@@ -2,8 +2,9 @@
 
 The small preset's design with 16 subjects x 2 runs (32 observations, the paper had 20) and
 the ``recovery`` effects (docs/simulation.md): the task-dependent couplings reversed in their
-distinct condition and oscillating planted sources. Both levels run with the app's defaults
-(the demo configuration). docs/statistics.md explains why a study of the demo's size cannot
+distinct condition and oscillating planted sources. It is the demo with other options
+(``megfmri-fusion-demo DIR --n-subjects 16 --effects recovery``): both levels run with the
+app's defaults. docs/statistics.md explains why a study of the demo's size cannot
 show task-dependent effects reliably, whatever the analysis.
 
 It takes about 45 minutes on 2 cores, so it runs only when asked::
@@ -24,8 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bids_app.cli.run import run
-from bids_app.cli.simulate import DEMO_CONFIG, simulate
+from bids_app.cli.simulate import run_demo
 from bids_app.reports.group import planted_vs_found
 
 pytestmark = [
@@ -35,7 +35,7 @@ pytestmark = [
                        "MEGFMRI_RECOVERY=1 (or a folder to keep it in) to run it"),
 ]
 
-N_SUBJECTS, N_RUNS = 16, 2
+N_SUBJECTS = 16
 #: Significant bins allowed in the null parcels: 1 % of their 3 x 6 x 22 bins each (under
 #: the null about 0.23-0.29 % are significant, docs/statistics.md).
 NULL_SHARE = 0.01
@@ -48,14 +48,7 @@ def study():
     bids, out = root / "bids", root / "derivatives"
     group = out / "group"
     if not list(group.glob("*_desc-effects_table.tsv")):
-        simulate(bids, preset="small", n_subjects=N_SUBJECTS, n_runs=N_RUNS, seed=0,
-                 effects="recovery", overwrite=True)
-        config = root / "config.toml"
-        config.write_text(DEMO_CONFIG)
-        common = ["-w", str(root / "work"), "--random-seed", "1", "--config", str(config),
-                  "--nprocs", "2"]
-        assert run([str(bids), str(out), "participant", *common]) == 0
-        assert run([str(bids), str(out), "group", *common, "--skip-bids-validation"]) == 0
+        assert run_demo(root, n_subjects=N_SUBJECTS, effects="recovery", nprocs=2) == 0
 
     def table(suffix):
         return pd.read_csv(next(group.glob(f"*_desc-{suffix}.tsv")), sep="\t")

@@ -134,41 +134,61 @@ find_bad_channels = false
 """
 
 
-def main_demo(argv: list[str] | None = None) -> None:
-    """Entry point of ``megfmri-fusion-demo``: simulate, participant level, group level."""
+def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Path = "default",
+             nprocs: int | None = None) -> int:
+    """Simulate the small preset in ``out_dir/bids`` (unless a dataset is there), then run the
+    participant and group levels into ``out_dir/derivatives``; the exit code of the first level
+    that fails, else 0."""
     from bids_app.cli.run import run
 
+    out = Path(out_dir).resolve()
+    bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
+    if not (bids / "dataset_description.json").is_file():
+        simulate(bids, preset="small", n_subjects=n_subjects, effects=effects, overwrite=True)
+    else:
+        LOGGER.info("Reusing the simulated dataset in %s", bids)
+    config = out / "demo_config.toml"
+    config.write_text(DEMO_CONFIG)
+    common = ["-w", str(work), "--random-seed", "1", "--config", str(config)]
+    if nprocs:
+        common += ["--nprocs", str(nprocs)]
+    for level in ("participant", "group"):
+        code = run([str(bids), str(derivatives), level, *common])
+        if code != EXIT_OK:
+            LOGGER.error("The demo stopped at the %s level (exit code %d).", level, code)
+            return code
+    return EXIT_OK
+
+
+def main_demo(argv: list[str] | None = None) -> None:
+    """Entry point of ``megfmri-fusion-demo``: simulate, participant level, group level."""
     parser = argparse.ArgumentParser(
         prog="megfmri-fusion-demo",
         description="Simulate a small study, analyse it end to end and print the report's path.",
     )
     parser.add_argument("out_dir", type=Path, help="folder for the data, outputs and work files")
     parser.add_argument("--nprocs", type=int, default=None, help="processes in parallel")
+    parser.add_argument("--n-subjects", type=int, help="subjects to simulate (default 8; the "
+                        "recovery study of docs/statistics.md uses 16)")
+    parser.add_argument("--effects", default="default", metavar="NAME|FILE.json",
+                        help="planted effects: 'default', 'recovery' or a JSON file")
     args = parser.parse_args(argv)
     setup_console_logging()
-    out = args.out_dir.resolve()
-    bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
     start = time.time()
     try:
-        if not (bids / "dataset_description.json").is_file():
-            simulate(bids, preset="small", overwrite=True)
-        else:
-            LOGGER.info("Reusing the simulated dataset in %s", bids)
+        code = run_demo(args.out_dir, n_subjects=args.n_subjects, effects=args.effects,
+                        nprocs=args.nprocs)
     except AppError as err:
         LOGGER.error("%s", err.message)
         sys.exit(err.exit_code)
-    config = out / "demo_config.toml"
-    config.write_text(DEMO_CONFIG)
-    common = ["-w", str(work), "--random-seed", "1", "--config", str(config)]
-    if args.nprocs:
-        common += ["--nprocs", str(args.nprocs)]
-    for level in ("participant", "group"):
-        code = run([str(bids), str(derivatives), level, *common])
-        if code != EXIT_OK:
-            LOGGER.error("The demo stopped at the %s level (exit code %d).", level, code)
-            sys.exit(code)
+    except ValueError as err:  # invalid effects file and similar
+        LOGGER.error("%s", err)
+        sys.exit(EXIT_USAGE)
+    if code != EXIT_OK:
+        sys.exit(code)
     LOGGER.info("Demo finished in %.0f s.", time.time() - start)
-    print(f"\nGroup report:        {derivatives / 'group.html'}")
-    print(f"Participant reports: {derivatives}/sub-*.html")
-    print(f"Planted effects:     {bids / 'sourcedata' / 'simulation' / 'truth.json'}")
+    out = args.out_dir.resolve()
+    print(f"\nGroup report:        {out / 'derivatives' / 'group.html'}")
+    print(f"Participant reports: {out / 'derivatives'}/sub-*.html")
+    print(f"Planted effects:     {out / 'bids' / 'sourcedata' / 'simulation' / 'truth.json'}")
     sys.exit(EXIT_OK)
