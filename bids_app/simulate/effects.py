@@ -16,8 +16,10 @@ standard normal draws. Then
 At the block level the MEG change and the fMRI amplitude of a planted parcel therefore correlate
 with ``rho_c``; the observed correlation over (subject, run) observations is lower, as both
 modalities add measurement noise and the normalisation subtracts the run mean. A task-dependent
-effect has a non-zero ``rho`` for one condition only; a task-invariant effect has the same
-``rho`` for all conditions. Null parcels have fMRI amplitudes but no MEG coupling.
+effect's ``rho`` differs in one condition, its distinct condition (non-zero there and zero in
+the others in :func:`default_effects`; reversed there in :func:`recovery_effects`); a
+task-invariant effect has the same ``rho`` for all conditions. Null parcels have fMRI amplitudes
+but no MEG coupling.
 """
 
 from __future__ import annotations
