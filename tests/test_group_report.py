@@ -1,8 +1,10 @@
-"""The group report's reading aid for the effects table."""
+"""The group report's reading aids: the effects table's caution, planted vs found."""
+
+import itertools
 
 import pandas as pd
 
-from bids_app.reports.group import effects_caution
+from bids_app.reports.group import _recovery_summary, effects_caution, planted_vs_found
 
 BANDS = ["alpha", "beta"]
 
@@ -35,3 +37,49 @@ def test_uncorrected_significance_is_not_called_corrected():
     text = effects_caution(effects, _boot(), BANDS, correction="none")
     assert "not corrected for multiple comparisons" in text
     assert "corrects over windows only" not in text
+
+
+def test_planted_vs_found_checks_condition_band_windows_and_counts_null_bins():
+    """A task-dependent effect is found only by an effect of its distinct condition, in its band
+    and planted windows, in its parcels' clusters and hemisphere; a task-invariant one by
+    significant correlations in its band and windows; null parcels by their significant bins."""
+    starts = [100 + k * 100 / 3 for k in range(22)]
+    truth = {
+        "effects": [
+            {"name": "frontal", "kind": "task-dependent", "parcels": ["a-lh", "b-lh"],
+             "band": "highbeta", "window_starts_ms": starts[6:10], "condition": ["aa"]},
+            {"name": "occipital", "kind": "task-invariant", "parcels": ["c-lh", "c-rh"],
+             "band": "alpha", "window_starts_ms": starts[3:13], "condition": ["oo", "aa", "oa"]},
+        ],
+        "null_parcels": ["n-rh"],
+    }
+    clusters = pd.DataFrame({"parcel": ["a-lh", "b-lh", "c-lh", "c-rh", "n-rh"],
+                             "cluster": [1, 1, 2, 2, 3]})
+    effects = pd.DataFrame(
+        [("oo", 1, "lh", "highbeta", 300.0, 600.0, 0.99),     # wrong condition
+         ("aa", 1, "lh", "lowbeta", 300.0, 600.0, 0.99),      # wrong band
+         ("aa", 1, "lh", "highbeta", 800.0, 1000.0, 0.99),    # after the planted windows
+         ("aa", 3, "rh", "highbeta", 300.0, 600.0, 0.99)],    # another cluster
+        columns=["condition", "cluster", "hemi", "band", "start_ms", "end_ms", "ci_level"])
+    grid = list(itertools.product(["c-lh", "c-rh", "n-rh"], ["oo", "aa", "oa"],
+                                  ["alpha", "highbeta"], starts))
+    spearman = pd.DataFrame(grid, columns=["parcel", "condition", "band", "window_start_ms"])
+    spearman["significant"] = False
+    spearman.loc[(spearman.parcel == "c-lh") & (spearman.band == "alpha")
+                 & (spearman.window_start_ms == starts[5]), "significant"] = True
+    spearman.loc[(spearman.parcel == "c-rh") & (spearman.band == "alpha")
+                 & (spearman.window_start_ms == starts[20]), "significant"] = True  # too late
+    spearman.loc[(spearman.parcel == "n-rh") & (spearman.window_start_ms == starts[0]),
+                 "significant"] = True                                # 3 conditions x 2 bands
+
+    planted, nulls = planted_vs_found(truth, clusters, effects, spearman)
+    assert list(planted["found"]) == ["no", "yes", "no"]
+    effects.loc[len(effects)] = ("aa", 1, "lh", "highbeta", 433.3, 633.3, 0.999)
+    planted, nulls = planted_vs_found(truth, clusters, effects, spearman)
+    assert list(planted["found"]) == ["yes", "yes", "no"]
+    assert planted["what was found"][0] == "aa 433-633 ms"
+    assert nulls.to_dict("records") == [{"null parcel": "n-rh", "cluster": 3,
+                                         "significant correlation bins": 6}]
+    assert _recovery_summary(planted, nulls, spearman) == (
+        "2 of 3 planted (effect, hemisphere) pairs found. Null parcels: 6 significant bins of "
+        "132 (4.55 %; about 0.25 % are expected by chance), in 1 of 1 parcels.")

@@ -256,6 +256,21 @@ def planted_vs_found(truth: dict, clusters: pd.DataFrame, effects: pd.DataFrame,
     return pd.DataFrame(rows), pd.DataFrame(nulls)
 
 
+def _recovery_summary(planted: pd.DataFrame, nulls: pd.DataFrame,
+                      spearman: pd.DataFrame) -> str:
+    """Sensitivity and false positives of a simulated study in one sentence."""
+    n_found = int((planted["found"] == "yes").sum()) if not planted.empty else 0
+    text = f"{n_found} of {len(planted)} planted (effect, hemisphere) pairs found."
+    if not nulls.empty:
+        n_sig = int(nulls["significant correlation bins"].sum())
+        n_bins = int(spearman["parcel"].isin(nulls["null parcel"]).sum())
+        with_sig = int((nulls["significant correlation bins"] > 0).sum())
+        text += (f" Null parcels: {n_sig} significant bins of {n_bins} "
+                 f"({100 * n_sig / max(n_bins, 1):.2f} %; about 0.25 % are expected by chance), "
+                 f"in {with_sig} of {len(nulls)} parcels.")
+    return text
+
+
 def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
                        tables: Sequence[dict], conditions: Sequence[str], bands: Sequence[str],
                        truth_file: Path | None = None) -> Path:
@@ -308,10 +323,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
             sec.subtitle("Simulation: planted vs found")
             sec.table(planted)
             sec.table(nulls)
-            n_found = int((planted["found"] == "yes").sum()) if not planted.empty else 0
-            sec.text(f"{n_found} of {len(planted)} planted effect(s) found; null parcels with "
-                     f"significant bins: {int((nulls['significant correlation bins'] > 0).sum()) if not nulls.empty else 0}"
-                     f" of {len(nulls)}.")
+            sec.text(_recovery_summary(planted, nulls, t["spearman"]))
         sections.append(sec)
     methods = output_dir / "logs" / "CITATION.md"
     if methods.is_file():
