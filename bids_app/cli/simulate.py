@@ -135,7 +135,7 @@ find_bad_channels = false
 
 
 def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Path = "default",
-             nprocs: int | None = None) -> int:
+             seed: int = 0, nprocs: int | None = None) -> int:
     """Simulate the small preset in ``out_dir/bids`` (unless a dataset is there), then run the
     participant and group levels into ``out_dir/derivatives``; the exit code of the first level
     that fails, else 0."""
@@ -144,7 +144,8 @@ def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Pat
     out = Path(out_dir).resolve()
     bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
     if not (bids / "dataset_description.json").is_file():
-        simulate(bids, preset="small", n_subjects=n_subjects, effects=effects, overwrite=True)
+        simulate(bids, preset="small", n_subjects=n_subjects, effects=effects, seed=seed,
+                 overwrite=True)
     else:
         LOGGER.info("Reusing the simulated dataset in %s", bids)
     config = out / "demo_config.toml"
@@ -172,12 +173,13 @@ def main_demo(argv: list[str] | None = None) -> None:
                         "recovery study of docs/statistics.md uses 16)")
     parser.add_argument("--effects", default="default", metavar="NAME|FILE.json",
                         help="planted effects: 'default', 'recovery' or a JSON file")
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     args = parser.parse_args(argv)
     setup_console_logging()
     start = time.time()
     try:
         code = run_demo(args.out_dir, n_subjects=args.n_subjects, effects=args.effects,
-                        nprocs=args.nprocs)
+                        seed=args.seed, nprocs=args.nprocs)
     except AppError as err:
         LOGGER.error("%s", err.message)
         sys.exit(err.exit_code)
