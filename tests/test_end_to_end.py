@@ -234,9 +234,10 @@ def test_meg_power_follows_the_planted_changes_in_planted_parcels_only(study):
     the 5 subjects x 6 blocks; null parcels in the same band and windows follow it much less.
 
     Null parcels are not at zero: the beamformer leaks power from the planted sources to
-    parcels 4-6 cm away (measured on the small preset, 8 subjects x 2 runs, 96 blocks: planted
-    r = 0.43-0.71 per effect, mean 0.54; null parcels -0.01-0.42, mean 0.17, the highest for a
-    parietal parcel beside the occipital alpha source). With 30 blocks here, r has a standard
+    parcels 4-6 cm away (measured on the small preset, 8 subjects x 2 runs, 96 blocks, with the
+    default DICS regularisation of 0.2: planted r = 0.49-0.75 per effect, mean 0.59; null
+    parcels -0.04-0.51, mean 0.23, the highest for a parietal parcel beside the occipital alpha
+    source). With 30 blocks here, r has a standard
     error of about 0.17 per effect, hence the margins."""
     sim = study["bids"] / "sourcedata" / "simulation"
     truth = json.loads((sim / "truth.json").read_text())
