@@ -181,8 +181,9 @@ def band_noise(n_samples: int, sfreq: float, band, rng, n_signals=1) -> np.ndarr
 
 def band_oscillation(n_samples: int, sfreq: float, band, rng, drift: float = 1.0) -> np.ndarray:
     """An oscillation at the centre of ``band`` (Hz) whose phase drifts as a random walk
-    (``drift`` rad per square-root second), unit standard deviation: a planted course whose
-    power in any window is the planted one, so a block's power change is known exactly."""
+    (``drift`` rad per square-root second), unit standard deviation: a planted course with a
+    constant amplitude, so that the power of a block's trials in a window is the planted one
+    (within 2 % from alpha up, ``tests/test_simulate_effects.py``), unlike band-limited noise."""
     times = np.arange(n_samples) / sfreq
     phase = np.cumsum(rng.standard_normal(n_samples)) * drift / np.sqrt(sfreq)
     return np.sqrt(2) * np.cos(2 * np.pi * np.mean(band) * times + phase)
