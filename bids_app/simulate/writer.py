@@ -140,9 +140,9 @@ def write_dataset(
     sim_dir = out / "sourcedata" / "simulation"
     sim_dir.mkdir(parents=True, exist_ok=True)
     shared = {
-        "out": out, "design": design, "info": info, "anatomy": anatomy,
-        "planted": planted, "source_model": effects.source_model, "base": base,
-        "parcel_of_voxel": parcel_of_voxel, "cov": cov, "seed": seed, "events": events, "blocks": blocks,
+        "out": out, "design": design, "info": info, "anatomy": anatomy, "planted": planted,
+        "source_model": effects.source_model, "base": base, "parcel_of_voxel": parcel_of_voxel,
+        "cov": cov, "seed": seed, "events": events, "blocks": blocks,
         "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
     }
     jobs = list(enumerate(subjects))
