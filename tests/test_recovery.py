@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from bids_app.cli.simulate import run_demo
-from bids_app.reports.group import planted_vs_found
+from bids_app.reports.group import matching_effects, planted_vs_found
 
 pytestmark = [
     pytest.mark.slow,
@@ -73,17 +73,15 @@ def test_every_planted_effect_is_found(study):
 def test_task_dependent_effects_span_the_planted_windows(study):
     """The effects found for a planted task-dependent coupling start and end within one window
     length (200 ms) of the planted range."""
-    clusters = study["clusters"].set_index("parcel")["cluster"]
+    clusters = study["clusters"].set_index("parcel")
     for effect in study["truth"]["effects"]:
         if effect["kind"] != "task-dependent":
             continue
         starts = effect["window_starts_ms"]
         lo, hi = min(starts), max(starts) + 200.0
-        found = study["effects"][
-            study["effects"]["cluster"].isin(clusters[effect["parcels"]])
-            & (study["effects"]["band"] == effect["band"])
-            & study["effects"]["condition"].isin(effect["condition"])
-            & (study["effects"]["end_ms"] > lo) & (study["effects"]["start_ms"] < hi)]
+        planted = clusters.loc[effect["parcels"]]
+        found = matching_effects(study["effects"], planted["cluster"], planted["hemi"].iloc[0],
+                                 effect["band"], effect["condition"], (lo, hi))
         assert not found.empty, effect["name"]
         assert found["start_ms"].min() >= lo - 200.0 - 1e-6, (effect["name"], found)
         assert found["end_ms"].max() <= hi + 200.0 + 1e-6, (effect["name"], found)

@@ -74,12 +74,12 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
             raise UsageError(f"{out_bids} exists and is not empty; choose a new folder or use "
                              "--overwrite.")
         shutil.rmtree(out_bids)
-    named_effects = EFFECT_SETS.get(str(effects))
-    for path, option in ((meg_template, "--meg-template"), (noise_cov, "--noise-cov"),
-                         (None if named_effects else effects, "--effects")):
+    for path, option in ((meg_template, "--meg-template"), (noise_cov, "--noise-cov")):
         if path is not None and not Path(path).is_file():
-            hint = f" (or one of {sorted(EFFECT_SETS)})" if option == "--effects" else ""
-            raise UsageError(f"{option} {path} does not exist{hint}.")
+            raise UsageError(f"{option} {path} does not exist.")
+    named_effects = EFFECT_SETS.get(str(effects))
+    if named_effects is None and not Path(effects).is_file():
+        raise UsageError(f"--effects {effects} does not exist (or one of {sorted(EFFECT_SETS)}).")
     design = make_design(preset, n_subjects=n_subjects, n_runs=n_runs, meg_sfreq=sfreq)
     if design.n_subjects < 1 or design.n_runs < 1:
         raise UsageError("--n-subjects and --n-runs must be at least 1.")

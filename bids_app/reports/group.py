@@ -207,6 +207,17 @@ def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[s
             "seen in both hemispheres.")
 
 
+def matching_effects(effects: pd.DataFrame, clusters, hemi: str, band: str, conditions,
+                     span_ms: tuple[float, float]) -> pd.DataFrame:
+    """Rows of the effects table in ``clusters`` and ``hemi``, of ``band`` and one of
+    ``conditions``, that overlap ``span_ms`` (start, end): what a planted task-dependent effect
+    is found as."""
+    lo, hi = span_ms
+    return effects[effects["cluster"].isin(clusters) & (effects["hemi"] == hemi)
+                   & (effects["band"] == band) & effects["condition"].isin(conditions)
+                   & (effects["end_ms"] > lo) & (effects["start_ms"] < hi)]
+
+
 def planted_vs_found(truth: dict, clusters: pd.DataFrame, effects: pd.DataFrame,
                      spearman: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare the simulation's planted effects with the effects table.
@@ -233,10 +244,8 @@ def planted_vs_found(truth: dict, clusters: pd.DataFrame, effects: pd.DataFrame,
                            & (spearman["window_start_ms"] >= lo - 1e-6)
                            & (spearman["window_start_ms"] + 200.0 <= hi + 1e-6)]
             if eff["kind"] == "task-dependent":
-                found = effects[effects["cluster"].isin(cl) & (effects["hemi"] == hemi)
-                                & (effects["band"] == eff["band"])
-                                & effects["condition"].isin(eff["condition"])
-                                & (effects["end_ms"] > lo) & (effects["start_ms"] < hi)]
+                found = matching_effects(effects, cl, hemi, eff["band"], eff["condition"],
+                                         (lo, hi))
                 hit = not found.empty
                 detail = "; ".join(f"{r.condition} {r.start_ms:.0f}-{r.end_ms:.0f} ms"
                                    for r in found.itertuples()) or "none"
