@@ -1,7 +1,10 @@
 """A tiny MEG+fMRI BIDS dataset for testing discovery, checks and the command line.
 
-Its files are small but real (a readable FIF with MEG channels, 4-D NIfTI BOLD, events), so the
-input checks pass; it is not meant for the analysis itself (that uses the simulator).
+Its files are small but real and consistent with each other, so every input check passes: a
+FIF recording at 250 Hz (above twice the highest band edge, 90 Hz) lasting 120 s with MEG
+channels, 4-D NIfTI BOLD runs of 45 volumes whose header says TR 3 s like the sidecar, and
+events whose blocks lie inside both recordings with room for the baseline after the 5 dummy
+scans. It is not meant for the analysis itself (that uses the simulator).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ CONDITIONS = ("object_object", "action_action", "object_action")
 
 def _events(n_blocks_per_condition: int = 1) -> pd.DataFrame:
     rows = []
-    t = 20.0
+    t = 40.0
     block = 0
     for rep in range(n_blocks_per_condition):
         for cond in CONDITIONS:
@@ -37,24 +40,29 @@ def write_events(path: Path, events: pd.DataFrame | None = None) -> Path:
     return path
 
 
-def write_meg(path: Path, duration_s: float = 2.0) -> Path:
+def write_meg(path: Path, duration_s: float = 120.0, sfreq: float = 250.0,
+              types: tuple[str, ...] = ("grad",) * 4 + ("mag",) * 2) -> Path:
     import mne
 
-    names = [f"MEG{i:04d}" for i in range(6)] + ["EOG061", "STI101"]
-    types = ["grad"] * 4 + ["mag"] * 2 + ["eog", "stim"]
-    info = mne.create_info(names, 100.0, types)
-    data = np.random.default_rng(0).normal(size=(len(names), int(duration_s * 100))) * 1e-12
+    names = [f"MEG{i:04d}" for i in range(len(types))] + ["EOG061", "STI101"]
+    info = mne.create_info(names, sfreq, list(types) + ["eog", "stim"])
+    data = np.random.default_rng(0).normal(size=(len(names), int(duration_s * sfreq))) * 1e-12
     path.parent.mkdir(parents=True, exist_ok=True)
     mne.io.RawArray(data, info, verbose="error").save(path, overwrite=True, verbose="error")
     return path
 
 
-def write_nifti(path: Path, shape=(4, 4, 4, 12)) -> Path:
+def write_nifti(path: Path, shape=(4, 4, 4, 45), tr: float = 3.0) -> Path:
+    """A NIfTI image of random values; 4-D images record ``tr`` (s) in their header."""
     import nibabel as nib
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.random.default_rng(0).normal(100, 1, size=shape).astype("float32")
-    nib.save(nib.Nifti1Image(data, np.diag([3.0, 3.0, 3.0, 1.0])), path)
+    img = nib.Nifti1Image(data, np.diag([3.0, 3.0, 3.0, 1.0]))
+    img.header.set_xyzt_units("mm", "sec")
+    if len(shape) == 4:
+        img.header.set_zooms((3.0, 3.0, 3.0, tr))
+    nib.save(img, path)
     return path
 
 
