@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bids_app.cli.parser import parse_args
-from bids_app.cli.run import build_config, check_output_location, run
+from bids_app.cli.folders import check_output_location
+from bids_app.cli.run import build_config, run
 from bids_app.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_output_inside_dataset(caplog, skeleton, where):
 
 def test_output_in_derivatives_is_allowed(skeleton):
     out = skeleton / "derivatives" / "megfmri-fusion"
-    assert check_output_location(skeleton, out, "output") == out.resolve()
+    assert check_output_location(out, "output", bids_dir=skeleton) == out.resolve()
 
 
 def test_output_cannot_be_created(caplog, skeleton, tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bids_app.cli.run import prepare_folders, save_config
+from bids_app.cli.folders import check_folders
+from bids_app.cli.run import new_run_id, open_output, save_config
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK, MissingInputError
 
@@ -14,7 +15,11 @@ LOGGER = logging.getLogger("bids_app")
 
 def run_group(config: Config) -> int:
     """Run the group level on the participant outputs in the output folder."""
+    from bids_app.io.bids import check_bids_root
+
     ex = config.execution
+    ex.bids_dir = check_bids_root(ex.bids_dir)
+    check_folders(config)
     out = Path(ex.output_dir)
     if not (out / "dataset_description.json").is_file():
         raise MissingInputError(
@@ -25,12 +30,13 @@ def run_group(config: Config) -> int:
     from bids_app.workflows.execution import configure_nipype, run_workflow
     from bids_app.workflows.group import init_group_wf_from_config
 
-    run_id = prepare_folders(config)
-    save_config(config, run_id)
+    run_id = new_run_id()
     crash_dir = out / "logs" / f"crash-{run_id}"
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=config.nipype.stop_on_first_crash,
                      verbosity=ex.verbosity)
-    workflow = init_group_wf_from_config(config)
+    workflow = init_group_wf_from_config(config)  # finds the participant outputs' atlas
+    open_output(config, run_id)
+    save_config(config, run_id)
     run_workflow(
         workflow,
         plugin=config.nipype.plugin,

@@ -1,11 +1,16 @@
-"""The participant level: checks first, then the nipype graph of every selected subject."""
+"""The participant level: checks first, then the nipype graph of every selected subject.
+
+Every check runs before anything is written (folders, dataset, data files, atlas, licence):
+a refused run leaves no output or work folder behind.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from bids_app.cli.run import prepare_folders, require_fs_license, save_config
+from bids_app.cli.folders import check_folders
+from bids_app.cli.run import new_run_id, open_output, require_fs_license, save_config
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK
 
@@ -51,15 +56,18 @@ def run_participant(config: Config) -> int:
     from bids_app.workflows.execution import configure_nipype, run_workflow
 
     ex = config.execution
-    check_bids_root(ex.bids_dir)
+    ex.bids_dir = check_bids_root(ex.bids_dir)
+    check_folders(config)
     available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
-    run_id = prepare_folders(config)
     if not ex.skip_bids_validation:
         from bids_app.io.validation import validate
 
         validate(ex.bids_dir, ex.participant_label)
     plan = plan_from_config(config)
     require_fs_license(config, freesurfer_reasons(plan, config))
+
+    run_id = new_run_id()
+    open_output(config, run_id)
     write_dataset_description(ex.output_dir, ex.bids_dir)
     save_config(config, run_id)
 

@@ -16,6 +16,7 @@ The sequence (each step fails early with a clear message and an exit code, see
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
 import uuid
@@ -32,7 +33,6 @@ from bids_app.errors import (
     EXIT_USAGE,
     AppError,
     BadLevelError,
-    CantCreateError,
     MissingInputError,
     UsageError,
 )
@@ -51,6 +51,7 @@ def run(argv: list[str] | None = None) -> int:
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes
     setup_console_logging(0)
+    _buffer_early_logging()
     try:
         config = build_config(argv)
         setup_console_logging(config.execution.verbosity)
@@ -127,71 +128,25 @@ def _resolve_nprocs(config: Config) -> None:
 # --------------------------------------------------------------------------------------------------
 # Folders
 # --------------------------------------------------------------------------------------------------
-def _is_within(path: Path, parent: Path) -> bool:
-    try:
-        path.relative_to(parent)
-        return True
-    except ValueError:
-        return False
+def new_run_id() -> str:
+    """A unique name of this run (time and a random part), used in the log and crash names."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}_{uuid.uuid4().hex[:8]}"
 
 
-def check_output_location(bids_dir: Path, path: Path, what: str) -> Path:
-    """Refuse an output/work folder inside the dataset (``derivatives/`` excepted)."""
-    path = Path(path).expanduser().absolute()
-    resolved = path.resolve()
-    bids_dir = Path(bids_dir).resolve()
-    if resolved == bids_dir:
-        raise UsageError(
-            f"The {what} folder is the input dataset itself; the dataset is never written to. "
-            f"Use {bids_dir / 'derivatives' / 'megfmri-fusion'} or a folder outside the dataset."
-        )
-    if _is_within(resolved, bids_dir) and not _is_within(resolved, bids_dir / "derivatives"):
-        raise UsageError(
-            f"The {what} folder {path} is inside the input dataset; the dataset is never written "
-            f"to. Use {bids_dir / 'derivatives' / 'megfmri-fusion'} or a folder outside the "
-            "dataset."
-        )
-    return resolved
+def open_output(config: Config, run_id: str) -> None:
+    """Create the output, logs and work folders and start the log file of ``run_id``.
 
-
-def make_folder(path: Path, what: str) -> Path:
-    """Create a folder (and parents) and check it is writable; exit code 73 otherwise."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".megfmri-write-test-{uuid.uuid4().hex}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise CantCreateError(
-            f"Cannot create or write the {what} folder {path}: {err.strerror or err}. Choose a "
-            "folder you can write to (in containers, check the bind mounts)."
-        ) from None
-    return path
-
-
-def prepare_folders(config: Config) -> str:
-    """Check and create output, logs and work folders; return the run identifier."""
-    from bids_app.io.bids import check_bids_root
+    Called once every check has passed (:func:`bids_app.cli.folders.check_folders` and the
+    level's own checks): a refused run writes nothing. The log file receives every message
+    logged since the start, checks included.
+    """
+    from bids_app.cli.folders import make_folders
 
     ex = config.execution
-    ex.bids_dir = check_bids_root(ex.bids_dir)
-    ex.output_dir = check_output_location(ex.bids_dir, ex.output_dir, "output")
-    if ex.work_dir is None:
-        ex.work_dir = Path.cwd() / "work"
-    ex.work_dir = check_output_location(ex.bids_dir, ex.work_dir, "work")
-    if _is_within(ex.output_dir, ex.work_dir) or _is_within(ex.work_dir, ex.output_dir):
-        LOGGER.warning(
-            "The work folder %s and the output folder %s are nested; keep them apart so the "
-            "outputs stay valid BIDS-Derivatives.", ex.work_dir, ex.output_dir
-        )
-    make_folder(ex.output_dir, "output")
-    make_folder(ex.output_dir / "logs", "logs")
-    make_folder(ex.work_dir, "work")
-    run_id = f"{datetime.now():%Y%m%d-%H%M%S}_{uuid.uuid4().hex[:8]}"
+    make_folders([(ex.output_dir, "output"), (ex.output_dir / "logs", "logs"),
+                  (ex.work_dir, "work")])
     _add_file_logging(ex.output_dir / "logs" / f"megfmri-fusion_{run_id}.log")
     LOGGER.info("megfmri-fusion %s, run %s (%s level)", __version__, run_id, ex.analysis_level)
-    return run_id
 
 
 def save_config(config: Config, run_id: str) -> Path:
@@ -270,6 +225,18 @@ def setup_console_logging(verbosity: int = 0) -> None:
 
 
 _FILE_HANDLERS: list[logging.Handler] = []
+#: Messages logged before the log file exists (checks run before any folder is created).
+_EARLY_RECORDS: list[logging.handlers.MemoryHandler] = []
+
+
+def _buffer_early_logging() -> None:
+    """Keep every message from the start of a run for the log file opened later."""
+    from logging.handlers import MemoryHandler
+
+    buffer = MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
+    buffer.setLevel(logging.DEBUG)
+    _EARLY_RECORDS.append(buffer)
+    logging.getLogger().addHandler(buffer)
 
 
 def _add_file_logging(path: Path) -> None:
@@ -277,12 +244,24 @@ def _add_file_logging(path: Path) -> None:
     _FILE_HANDLERS.append(handler)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s | %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    while _EARLY_RECORDS:
+        buffer = _EARLY_RECORDS.pop()
+        buffer.setTarget(handler)
+        buffer.flush()
+        root.removeHandler(buffer)
+        buffer.close()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
 
 
 def _close_file_logging() -> None:
     root = logging.getLogger()
+    while _EARLY_RECORDS:  # the run stopped before it had a log file
+        buffer = _EARLY_RECORDS.pop()
+        root.removeHandler(buffer)
+        buffer.buffer.clear()
+        buffer.close()
     while _FILE_HANDLERS:
         handler = _FILE_HANDLERS.pop()
         root.removeHandler(handler)

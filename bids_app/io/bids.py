@@ -11,6 +11,7 @@ Nothing here writes to the dataset: pybids indexes in memory.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -135,10 +136,27 @@ def check_bids_root(bids_dir: Path) -> Path:
         )
     if not bids_dir.is_dir():
         raise UsageError(f"The input dataset {bids_dir} is a file, not a folder.")
-    if not (bids_dir / "dataset_description.json").is_file():
+    description = bids_dir / "dataset_description.json"
+    if not description.is_file():
         raise InvalidBIDSError(
             f"{bids_dir} is not a BIDS dataset: it has no dataset_description.json. Give the root "
             "folder of the dataset (the one holding dataset_description.json and the sub-* folders)."
+        )
+    try:
+        content = json.loads(description.read_text(encoding="utf-8"))
+        if not isinstance(content, dict):
+            raise ValueError("it must hold a JSON object")
+    except (UnicodeDecodeError, ValueError) as err:
+        raise InvalidBIDSError(
+            f"{description} is not valid JSON ({err}). Repair it (BIDS: a JSON object with at "
+            "least \"Name\" and \"BIDSVersion\")."
+        ) from None
+    makers = [g.get("Name") for g in content.get("GeneratedBy") or [] if isinstance(g, dict)]
+    if content.get("DatasetType") == "derivative" and "megfmri-fusion" in makers:
+        raise UsageError(
+            f"{bids_dir} is an output folder of megfmri-fusion, not the raw dataset. Did you swap "
+            "bids_dir and output_dir? The input dataset comes first: megfmri-fusion <bids_dir> "
+            "<output_dir> participant."
         )
     return bids_dir.resolve()
 
