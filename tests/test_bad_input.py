@@ -373,7 +373,7 @@ CASES = [
     Case("filter-matches-nothing", "19.11", _filter_file,
          18, ("filter", "bold", "nope")),
     Case("participant-label-prefix-only", "19.11", _with("--participant-label", "sub-"),
-         64, ("sub-", "empty")),
+         64, ("'sub-'", "Empty")),
     Case("participant-label-beside-a-file-of-that-name", "19.11", _labels_file_named_01,
          0, ("Plan for sub-01", "from the command line"), absent=("Plan for sub-02",)),
     Case("participant-label-file", "19.11", _labels_file,

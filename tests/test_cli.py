@@ -198,7 +198,7 @@ def test_three_dimensional_bold(caplog, skeleton, tmp_path):
 def test_missing_repetition_time(caplog, skeleton, tmp_path):
     (skeleton / "task-naming_bold.json").unlink()
     code, log = _run(caplog, *_common(skeleton, tmp_path))
-    assert code == 65 and "no valid RepetitionTime" in log
+    assert code == 65 and "has no RepetitionTime" in log
 
 
 @pytest.fixture

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from bids_app import __version__
 from bids_app.errors import EXIT_CODES, UsageError
+
+LOGGER = logging.getLogger("bids_app")
 
 #: Command-line destination -> configuration option ("section.name").
 CONFIG_MAP: dict[str, str] = {
@@ -217,11 +221,30 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
 
 
 def _read_labels(values: list[str]) -> list[str]:
-    """Expand a single file argument into the labels it lists (whitespace separated)."""
-    if len(values) == 1 and Path(values[0]).is_file():
-        text = Path(values[0]).read_text(encoding="utf-8")
-        return [tok for tok in text.replace(",", " ").split() if tok]
+    """The participant labels given: the values themselves, or the labels a file lists.
+
+    A single value is read as a file of labels (whitespace or comma separated) only when it is
+    not a label itself and names an existing file: ``--participant-label 01`` means subject 01
+    even when the current folder holds a file named ``01`` (``./01`` reads that file). The log
+    says which was used.
+    """
+    if len(values) == 1:
+        value = values[0]
+        path = Path(value).expanduser()
+        if not _LABEL.fullmatch(value) and path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            labels = [tok for tok in text.replace(",", " ").split() if tok]
+            LOGGER.info("Participant labels read from the file %s: %s", path, " ".join(labels))
+            return labels
+        if path.is_file():
+            LOGGER.warning("--participant-label %s: taken as a participant label; the file of "
+                           "that name is not read (give it as ./%s to read it).", value, value)
+    LOGGER.info("Participant labels from the command line: %s", " ".join(values))
     return values
+
+
+#: A participant label as given on the command line (BIDS labels are letters and digits).
+_LABEL = re.compile(r"(sub-)?[A-Za-z0-9]+")
 
 
 def _read_mapping(path: Path, what: str) -> dict[str, Any]:

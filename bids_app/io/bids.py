@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bids_app.errors import (
     BadDataError,
@@ -28,6 +28,9 @@ from bids_app.errors import (
     UsageError,
     relpath,
 )
+
+if TYPE_CHECKING:
+    from bids_app.io.atlases import AtlasChoice
 
 LOGGER = logging.getLogger(__name__)
 
@@ -117,6 +120,11 @@ class DatasetPlan:
     bids_dir: Path
     subjects: list[SubjectPlan]
     warnings: list[str] = field(default_factory=list)
+    #: FreeSurfer subjects folders the run uses: ``--fs-subjects-dir``, else the dataset's
+    #: ``derivatives/freesurfer`` and fMRIPrep's ``sourcedata/freesurfer`` (existing or not)
+    freesurfer_roots: list[Path] = field(default_factory=list)
+    #: The parcellation, found before any work (:func:`bids_app.io.atlases.resolve_atlas`)
+    atlas: AtlasChoice | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -164,12 +172,15 @@ def check_bids_root(bids_dir: Path) -> Path:
 def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str]:
     """Strip an optional ``sub-``/``ses-`` prefix and drop duplicates, keeping order."""
     out: list[str] = []
-    for label in labels or []:
-        label = str(label).strip()
+    for given in labels or []:
+        label = str(given).strip()
         if label.startswith(f"{prefix}-"):
             label = label[len(prefix) + 1 :]
         if not label:
-            continue
+            raise UsageError(
+                f"Empty {prefix} label {str(given)!r}: give labels such as 01 or {prefix}-01 "
+                "(leave the option out to select all)."
+            )
         if not re.fullmatch(r"[A-Za-z0-9]+", label):
             raise UsageError(
                 f"Invalid {prefix} label '{label}': BIDS labels contain only letters and digits."
@@ -179,17 +190,32 @@ def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str]:
     return out
 
 
+#: A BIDS label (subject, session, task, run...): letters and digits only (BIDS "label").
+LABEL = re.compile(r"[A-Za-z0-9]+")
+#: A BIDS file name: ``key-label`` entities joined by ``_``, a suffix and an extension
+#: (BIDS specification, "Filenames"); nothing else (no space, ``;``, ``$``, quotes, accents).
+BIDS_FILENAME = re.compile(r"sub-[A-Za-z0-9]+(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+(\.[A-Za-z0-9]+)+")
+
+
 def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) -> list[str]:
-    """Subject labels of the dataset (``sub-*`` folders, empty-room excluded).
+    """Subject labels of the dataset (``sub-<label>`` folders, empty-room excluded).
+
+    Folders named ``sub-*`` whose label BIDS does not allow (a space, an accent, ``_``...) are
+    not subjects: they are ignored with a warning naming them.
 
     Raises
     ------
     NoMatchError
         Some of ``participant_label`` are not in the dataset, or it has no subject at all.
     """
-    subjects = sorted(
-        p.name[4:] for p in Path(bids_dir).glob("sub-*") if p.is_dir() and p.name != "sub-emptyroom"
-    )
+    folders = sorted(p.name for p in Path(bids_dir).glob("sub-*") if p.is_dir())
+    odd = [name for name in folders if not LABEL.fullmatch(name[4:])]
+    if odd:
+        LOGGER.warning(
+            "Not subject folders, ignored: %s in %s (BIDS subject labels contain only letters "
+            "and digits). Rename or remove them if they hold data to analyse.",
+            ", ".join(repr(name) for name in odd), bids_dir)
+    subjects = [name[4:] for name in folders if name not in odd and name != "sub-emptyroom"]
     if not subjects:
         raise NoMatchError(f"No sub-* folder found in {bids_dir}.")
     missing = [s for s in participant_label if s not in subjects]
@@ -231,10 +257,12 @@ def index_dataset(bids_dir: Path, participant_label: Sequence[str] = ()):
     from bids.layout import BIDSLayoutIndexer
 
     ignore: list[Any] = ["code", "stimuli", "sourcedata", "derivatives", "models",
-                         re.compile(r"^\."), re.compile(r"/(dwi|fmap|perf|pet|beh)/")]
+                         re.compile(r"^\."), re.compile(r"/(dwi|fmap|perf|pet|beh)/"),
+                         # sub-* folders that are not subjects (see available_subjects)
+                         re.compile(r"^/sub-(?![A-Za-z0-9]+(/|$))")]
     if participant_label:
         keep = "|".join(re.escape(s) for s in participant_label)
-        ignore.append(re.compile(rf"sub-(?!({keep})(\b|_))"))
+        ignore.append(re.compile(rf"^/sub-(?!({keep})(/|$))"))
     indexer = BIDSLayoutIndexer(validate=False, index_metadata=True, ignore=ignore)
     try:
         return BIDSLayout(str(bids_dir), validate=False, indexer=indexer)
@@ -295,8 +323,9 @@ def discover(
                 f"subjects have sessions: {_short_list(sorted(sessions)) or 'none'}."
             )
 
-    plan = DatasetPlan(bids_dir=bids_dir, subjects=[])
     fs_roots = _freesurfer_roots(bids_dir, fs_subjects_dir, fmriprep_dir)
+    plan = DatasetPlan(bids_dir=bids_dir, subjects=[], freesurfer_roots=fs_roots)
+    counts = {"meg": 0, "bold": 0}  # files the queries found, over all subjects
     for subject in subjects:
         sub_plan = _plan_subject(
             layout,
@@ -307,6 +336,7 @@ def discover(
             fs_roots=fs_roots,
             fmriprep_dir=fmriprep_dir,
             unpaired_runs=unpaired_runs,
+            counts=counts,
         )
         if meg_calibration is not None:
             sub_plan.meg_calibration = _existing(meg_calibration, "--meg-calibration")
@@ -327,6 +357,7 @@ def discover(
             continue
         plan.subjects.append(sub_plan)
     if not plan.subjects:
+        _no_match(counts, bids_filters=filters, session_label=session_label, tasks=tasks)
         selection = f" for task(s) {', '.join(tasks)}" if tasks else ""
         raise BadDataError(
             f"No subject in {bids_dir} has both MEG and BOLD runs{selection}: "
@@ -337,8 +368,50 @@ def discover(
     return plan
 
 
+def _no_match(counts: dict[str, int], *, bids_filters, session_label, tasks) -> None:
+    """Raise NoMatchError when the selection (not the dataset) left no MEG or no BOLD file."""
+    for query in ("meg", "bold"):
+        if counts[query]:
+            continue
+        selection = []
+        if query in bids_filters:
+            selection.append(f"--bids-filter-file \"{query}\": {json.dumps(bids_filters[query])}")
+        if session_label:
+            selection.append("--session-label " + " ".join(session_label))
+        if tasks:
+            selection.append("--task " + " ".join(tasks))
+        if selection:
+            raise NoMatchError(
+                f"The selection {'; '.join(selection)} matches no {query.upper()} file of the "
+                "selected subjects. Check the entity names and values against the file names "
+                "(e.g. a session filter needs the ses-<label> of the files)."
+            )
+
+
+def check_bids_names(paths: Iterable[Path], root: Path) -> None:
+    """Refuse data files whose names the BIDS specification does not allow.
+
+    Such names (a space, ``;``, ``$``, quotes or accents in a label) are parsed differently by
+    different tools, and would reach command lines; the app stops before using them.
+
+    Raises
+    ------
+    InvalidBIDSError
+        Listing every such file (exit code 16).
+    """
+    bad = sorted({Path(p) for p in paths if not BIDS_FILENAME.fullmatch(Path(p).name)})
+    if bad:
+        raise InvalidBIDSError(
+            "File names that BIDS does not allow (labels hold only letters and digits; entities "
+            "are key-label pairs joined by '_'):\n"
+            + "\n".join(f"  {relpath(p, root)}" for p in bad)
+            + "\nRename them as the BIDS specification requires (the BIDS validator lists "
+            "every such file)."
+        )
+
+
 def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, fmriprep_dir,
-                  unpaired_runs) -> SubjectPlan:
+                  unpaired_runs, counts) -> SubjectPlan:
     base: dict[str, Any] = {"subject": subject}
     if session_label:
         base["session"] = list(session_label)
@@ -353,6 +426,11 @@ def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, f
     ]
     bolds = layout.get(**_query(base, filters.get("bold"), suffix="bold", datatype="func",
                                 extension=list(BOLD_EXTENSIONS)))
+    t1ws = layout.get(**_query({"subject": subject}, filters.get("t1w"), suffix="T1w",
+                               datatype="anat", extension=list(BOLD_EXTENSIONS)))
+    check_bids_names([Path(f.path) for f in megs + bolds + t1ws], Path(layout.root))
+    counts["meg"] += len(megs)
+    counts["bold"] += len(bolds)
     if tasks:
         found = {f.entities.get("task") for f in megs + bolds}
         if not found & set(tasks):
@@ -396,8 +474,11 @@ def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, f
             )
         )
 
-    t1ws = layout.get(**_query({"subject": subject}, filters.get("t1w"), suffix="T1w",
-                               datatype="anat", extension=list(BOLD_EXTENSIONS)))
+    if not t1ws and filters.get("t1w"):
+        raise NoMatchError(
+            f"--bids-filter-file \"t1w\": {json.dumps(filters['t1w'])} matches no T1w image of "
+            f"sub-{subject}; without one the app would use template anatomy. Correct the filter."
+        )
     if t1ws:
         sub_plan.t1w = Path(t1ws[0].path)
         if len(t1ws) > 1:
@@ -409,8 +490,10 @@ def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, f
                                                  acquisition="calibration", extension=".dat"))
     sub_plan.meg_crosstalk = _first(layout.get(subject=subject, datatype="meg",
                                                acquisition="crosstalk", extension=".fif"))
-    sessions = sorted({p.bold_session for p in sub_plan.pairs if p.bold_session}
-                      | {s for s in [t1ws[0].entities.get("session")] if t1ws and s})
+    sessions = {p.bold_session for p in sub_plan.pairs if p.bold_session}
+    if t1ws and t1ws[0].entities.get("session"):
+        sessions.add(t1ws[0].entities["session"])
+    sessions = sorted(sessions)
     found = find_freesurfer_subject(fs_roots, subject, sessions)
     if found is not None:
         sub_plan.fs_subjects_dir, sub_plan.fs_subject = found
@@ -509,16 +592,14 @@ def _events_for(layout, bids_file) -> Path:
 
 
 def _check_tr(tr: Any, bold: Path, root: str) -> float:
+    """The sidecar's RepetitionTime (s), checked by :func:`.validate_repetition_time`."""
+    from bids_app.fmri.errors import FMRIInputError
+    from bids_app.fmri.validation import validate_repetition_time
+
     try:
-        value = float(tr)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not value > 0:
-        raise BadDataError(
-            f"{relpath(bold, root)} has no valid RepetitionTime in its JSON sidecar (got {tr!r}). "
-            "Add \"RepetitionTime\": <seconds> to the _bold.json sidecar."
-        )
-    return value
+        return validate_repetition_time(tr)
+    except FMRIInputError as err:
+        raise BadDataError(f"{relpath(bold, root)}: {err}.") from None
 
 
 def _first(files) -> Path | None:
@@ -553,7 +634,7 @@ def _freesurfer_roots(bids_dir: Path, fs_subjects_dir: Path | None,
     roots = [bids_dir / "derivatives" / "freesurfer"]
     if fmriprep_dir is not None:
         roots.append(Path(fmriprep_dir) / "sourcedata" / "freesurfer")
-    return [r for r in roots if r.is_dir()]
+    return roots
 
 
 def find_freesurfer_subject(
