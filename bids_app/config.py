@@ -134,15 +134,18 @@ class AnatomyConfig:
     """Surfaces, analysis grid, parcellation and head model."""
 
     atlas: str = _opt(
-        "destrieux",
+        "auto",
         "Parcellation on fsaverage: 'destrieux' (aparc.a2009s, as in the paper), 'desikan' "
         "(aparc), 'fallback' (data-driven compact parcels on fsaverage5, always available) or "
-        "the name of another annotation in fsaverage/label.",
+        "the name of another annotation in fsaverage/label. A named atlas must be found "
+        "(docs/anatomy.md lists where the app looks), else the run stops before any work. "
+        "'auto': Destrieux when found, else the fallback, announced in the log and reports.",
     )
     atlas_file: Path | None = _opt(
         None,
         "A FreeSurfer .annot or GIFTI label file on fsaverage (lh; the rh file is found by "
-        "name) used instead of --atlas lookup.",
+        "name) used instead of the atlas search. The outputs are named after the atlas the "
+        "file holds (lh.aparc.annot: atlas-desikan); an 'atlas' naming another one is refused.",
     )
     parcellation_table: Path | None = _opt(
         None,

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_app.errors import BadDataError, MissingInputError
+from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
+from bids_app.io.atlases import atlas_name_from_file, resolve_atlas
 from bids_app.io.templates import write_fsaverage5
 from bids_app.parcels.grid import grid_on_subject, n_ico_vertices
 from bids_app.parcels.parcellation import (
@@ -94,23 +95,80 @@ def test_desikan_from_real_annotation(template, mne_testing):
 
 @pytest.mark.shared_data
 def test_atlas_found_in_fs_subjects_dir(template, mne_testing):
-    parc, warnings = make_parcellation(
-        atlas="desikan", atlas_file=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, fs_subjects_dir=mne_testing / "subjects", template_dir=template)
-    assert parc.atlas == "desikan" and not warnings
+    choice = resolve_atlas("desikan", freesurfer_dirs=[mne_testing / "subjects"])
+    assert choice.files[0] == mne_testing / "subjects" / "fsaverage" / "label" / "lh.aparc.annot"
+    parc = make_parcellation(
+        atlas=choice.name, atlas_files=choice.files, parcellation_table=None, exclude=[],
+        n_included_per_hemi=70, template_dir=template)
+    assert parc.atlas == "desikan"
 
 
-def test_fallback_is_deterministic_and_warns(template, monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))  # no nilearn/TemplateFlow caches
-    monkeypatch.delenv("FREESURFER_HOME", raising=False)
-    first, warnings = make_parcellation(
-        atlas="destrieux", atlas_file=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, fs_subjects_dir=None, template_dir=template)
-    second, _ = make_parcellation(
-        atlas="fallback", atlas_file=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, fs_subjects_dir=None, template_dir=template)
+@pytest.fixture
+def no_atlas_anywhere(monkeypatch, tmp_path):
+    """No FreeSurfer, nilearn or TemplateFlow atlas files (an empty home)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("FREESURFER_HOME", "TEMPLATEFLOW_HOME", "NILEARN_DATA"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_default_atlas_falls_back_with_a_note(template, no_atlas_anywhere, tmp_path):
+    choice = resolve_atlas("auto", freesurfer_dirs=[tmp_path / "derivatives" / "freesurfer"])
+    assert choice.name == "fallback" and choice.files is None
+    assert "searched" in choice.note and "--atlas-file" in choice.note
+    assert str(tmp_path / "derivatives" / "freesurfer" / "fsaverage" / "label") in choice.note
+    assert resolve_atlas("fallback").note is None  # asked for: nothing to announce
+
+
+def test_named_atlas_is_never_replaced(no_atlas_anywhere, tmp_path):
+    """Issue 19.2: a named atlas that is nowhere stops the run, listing where it looked."""
+    fs = tmp_path / "derivatives" / "freesurfer"
+    with pytest.raises(MissingInputError, match="No 'desikan' atlas") as err:
+        resolve_atlas("desikan", freesurfer_dirs=[fs])
+    assert str(fs / "fsaverage" / "label" / "lh.aparc.annot") in err.value.message
+    with pytest.raises(MissingInputError):
+        resolve_atlas("destrieux", freesurfer_dirs=[fs])
+
+
+@pytest.mark.shared_data
+def test_atlas_file_names_the_atlas(mne_testing, tmp_path):
+    """Issue 19.2: outputs are named after the atlas the file holds; a contradicting --atlas
+    is refused."""
+    left = mne_testing / "subjects" / "fsaverage" / "label" / "lh.aparc.annot"
+    for atlas in ("auto", "desikan", "aparc"):
+        choice = resolve_atlas(atlas, atlas_file=left)
+        assert (choice.name, choice.label) == ("desikan", "desikan")
+    with pytest.raises(UsageError, match="contradicts"):
+        resolve_atlas("destrieux", atlas_file=left)
+    lobes = mne_testing / "subjects" / "fsaverage" / "label" / "lh.PALS_B12_Lobes.annot"
+    assert resolve_atlas("auto", atlas_file=lobes).label == "PALSB12Lobes"
+
+
+@pytest.mark.parametrize(("name", "atlas"), [
+    ("lh.aparc.a2009s.annot", "destrieux"), ("lh.aparc.annot", "desikan"),
+    ("lh.HCP-MMP1.annot", "HCP-MMP1"),
+    ("tpl-fsaverage_hemi-L_den-164k_atlas-Destrieux_dseg.label.gii", "destrieux"),
+    ("tpl-fsaverage_hemi-L_den-164k_atlas-Schaefer2018_desc-400Parcels_dseg.label.gii",
+     "Schaefer2018"),
+])
+def test_atlas_name_from_file(name, atlas):
+    assert atlas_name_from_file(Path(name)) == atlas
+
+
+def test_unreadable_atlas_file_is_bad_data(tmp_path):
+    for hemi in ("lh", "rh"):
+        (tmp_path / f"{hemi}.broken.annot").write_bytes(b"\x00" * 40)
+    with pytest.raises(BadDataError, match="lh.broken.annot"):
+        resolve_atlas("auto", atlas_file=tmp_path / "lh.broken.annot")
+
+
+def test_fallback_is_deterministic(template):
+    first = make_parcellation(
+        atlas="fallback", atlas_files=None, parcellation_table=None, exclude=[],
+        n_included_per_hemi=70, template_dir=template)
+    second = make_parcellation(
+        atlas="fallback", atlas_files=None, parcellation_table=None, exclude=[],
+        n_included_per_hemi=70, template_dir=template)
     assert first.atlas == second.atlas == "fallback"
-    assert "searched" in warnings[0] and "--atlas-file" in warnings[0]
     pd.testing.assert_frame_equal(first.table, second.table)
     for hemi in ("lh", "rh"):
         np.testing.assert_array_equal(first.labels[hemi], second.labels[hemi])
@@ -121,29 +179,25 @@ def test_fallback_is_deterministic_and_warns(template, monkeypatch, tmp_path):
 def test_edited_table_is_applied(template, tmp_path):
     from bids_app.io.derivatives import write_table
 
-    parc, _ = make_parcellation(atlas="fallback", atlas_file=None, parcellation_table=None,
-                                exclude=[], n_included_per_hemi=70, fs_subjects_dir=None,
-                                template_dir=template)
+    parc = make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=None,
+                             exclude=[], n_included_per_hemi=70, template_dir=template)
     table = parc.table.copy()
     table.loc[table.name == "occipital_01-lh", "included"] = False
     path = write_table(table, tmp_path / "atlas-fallback_dseg.tsv", description="edited")
-    edited, _ = make_parcellation(atlas="fallback", atlas_file=None, parcellation_table=path,
-                                  exclude=[], n_included_per_hemi=70, fs_subjects_dir=None,
-                                  template_dir=template)
+    edited = make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=path,
+                               exclude=[], n_included_per_hemi=70, template_dir=template)
     assert "occipital_01-lh" not in edited.included_names
     assert len(edited.included_names) == 139
     table.loc[0, "name"] = "renamed"
     write_table(table, path, description="edited")
     with pytest.raises(BadDataError, match="do not match"):
-        make_parcellation(atlas="fallback", atlas_file=None, parcellation_table=path, exclude=[],
-                          n_included_per_hemi=70, fs_subjects_dir=None, template_dir=template)
+        make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=path, exclude=[],
+                          n_included_per_hemi=70, template_dir=template)
 
 
-def test_explicit_atlas_file_must_exist(template, tmp_path):
+def test_explicit_atlas_file_must_exist(tmp_path):
     with pytest.raises(MissingInputError, match="right-hemisphere sibling"):
-        make_parcellation(atlas="x", atlas_file=tmp_path / "lh.x.annot", parcellation_table=None,
-                          exclude=[], n_included_per_hemi=70, fs_subjects_dir=None,
-                          template_dir=template)
+        resolve_atlas("auto", atlas_file=tmp_path / "lh.x.annot")
 
 
 def test_unusable_anatomy_is_named(template, tmp_path):

@@ -49,7 +49,8 @@ def test_routes_build(tmp_path, route, expected, absent):
     assert wf.__desc__ and "[@" in wf.__desc__
     # the derivative's sidecar names the route and its settings ([fmri] option names)
     expected_route = {"ants": {"fmri_route": "ants", "projection_fraction": 0.5,
-                               "coregistration_init": "header"},
+                               "coregistration_init": "header",
+                               "coregistration_transform": "rigid"},
                       "freesurfer": {"fmri_route": "freesurfer", "projection_fraction": 0.5},
                       "fmriprep": {"fmri_route": "fmriprep"}}[route]
     assert wf.get_node("ds_blocks").inputs.sidecar == expected_route

@@ -18,7 +18,9 @@ LOGGER = logging.getLogger("bids_app")
 
 
 def plan_from_config(config: Config):
-    """Discover the selected data and check it (:class:`~bids_app.io.bids.DatasetPlan`)."""
+    """Discover the selected data, check it and find its atlas
+    (:class:`~bids_app.io.bids.DatasetPlan`)."""
+    from bids_app.io.atlases import resolve_atlas
     from bids_app.io.bids import discover
     from bids_app.io.checks import check_plan
 
@@ -41,7 +43,30 @@ def plan_from_config(config: Config):
         block_gap_s=config.workflow.block_gap_s,
         dummy_scans=config.fmri.dummy_scans,
     )
+    an = config.anatomy
+    plan.atlas = resolve_atlas(an.atlas, atlas_file=an.atlas_file,
+                               freesurfer_dirs=plan.freesurfer_roots)
+    _announce_atlas(plan)
     return plan
+
+
+def _announce_atlas(plan) -> None:
+    """Say which parcellation the run uses, loudly when it is the fallback of the default."""
+    atlas = plan.atlas
+    if atlas.note is not None:
+        LOGGER.warning("%s", atlas.note)
+        for sub in plan.subjects:
+            sub.warnings.append(
+                "Parcellation: the default Destrieux atlas was not found, so the data-driven "
+                "fallback parcels are used (outputs named atlas-fallback); see the log for the "
+                "paths searched and how to provide the atlas."
+            )
+    elif atlas.files is None:
+        LOGGER.info("Parcellation: the data-driven fallback parcels (--atlas fallback); outputs "
+                    "named atlas-fallback.")
+    else:
+        LOGGER.info("Parcellation: atlas '%s' from %s and %s; outputs named atlas-%s.",
+                    atlas.name, atlas.files[0], atlas.files[1], atlas.label)
 
 
 def run_participant(config: Config) -> int:

@@ -47,9 +47,9 @@ def build_simulate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise-cov", type=Path, help="noise covariance matching the "
                         "--meg-template channels (default: MNE's ad-hoc covariance)")
     parser.add_argument("--sfreq", type=float, help="MEG sampling rate (Hz)")
-    parser.add_argument("--atlas", default="destrieux", help="parcellation the effects are "
-                        "planted in; use the same as the analysis (default destrieux, else the "
-                        "fallback when no atlas file is available)")
+    parser.add_argument("--atlas", default="auto", help="parcellation the effects are "
+                        "planted in; use the same as the analysis (default auto: Destrieux when "
+                        "an atlas file is found, else the fallback)")
     parser.add_argument("--n-jobs", type=int, help="processes in parallel (default: all CPUs)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     return parser
@@ -58,7 +58,7 @@ def build_simulate_parser() -> argparse.ArgumentParser:
 def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = None,
              n_runs: int | None = None, seed: int = 0, effects: str | Path = "default",
              meg_template: Path | None = None, noise_cov: Path | None = None,
-             sfreq: float | None = None, atlas: str = "destrieux",
+             sfreq: float | None = None, atlas: str = "auto",
              overwrite: bool = False, n_jobs: int | None = None) -> Path:
     """Simulate a dataset (the function behind ``megfmri-fusion-simulate``).
 

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 _INITS = ("header", "center-of-mass")
+#: Transforms of :func:`coregister`: rigid to the subject's own T1w; affine to a template
+#: standing in for it (a different head, so also scaled and sheared).
+_TRANSFORMS = {"rigid": "Rigid", "affine": "Affine"}
 
 
 @dataclass(frozen=True)
@@ -156,21 +159,26 @@ def coregister(
     t1w: nib.spatialimages.SpatialImage,
     *,
     init: str = "header",
+    transform: str = "rigid",
     sampling_rate: float = 0.5,
     seed: int | None = 1,
     bins: int = 32,
 ) -> CoregistrationResult:
-    """Rigid mutual-information registration of the mean EPI to the T1w with ANTs.
+    """Mutual-information registration of the mean EPI to the T1w with ANTs (rigid).
 
     Parameters
     ----------
     mean_epi : nibabel image
         3-D mean of the realigned run (see :func:`.mean_volume`).
     t1w : nibabel image
-        3-D T1-weighted image of the same subject (any orientation).
+        3-D T1-weighted image of the same subject (any orientation), or a template image
+        standing in for it (``transform="affine"``).
     init : {'header', 'center-of-mass'}
         Starting point: the scanner alignment of the two headers (same session; default), or
         ANTs' alignment of the intensity centres of mass (images from different sessions).
+    transform : {'rigid', 'affine'}
+        Rigid (6 parameters) to the subject's own T1w; affine (12 parameters) to a template
+        image, which is another head.
     sampling_rate : float
         Fraction of EPI voxels at which the Mattes mutual information is evaluated.
     seed : int | None
@@ -190,6 +198,9 @@ def coregister(
     """
     if init not in _INITS:
         raise ValueError(f"Invalid value for 'init': allowed are {_INITS}, got {init!r}")
+    if transform not in _TRANSFORMS:
+        raise ValueError(f"Invalid value for 'transform': allowed are {tuple(_TRANSFORMS)}, "
+                         f"got {transform!r}")
     epi_data = _volume(mean_epi, "mean EPI")
     t1w_data = _volume(t1w, "T1w")
     result = coregister_array(
@@ -198,6 +209,7 @@ def coregister(
         t1w_data,
         t1w.affine,
         init=init,
+        transform=transform,
         sampling_rate=sampling_rate,
         seed=seed,
         bins=bins,
@@ -205,8 +217,9 @@ def coregister(
     level = logging.WARNING if result.nmi_after < result.nmi_before else logging.INFO
     logger.log(
         level,
-        "EPI-to-T1w coregistration (ANTs, rigid, mutual information): NMI %.4f before, %.4f "
+        "EPI-to-T1w coregistration (ANTs, %s, mutual information): NMI %.4f before, %.4f "
         "after%s.",
+        transform,
         result.nmi_before,
         result.nmi_after,
         "; registration made the alignment worse, check the report" if level > logging.INFO
@@ -222,6 +235,7 @@ def coregister_array(
     t1w_affine: np.ndarray,
     *,
     init: str = "header",
+    transform: str = "rigid",
     sampling_rate: float = 0.5,
     seed: int | None = 1,
     bins: int = 32,
@@ -238,7 +252,7 @@ def coregister_array(
         T1w image.
     t1w_affine : ndarray, shape (4, 4)
         T1w voxel -> scanner RAS (mm).
-    init, sampling_rate, seed, bins
+    init, transform, sampling_rate, seed, bins
         See :func:`coregister`.
 
     Returns
@@ -248,7 +262,7 @@ def coregister_array(
     fixed = _ants.to_ants(epi, epi_affine)
     moving = _ants.to_ants(t1w, t1w_affine)
     options = dict(
-        type_of_transform="Rigid",
+        type_of_transform=_TRANSFORMS[transform],
         aff_metric="mattes",
         aff_sampling=32,
         aff_random_sampling_rate=sampling_rate,

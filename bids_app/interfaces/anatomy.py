@@ -55,12 +55,12 @@ class _ParcellateInputSpec(BaseInterfaceInputSpec):
     subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
     subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
     template_dir = traits.Str(mandatory=True, desc="fsaverage5 template subject folder")
-    atlas = traits.Str("destrieux", usedefault=True, desc="atlas name")
-    atlas_file = traits.Str(desc="explicit atlas file (left hemisphere)")
+    atlas = traits.Str("fallback", usedefault=True, desc="atlas name")
+    atlas_files = traits.List(traits.Str, minlen=2, maxlen=2,
+                              desc="left and right atlas files (none: the fallback parcels)")
     parcellation_table = traits.Str(desc="edited dseg table")
     exclude = traits.List(traits.Str, desc="exclusion patterns (default: the atlas' list)")
     n_included_per_hemi = traits.Int(70, usedefault=True, desc="parcels per hemisphere")
-    fs_subjects_dir = traits.Str(desc="where an fsaverage with atlases may be")
     meg_grid = traits.Str("ico4", usedefault=True, desc="MEG grid")
     fmri_grid = traits.Str("ico5", usedefault=True, desc="fMRI grid")
     grid_affine = File(exists=True, desc="template mode: surface -> subject T1w coordinates")
@@ -97,12 +97,14 @@ class Parcellate(SimpleInterface):
 
         cwd = Path(runtime.cwd)
         template = Path(self.inputs.template_dir)
-        parcellation, warnings = make_parcellation(
-            atlas=self.inputs.atlas, atlas_file=_opt_path(self.inputs.atlas_file),
+        files = self.inputs.atlas_files
+        parcellation = make_parcellation(
+            atlas=self.inputs.atlas,
+            atlas_files=tuple(Path(f) for f in files) if isdefined(files) else None,
             parcellation_table=_opt_path(self.inputs.parcellation_table),
             exclude=list(self.inputs.exclude) if isdefined(self.inputs.exclude) else [],
             n_included_per_hemi=self.inputs.n_included_per_hemi,
-            fs_subjects_dir=_opt_path(self.inputs.fs_subjects_dir), template_dir=template,
+            template_dir=template,
         )
         surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
         grids = subject_grids(surfaces, template, meg_grid=self.inputs.meg_grid,
@@ -156,7 +158,7 @@ class Parcellate(SimpleInterface):
             "kind": "anat_parcellation", "atlas": parcellation.atlas,
             "n_parcels": int(len(parcellation.table)), "included_per_hemi": counts,
             "meg_grid": self.inputs.meg_grid, "fmri_grid": self.inputs.fmri_grid,
-            "n_meg_points": int(sum(s["nuse"] for s in src)), "warnings": warnings,
+            "n_meg_points": int(sum(s["nuse"] for s in src)),
             "parcellation": str(cwd / "parcellation.npz"),
         })
         self._results.update(parcellation=str(cwd / "parcellation.npz"),
@@ -257,6 +259,27 @@ class HeadMRITrans(SimpleInterface):
         write_json(cwd / "trans.json", {"kind": "anat_coregistration", "method": method,
                                         "trans": np.round(trans["trans"], 6).tolist()})
         self._results.update(trans=str(cwd / "head-mri-trans.fif"), report=str(cwd / "trans.json"))
+        return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _TemplateImageOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="the MNI152 T1 template (2 mm)")
+
+
+class TemplateImage(SimpleInterface):
+    """Template mode without a T1w: the MNI152 T1 image (nilearn's packaged copy) stands in for
+    the subject's T1w; the fsaverage surfaces are already in its space (MNI coordinates)."""
+
+    input_spec = BaseInterfaceInputSpec
+    output_spec = _TemplateImageOutputSpec
+
+    def _run_interface(self, runtime):
+        from nilearn.datasets import load_mni152_template
+
+        path = Path(runtime.cwd) / "tpl-MNI152_res-2_T1w.nii.gz"
+        load_mni152_template(resolution=2).to_filename(path)
+        self._results["out_file"] = str(path)
         return runtime
 
 

@@ -100,6 +100,8 @@ class _CoregisterInputSpec(BaseInterfaceInputSpec):
     mean_file = File(exists=True, mandatory=True, desc="mean EPI")
     t1w = File(exists=True, mandatory=True, desc="T1w (any orientation)")
     init = traits.Enum("header", "center-of-mass", usedefault=True, desc="initialisation")
+    transform = traits.Enum("rigid", "affine", usedefault=True,
+                            desc="rigid to the subject's T1w, affine to a template image")
     seed = traits.Int(desc="seed of ANTs' sampling")
     num_threads = num_threads_trait()
 
@@ -110,7 +112,8 @@ class _CoregisterOutputSpec(TraitedSpec):
 
 
 class CoregisterBOLD(SimpleInterface):
-    """Rigid mutual-information registration of the mean EPI to the T1w (ANTs)."""
+    """Mutual-information registration of the mean EPI to the T1w (ANTs; rigid, or affine to a
+    template image)."""
 
     input_spec = _CoregisterInputSpec
     output_spec = _CoregisterOutputSpec
@@ -122,11 +125,13 @@ class CoregisterBOLD(SimpleInterface):
 
         with limit_threads(self.inputs.num_threads):
             result = coregister(nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w),
-                                init=self.inputs.init, seed=_seed(self.inputs.seed))
+                                init=self.inputs.init, transform=self.inputs.transform,
+                                seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         np.savetxt(cwd / "t1w_to_epi.txt", result.t1w_to_epi)
         write_json(cwd / "coregister.json", {
-            "kind": "fmri_registration", "method": "ANTs rigid, Mattes mutual information",
+            "kind": "fmri_registration",
+            "method": f"ANTs {self.inputs.transform}, Mattes mutual information",
             "nmi_before": float(result.nmi_before), "nmi_after": float(result.nmi_after),
         })
         self._results.update(affine_file=str(cwd / "t1w_to_epi.txt"),

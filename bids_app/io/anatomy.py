@@ -86,57 +86,57 @@ def fsaverage_sphere(hemi: str, template_dir: Path) -> np.ndarray:
 def make_parcellation(
     *,
     atlas: str,
-    atlas_file: Path | None,
+    atlas_files: tuple[Path, Path] | None,
     parcellation_table: Path | None,
     exclude: list[str],
     n_included_per_hemi: int,
-    fs_subjects_dir: Path | None,
     template_dir: Path,
-) -> tuple[Parcellation, list[str]]:
-    """Build the parcellation of the configured atlas (fallback with a warning when missing).
+) -> Parcellation:
+    """Build the parcellation of an atlas, or the data-driven fallback.
 
-    Returns
-    -------
-    parcellation : Parcellation
-    warnings : list of str
-        For the log and the report (e.g. the fallback).
+    Parameters
+    ----------
+    atlas : str
+        Atlas name (:class:`bids_app.io.atlases.AtlasChoice`); names the outputs and chooses
+        the packaged exclusion list.
+    atlas_files : (Path, Path) or None
+        Left and right hemisphere files, found before the run
+        (:func:`bids_app.io.atlases.resolve_atlas`); None builds the data-driven fallback
+        parcels on the template.
+    parcellation_table, exclude, n_included_per_hemi
+        An edited ``atlas-<name>_dseg.tsv``; exclusion patterns (empty: the atlas' list);
+        parcels per hemisphere.
+    template_dir : Path
+        The fsaverage5 template subject.
+
+    Raises
+    ------
+    BadDataError
+        An atlas file or the table cannot be used.
     """
-    from bids_app.io.atlases import atlas_label, find_atlas
+    from bids_app.io.atlases import atlas_label
     from bids_app.parcels.fallback import fallback_labels
 
-    warnings = []
     template_dir = Path(template_dir)
-    name = atlas
-    if atlas == "fallback":
-        labels = None
-    else:
-        try:
-            lh, rh = find_atlas(atlas, atlas_file=atlas_file, fs_subjects_dir=fs_subjects_dir)
-            labels = [read_annotation(lh, "lh"), read_annotation(rh, "rh")]
-            LOGGER.info("Atlas '%s' read from %s and %s", atlas, lh, rh)
-        except MissingInputError as err:
-            if atlas_file is not None:
-                raise
-            labels = None
-            name = "fallback"
-            warnings.append(f"{err} The data-driven fallback parcellation on fsaverage5 is used "
-                            "instead (docs/anatomy.md).")
-            LOGGER.warning("%s", warnings[-1])
-    if labels is None:
-        import mne
-
-        labels = []
-        for hemi in HEMIS:
-            white, _ = read_surface(template_dir / "surf" / f"{hemi}.white")
-            sphere, _ = read_surface(template_dir / "surf" / f"{hemi}.sphere")
-            cortex = np.zeros(len(white), bool)
-            cortex[mne.read_label(template_dir / "label" / f"{hemi}.cortex.label").vertices] = True
-            labels.append(fallback_labels(hemi, white, sphere, cortex, n_included_per_hemi))
-    label = atlas_label(name)
-    patterns = list(exclude) or exclusion_patterns(name)
     try:
+        if atlas_files is not None:
+            labels = [read_annotation(path, hemi) for path, hemi in zip(atlas_files, HEMIS)]
+            LOGGER.info("Atlas '%s' read from %s and %s", atlas, *atlas_files)
+        else:
+            import mne
+
+            labels = []
+            for hemi in HEMIS:
+                white, _ = read_surface(template_dir / "surf" / f"{hemi}.white")
+                sphere, _ = read_surface(template_dir / "surf" / f"{hemi}.sphere")
+                cortex = np.zeros(len(white), bool)
+                cortex[mne.read_label(template_dir / "label" /
+                                      f"{hemi}.cortex.label").vertices] = True
+                labels.append(fallback_labels(hemi, white, sphere, cortex, n_included_per_hemi))
+        patterns = list(exclude) or exclusion_patterns(atlas)
         parcellation = build_parcellation(
-            labels, atlas=label, exclude=patterns, n_included_per_hemi=n_included_per_hemi,
+            labels, atlas=atlas_label(atlas), exclude=patterns,
+            n_included_per_hemi=n_included_per_hemi,
             subject=template_dir.name, subjects_dir=template_dir.parent,
         )
         if parcellation_table is not None:
@@ -146,7 +146,7 @@ def make_parcellation(
                                                    source=str(parcellation_table))
     except ParcellationError as err:
         raise BadDataError(str(err)) from None
-    return parcellation, warnings
+    return parcellation
 
 
 def subject_grids(surfaces: list[SubjectSurfaces], template_dir: Path, *, meg_grid: str,

@@ -287,6 +287,9 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     output_dir = Path(output_dir)
     fig_dir = output_dir / "group" / "figures"
     warnings: list[str] = []
+    if atlas == "fallback":
+        warnings.append("Parcels: the data-driven fallback parcellation (no atlas file was "
+                        "available, or --atlas fallback), not the Destrieux atlas of the paper.")
     sections = []
     vertex_labels = cortex_vertex_labels(output_dir, atlas)
     dseg = read_table(output_dir / f"atlas-{atlas}_dseg.tsv")

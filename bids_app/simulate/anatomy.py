@@ -19,14 +19,23 @@ from bids_app.simulate.writer import TemplateAnatomy
 LOGGER = logging.getLogger(__name__)
 
 
-def prepare_template_anatomy(work_dir: Path, *, atlas: str = "destrieux",
+def prepare_template_anatomy(work_dir: Path, *, atlas: str = "auto",
                              n_included_per_hemi: int = 70) -> TemplateAnatomy:
     """Write the template into ``work_dir`` and build parcels, grids and source space (the BEM
-    is built on first use, :attr:`TemplateAnatomy.bem`)."""
+    is built on first use, :attr:`TemplateAnatomy.bem`).
+
+    ``atlas`` is found as the app finds it (:func:`bids_app.io.atlases.resolve_atlas`), so that
+    the planted parcels are the ones the app analyses with the same ``--atlas``.
+    """
+    from bids_app.io.atlases import resolve_atlas
+
     template = write_fsaverage5(Path(work_dir) / "freesurfer")
-    parcellation, _warnings = make_parcellation(
-        atlas=atlas, atlas_file=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=n_included_per_hemi, fs_subjects_dir=None, template_dir=template,
+    choice = resolve_atlas(atlas)
+    if choice.note:
+        LOGGER.warning("%s", choice.note)
+    parcellation = make_parcellation(
+        atlas=choice.name, atlas_files=choice.files, parcellation_table=None, exclude=[],
+        n_included_per_hemi=n_included_per_hemi, template_dir=template,
     )
     surfaces = subject_surfaces(template.parent, template.name)
     grids = subject_grids(surfaces, template, meg_grid="ico4", fmri_grid="ico5")

@@ -12,6 +12,7 @@ from bids_app.interfaces.anatomy import (
     HeadModel,
     HeadMRITrans,
     Parcellate,
+    TemplateImage,
     TemplateSubject,
     TemplateToT1w,
 )
@@ -27,9 +28,8 @@ def init_anat_wf(
     mode: str,
     output_dir: Path,
     work_dir: Path,
-    fs_subjects_dir_hint: Path | None = None,
-    atlas: str = "destrieux",
-    atlas_file: Path | None = None,
+    atlas: str = "fallback",
+    atlas_files: tuple[Path, Path] | None = None,
     parcellation_table: Path | None = None,
     n_included_per_hemi: int = 70,
     exclude_regions: list[str] | None = None,
@@ -53,8 +53,10 @@ def init_anat_wf(
     output_dir, work_dir : Path
         Derivatives root (``atlas-<name>_dseg.tsv``) and the work folder (template subject,
         FreeSurfer reconstructions, cached BEM solutions).
-    atlas, atlas_file, parcellation_table, n_included_per_hemi, exclude_regions
-        Parcellation (see :func:`bids_app.io.anatomy.make_parcellation`).
+    atlas, atlas_files, parcellation_table, n_included_per_hemi, exclude_regions
+        Parcellation (see :func:`bids_app.io.anatomy.make_parcellation`): the atlas name and
+        its two files, found before the run (:func:`bids_app.io.atlases.resolve_atlas`); no
+        files: the data-driven fallback parcels.
     meg_grid, fmri_grid : str
         ``icoN`` grids of the MEG source space and of the fMRI sampling.
     bem_ico, bem_conductivity
@@ -86,10 +88,10 @@ def init_anat_wf(
                    fmri_grid=fmri_grid, output_dir=str(output_dir)),
         name="parcellate",
     )
-    for trait, value in (("atlas_file", atlas_file), ("parcellation_table", parcellation_table),
-                         ("fs_subjects_dir", fs_subjects_dir_hint)):
-        if value is not None:
-            setattr(parcellate.inputs, trait, str(value))
+    if atlas_files is not None:
+        parcellate.inputs.atlas_files = [str(f) for f in atlas_files]
+    if parcellation_table is not None:
+        parcellate.inputs.parcellation_table = str(parcellation_table)
     if exclude_regions:
         parcellate.inputs.exclude = list(exclude_regions)
     headmodel = pe.Node(HeadModel(ico=bem_ico, conductivity=bem_conductivity,
@@ -126,12 +128,16 @@ def init_anat_wf(
             (recon, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id"),
                              ("T1", "t1w")]),
         ])
+    elif mode == "template" and subject.t1w is None:
+        # no T1w: the analysis happens in the template's own (MNI) space; the fMRI branch
+        # registers the mean EPI to the template image with an affine transform
+        workflow.__desc__ = _TEMPLATE_NO_T1W_DESC
+        reference = pe.Node(TemplateImage(), name="template_image")
+        workflow.connect([
+            (template, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
+            (reference, source, [("out_file", "t1w")]),
+        ])
     elif mode == "template":
-        if subject.t1w is None:
-            raise MissingInputError(
-                f"sub-{subject.subject}: template anatomy needs the subject's T1w to place the "
-                "template in the subject's space; none was found."
-            )
         workflow.__desc__ = _TEMPLATE_DESC
         to_t1w = pe.Node(TemplateToT1w(t1w=str(subject.t1w), num_threads=omp_nthreads),
                          name="template_to_t1w", n_procs=omp_nthreads)
@@ -176,7 +182,7 @@ def init_anat_wf(
         (trans, reports, [("report", "in3")]),
         (reports, outputnode, [("out", "report_data")]),
     ])
-    if mode == "template":
+    if mode == "template" and subject.t1w is not None:
         workflow.connect(to_t1w, "report", reports, "in4")
     return workflow
 
@@ -204,6 +210,13 @@ _TEMPLATE_DESC = (
     "affine transform (ANTs [@ants]) to place the template surfaces in the participant's space, "
     "and the template fiducials were fitted to the digitised ones for MEG. Source locations and "
     "parcels are therefore approximate."
+)
+_TEMPLATE_NO_T1W_DESC = (
+    "No reconstruction of the participant's anatomy and no T1-weighted image were available, "
+    "so the fsaverage template [@freesurfer] stood in for the participant's anatomy in MNI "
+    "space [@mni152]: each mean BOLD image was registered to the MNI152 template image with "
+    "an affine transform (ANTs [@ants]), and the template fiducials were fitted to the "
+    "digitised ones for MEG. Source locations and parcels are therefore approximate."
 )
 _PARCEL_DESC = (
     "Both modalities were analysed on the same cortical parcels: atlas labels on fsaverage were "

@@ -22,6 +22,7 @@ from typing import Any
 
 from bids_app.config import Config
 from bids_app.errors import MissingInputError
+from bids_app.io.atlases import AtlasChoice
 from bids_app.io.bids import DatasetPlan, SubjectPlan, freesurfer_available
 
 LOGGER = logging.getLogger(__name__)
@@ -62,10 +63,14 @@ def freesurfer_reasons(plan: DatasetPlan, config: Config) -> list[str]:
     Raises
     ------
     MissingInputError
-        FreeSurfer registration was requested but FreeSurfer is not installed.
+        FreeSurfer registration was requested but FreeSurfer is not installed, or a subject
+        has no anatomy and template anatomy is not allowed (:func:`anatomy_mode`).
     """
     installed = freesurfer_available()
     uses_raw_bold = config.execution.fmriprep_dir is None
+    for sub in plan.subjects:  # a subject without any anatomy fails here, before any work
+        anatomy_mode(sub, freesurfer_installed=installed,
+                     allow_template=config.anatomy.allow_template_anatomy)
     if not installed:
         if uses_raw_bold and config.fmri.registration == "bbregister":
             raise MissingInputError(
@@ -180,6 +185,11 @@ def init_single_subject_wf(
         (anat_wf, report, [("outputnode.report_data", "anat_report")]),
         (run_reports, report, [("out", "run_reports")]),
     ])
+    if anatomy_mode == "template" and subject.t1w is None:
+        # the MNI152 image stands in for the T1w: another head, not in the scanner's space
+        fmri_options = {**fmri_options, "registration": "ants",
+                        "coregistration_init": "center-of-mass",
+                        "coregistration_transform": "affine"}
     for i, pair in enumerate(subject.pairs):
         tag = _safe(pair.label)
         fmri_wf = init_fmri_run_wf(pair=pair, output_dir=output_dir, name=f"fmri_{tag}_wf",
@@ -199,8 +209,10 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
-def stage_options(config: Config, *, freesurfer_installed: bool) -> dict[str, dict[str, Any]]:
-    """The keyword arguments of each stage factory, taken from the configuration."""
+def stage_options(config: Config, *, freesurfer_installed: bool,
+                  atlas: AtlasChoice) -> dict[str, dict[str, Any]]:
+    """The keyword arguments of each stage factory, taken from the configuration (and the
+    atlas found for it, :func:`bids_app.io.atlases.resolve_atlas`)."""
     ex, an, fm, mg, wf = config.execution, config.anatomy, config.fmri, config.meg, config.workflow
     omp = config.nipype.omp_nthreads
     seed = config.seeds.random_seed
@@ -209,9 +221,8 @@ def stage_options(config: Config, *, freesurfer_installed: bool) -> dict[str, di
     return {
         "anat_options": {
             "work_dir": Path(ex.work_dir),
-            "fs_subjects_dir_hint": ex.fs_subjects_dir,
-            "atlas": an.atlas,
-            "atlas_file": an.atlas_file,
+            "atlas": atlas.name,
+            "atlas_files": atlas.files,
             "parcellation_table": an.parcellation_table,
             "n_included_per_hemi": an.n_included_per_hemi,
             "exclude_regions": list(an.exclude_regions),
@@ -280,11 +291,14 @@ def init_participant_wf_from_config(config: Config, plan: DatasetPlan):
             allow_template=config.anatomy.allow_template_anatomy,
         )
         if modes[sub.subject] == "template":
+            missing = ("no T1w image" if sub.t1w is None else "no FreeSurfer installation")
             message = (
-                f"sub-{sub.subject}: no FreeSurfer reconstruction and no FreeSurfer installation: "
-                "using the fsaverage TEMPLATE anatomy instead of the subject's own. Source "
-                "locations and parcels are approximate; provide --fs-subjects-dir for real "
-                "results."
+                f"sub-{sub.subject}: no FreeSurfer reconstruction and {missing}: using the "
+                "fsaverage TEMPLATE anatomy instead of the subject's own"
+                + (", in MNI space (the BOLD runs are registered to the MNI152 template)"
+                   if sub.t1w is None else "")
+                + ". Source locations and parcels are approximate; provide --fs-subjects-dir "
+                "for real results."
             )
             sub.warnings.append(message)
             LOGGER.warning(message)
@@ -293,7 +307,7 @@ def init_participant_wf_from_config(config: Config, plan: DatasetPlan):
         output_dir=Path(config.execution.output_dir),
         work_dir=Path(config.execution.work_dir),
         anatomy_modes=modes,
-        **stage_options(config, freesurfer_installed=installed),
+        **stage_options(config, freesurfer_installed=installed, atlas=plan.atlas),
     )
 
 

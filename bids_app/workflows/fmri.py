@@ -36,6 +36,7 @@ def init_fmri_run_wf(
     rest_volumes: int | None = None,
     registration: str = "ants",
     coregistration_init: str = "header",
+    coregistration_transform: str = "rigid",
     projection_fraction: float = 0.5,
     seed: int | None = None,
     omp_nthreads: int = 1,
@@ -59,6 +60,9 @@ def init_fmri_run_wf(
         ``freesurfer``: ``bbregister`` and ``mri_vol2surf`` (FreeSurfer must be installed).
     coregistration_init : {"header", "center-of-mass"}
         Start of the ANTs coregistration.
+    coregistration_transform : {"rigid", "affine"}
+        ANTs coregistration to the subject's T1w (rigid), or to the template image standing in
+        for it when the subject has no T1w (affine).
     projection_fraction : float
         Where in the cortical ribbon BOLD is sampled (0 white, 1 pial).
     seed : int or None
@@ -109,6 +113,7 @@ def init_fmri_run_wf(
         route_settings["projection_fraction"] = projection_fraction
     if route == "ants":
         route_settings["coregistration_init"] = coregistration_init
+        route_settings["coregistration_transform"] = coregistration_transform
     sink.inputs.sidecar = route_settings
     n_reports = 2 if pair.fmriprep_bold else 4
     reports = pe.Node(niu.Merge(n_reports), name="merge_reports", run_without_submitting=True)
@@ -140,8 +145,11 @@ def init_fmri_run_wf(
             _connect_freesurfer(workflow, inputnode, realign, blocks, reports,
                                 projection_fraction, omp_nthreads)
         else:
-            workflow.__desc__ = _ANTS_DESC.format(projfrac=projection_fraction)
-            coreg = pe.Node(CoregisterBOLD(init=coregistration_init, num_threads=omp_nthreads),
+            workflow.__desc__ = _ANTS_DESC.format(
+                projfrac=projection_fraction, **_COREGISTRATION_TEXT[coregistration_transform])
+            coreg = pe.Node(CoregisterBOLD(init=coregistration_init,
+                                           transform=coregistration_transform,
+                                           num_threads=omp_nthreads),
                             name="coregister", n_procs=omp_nthreads)
             if seed is not None:
                 coreg.inputs.seed = seed
@@ -212,11 +220,16 @@ _ANTS_DESC = (
     "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
     "realigned to the first one with a rigid transform estimated by ANTs [@ants] (mean-squares "
     "metric); framewise displacement was computed as in [@power2012]. The mean realigned volume "
-    "was registered to the T1-weighted image with a rigid transform maximising mutual "
+    "was registered to {target} with {transform} transform maximising mutual "
     "information (ANTs). Each vertex of the subject's ico-5 surface grid took the value of the "
     "BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and vertices "
     "were averaged within each parcel."
 )
+_COREGISTRATION_TEXT = {
+    "rigid": {"target": "the T1-weighted image", "transform": "a rigid"},
+    "affine": {"target": "the MNI152 template image standing in for the participant's missing "
+               "T1-weighted image [@mni152]", "transform": "an affine"},
+}
 _FREESURFER_DESC = (
     "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
     "realigned to the first one with ANTs [@ants]. The mean realigned volume was registered to "

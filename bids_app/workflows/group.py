@@ -103,9 +103,11 @@ def group_atlas(output_dir: Path, configured: str) -> str:
     """The atlas entity of the participant outputs (the configured one, or the only one)."""
     from bids_app.io.atlases import atlas_label
 
+    from bids_app.io.atlases import DEFAULT_ATLAS
+
     tables = sorted(Path(output_dir).glob("atlas-*_dseg.tsv"))
     labels = [p.name[len("atlas-"):-len("_dseg.tsv")] for p in tables]
-    wanted = atlas_label(configured)
+    wanted = atlas_label(DEFAULT_ATLAS if configured == "auto" else configured)
     if wanted in labels:
         return wanted
     if len(labels) == 1:

@@ -21,6 +21,9 @@ REFERENCES: dict[str, str] = {
     "destrieux": "Destrieux C, Fischl B, Dale A, Halgren E (2010). Automatic parcellation of "
     "human cortical gyri and sulci using standard anatomical nomenclature. NeuroImage "
     "53(1):1-15. doi:10.1016/j.neuroimage.2010.06.010",
+    "mni152": "Fonov VS, Evans AC, Botteron K, Almli CR, McKinstry RC, Collins DL (2011). "
+    "Unbiased average age-appropriate atlases for pediatric studies. NeuroImage 54(1):313-327. "
+    "doi:10.1016/j.neuroimage.2010.07.033",
     "bbr": "Greve DN, Fischl B (2009). Accurate and robust brain image alignment using "
     "boundary-based registration. NeuroImage 48(1):63-72. doi:10.1016/j.neuroimage.2009.06.060",
     "ants": "Avants BB, Epstein CL, Grossman M, Gee JC (2008). Symmetric diffeomorphic image "
