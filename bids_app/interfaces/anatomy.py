@@ -63,7 +63,8 @@ class _ParcellateInputSpec(BaseInterfaceInputSpec):
     n_included_per_hemi = traits.Int(70, usedefault=True, desc="parcels per hemisphere")
     meg_grid = traits.Str("ico4", usedefault=True, desc="MEG grid")
     fmri_grid = traits.Str("ico5", usedefault=True, desc="fMRI grid")
-    grid_affine = File(exists=True, desc="template mode: surface -> subject T1w coordinates")
+    grid_affine = File(exists=True, desc="template mode: template surface RAS -> surface "
+                       "(tkregister) RAS of the image standing for the subject's anatomy")
     output_dir = traits.Str(mandatory=True, desc="derivatives root (atlas table)")
 
 
@@ -265,11 +266,14 @@ class HeadMRITrans(SimpleInterface):
 # --------------------------------------------------------------------------------------------------
 class _TemplateImageOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="the MNI152 T1 template (2 mm)")
+    grid_affine = File(exists=True, desc="template surface RAS -> the image's tkregister RAS")
 
 
 class TemplateImage(SimpleInterface):
     """Template mode without a T1w: the MNI152 T1 image (nilearn's packaged copy) stands in for
-    the subject's T1w; the fsaverage surfaces are already in its space (MNI coordinates)."""
+    the subject's T1w. The fsaverage surfaces are already in its world space (MNI millimetres);
+    ``grid_affine`` expresses them in the image's surface (tkregister) RAS, the convention of
+    the fMRI grid (:func:`bids_app.fmri.sample_bold_on_surface`)."""
 
     input_spec = BaseInterfaceInputSpec
     output_spec = _TemplateImageOutputSpec
@@ -277,9 +281,14 @@ class TemplateImage(SimpleInterface):
     def _run_interface(self, runtime):
         from nilearn.datasets import load_mni152_template
 
-        path = Path(runtime.cwd) / "tpl-MNI152_res-2_T1w.nii.gz"
-        load_mni152_template(resolution=2).to_filename(path)
-        self._results["out_file"] = str(path)
+        from bids_app.fmri.geometry import tkr_to_scanner
+
+        cwd = Path(runtime.cwd)
+        img = load_mni152_template(resolution=2)
+        img.to_filename(cwd / "tpl-MNI152_res-2_T1w.nii.gz")
+        np.savetxt(cwd / "template_to_tkr.txt", np.linalg.inv(tkr_to_scanner(img)))
+        self._results.update(out_file=str(cwd / "tpl-MNI152_res-2_T1w.nii.gz"),
+                             grid_affine=str(cwd / "template_to_tkr.txt"))
         return runtime
 
 
@@ -291,7 +300,8 @@ class _TemplateT1InputSpec(BaseInterfaceInputSpec):
 
 
 class _TemplateT1OutputSpec(TraitedSpec):
-    grid_affine = File(exists=True, desc="template surface RAS -> subject T1w scanner RAS")
+    grid_affine = File(exists=True, desc="template surface RAS -> subject T1w surface "
+                       "(tkregister) RAS")
     report = File(exists=True, desc="summary (JSON)")
 
 
@@ -308,13 +318,15 @@ class TemplateToT1w(SimpleInterface):
         from nilearn.datasets import load_mni152_template
 
         from bids_app.fmri.coregister import template_to_t1w_affine
+        from bids_app.fmri.geometry import tkr_to_scanner
 
         seed = int(self.inputs.seed) if isdefined(self.inputs.seed) else None
+        t1w = nib.load(self.inputs.t1w)
         with limit_threads(self.inputs.num_threads):
-            matrix = template_to_t1w_affine(nib.load(self.inputs.t1w),
-                                            load_mni152_template(resolution=2), seed=seed)
+            matrix = template_to_t1w_affine(t1w, load_mni152_template(resolution=2), seed=seed)
         cwd = Path(runtime.cwd)
-        np.savetxt(cwd / "template_to_t1w.txt", matrix)
+        # the fMRI grid is in surface (tkregister) RAS of the T1w, as FreeSurfer surfaces are
+        np.savetxt(cwd / "template_to_t1w.txt", np.linalg.inv(tkr_to_scanner(t1w)) @ matrix)
         write_json(cwd / "template.json", {
             "kind": "anat_template", "method": "ANTs affine registration of the T1w to MNI152; "
             "fsaverage surfaces placed in the T1w through it (approximate anatomy)"})

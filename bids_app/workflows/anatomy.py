@@ -136,6 +136,7 @@ def init_anat_wf(
         workflow.connect([
             (template, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
             (reference, source, [("out_file", "t1w")]),
+            (reference, parcellate, [("grid_affine", "grid_affine")]),
         ])
     elif mode == "template":
         workflow.__desc__ = _TEMPLATE_DESC
