@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -113,13 +114,19 @@ class CantCreateError(AppError):
 
 
 def relpath(path: str | Path, root: str | Path | None) -> str:
-    """``path`` relative to ``root`` when inside it (for short, readable messages)."""
+    """``path`` relative to ``root`` when inside it (for short, readable messages).
+
+    The path is compared as written before symbolic links are followed, so that a file of a
+    DataLad dataset is named by its place in the dataset, not by its annexed content.
+    """
     path = Path(path)
     if root is not None:
-        try:
-            return str(path.resolve().relative_to(Path(root).resolve()))
-        except ValueError:
-            pass
+        for candidate, folder in ((Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+                                  (path.resolve(), Path(root).resolve())):
+            try:
+                return str(candidate.relative_to(folder))
+            except ValueError:
+                pass
     return str(path)
 
 

@@ -393,7 +393,8 @@ CASES = [
          65, ("sub-01_task-naming_run-01_events.tsv", "trial_type")),
     Case("events-onset-not-a-number", "field",
          lambda e: _edit_events(_meg(e, suffix="events.tsv"),
-                                lambda t: t.assign(onset=["n/a"] + list(t["onset"][1:]))),
+                                lambda t: t.assign(onset=[t["onset"][0], "n/a"]
+                                                   + list(t["onset"][2:]))),
          65, ("sub-01_task-naming_run-01_events.tsv", "onset")),
     Case("events-comma-separated", "field", _comma_separated_events,
          65, ("sub-01_task-naming_run-01_events.tsv", "tab")),
@@ -429,7 +430,7 @@ CASES = [
          16, ("dataset_description.json", "JSON")),
     Case("sidecar-not-json", "field",
          lambda e: (e.bids / "task-naming_bold.json").write_text('{"RepetitionTime": 3.0,}'),
-         65, ("task-naming_bold.json", "JSON")),
+         16, ("task-naming_bold.json", "JSON")),
     Case("bids-dir-is-a-file", "field",
          lambda e: setattr(e, "positional", [str(e.bids / "dataset_description.json"),
                                              str(e.out), "participant"]),

@@ -1,6 +1,5 @@
 """Bad BOLD input fails early with a message naming the problem and the fix."""
 
-import logging
 from types import SimpleNamespace
 
 import nibabel as nib
@@ -46,11 +45,17 @@ def test_invalid_repetition_time(tr, match):
         validate_repetition_time(tr)
 
 
-def test_valid_repetition_time_and_header_mismatch(caplog):
+def test_valid_repetition_time_and_header_mismatch():
+    """Issue 19.6: a sidecar TR that disagrees with the header is an error, as in the BIDS
+    validator (1 ms tolerance, the header's time unit applied, no time step: not compared)."""
     assert validate_repetition_time(3) == 3.0
-    with caplog.at_level(logging.WARNING):
-        assert validate_repetition_time(3.0, img=bold(tr=2.0)) == 3.0
-    assert "differs from the image header" in caplog.text
+    assert validate_repetition_time(3.0, img=bold(tr=3.0004)) == 3.0
+    with pytest.raises(RepetitionTimeError, match="disagrees with the image header.*2 s"):
+        validate_repetition_time(3.0, img=bold(tr=2.0))
+    in_ms = bold(tr=3000.0)
+    in_ms.header.set_xyzt_units("mm", "msec")
+    assert validate_repetition_time(3.0, img=in_ms) == 3.0
+    assert validate_repetition_time(3.0, img=bold(tr=0.0)) == 3.0
 
 
 def test_3d_image_is_refused():

@@ -37,17 +37,26 @@ def plan_from_config(config: Config):
         meg_crosstalk=ex.meg_crosstalk,
         unpaired_runs=config.workflow.unpaired_runs,
     )
-    check_plan(
-        plan,
-        conditions=config.workflow.conditions,
-        block_gap_s=config.workflow.block_gap_s,
-        dummy_scans=config.fmri.dummy_scans,
-    )
+    check_plan(plan, check_options(config))
     an = config.anatomy
     plan.atlas = resolve_atlas(an.atlas, atlas_file=an.atlas_file,
                                freesurfer_dirs=plan.freesurfer_roots)
     _announce_atlas(plan)
     return plan
+
+
+def check_options(config: Config):
+    """What the run will do with the data, for the checks (:class:`~bids_app.io.checks.CheckOptions`)."""
+    from bids_app.io.checks import CheckOptions
+
+    wf, fm, mg = config.workflow, config.fmri, config.meg
+    return CheckOptions(
+        conditions=tuple(wf.conditions), block_gap_s=wf.block_gap_s,
+        dummy_scans=fm.dummy_scans, hrf_delay_s=fm.hrf_delay_s,
+        block_volumes=fm.block_volumes, rest_volumes=fm.rest_volumes,
+        bands={name: (float(lo), float(hi)) for name, (lo, hi) in mg.bands.items()},
+        tmin_s=mg.tmin_s, tmax_s=mg.tmax_s, padding_s=mg.tfr_padding_s, ch_type=mg.ch_type,
+    )
 
 
 def _announce_atlas(plan) -> None:

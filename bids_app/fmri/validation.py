@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_REPETITION_TIME_S",
+    "TR_TOLERANCE_S",
     "bold_data",
     "drop_dummy_volumes",
     "validate_bold",
@@ -26,6 +27,9 @@ __all__ = [
 
 #: Largest accepted repetition time (s). Larger values are nearly always milliseconds.
 MAX_REPETITION_TIME_S = 30.0
+#: Largest accepted difference between the sidecar's and the header's TR (s), as the BIDS
+#: validator's REPETITION_TIME_MISMATCH check.
+TR_TOLERANCE_S = 1e-3
 
 
 def validate_repetition_time(tr, *, img: nib.spatialimages.SpatialImage | None = None) -> float:
@@ -36,8 +40,11 @@ def validate_repetition_time(tr, *, img: nib.spatialimages.SpatialImage | None =
     tr : float | None
         ``RepetitionTime`` from the BOLD JSON sidecar, in seconds (BIDS).
     img : nibabel image | None
-        When given, the header's time step is compared with ``tr``; a mismatch is logged as a
-        warning (the sidecar wins, as in BIDS).
+        When given, the header's time step (``pixdim[4]`` in its time unit, seconds when the
+        unit is unknown, as the BIDS validator reads it) must equal ``tr`` within 1 ms, the
+        BIDS validator's REPETITION_TIME_MISMATCH rule: the block volumes are chosen from the
+        TR, so a disagreement means one of the two is wrong. A header without a time step
+        (0) is not compared.
 
     Returns
     -------
@@ -48,7 +55,7 @@ def validate_repetition_time(tr, *, img: nib.spatialimages.SpatialImage | None =
     ------
     RepetitionTimeError
         When ``tr`` is missing, not a number, not finite, not positive or larger than
-        :data:`MAX_REPETITION_TIME_S` (likely milliseconds).
+        :data:`MAX_REPETITION_TIME_S` (likely milliseconds), or disagrees with the header.
     """
     fix = "set \"RepetitionTime\" (seconds) in the run's _bold.json sidecar"
     if tr is None:
@@ -69,12 +76,12 @@ def validate_repetition_time(tr, *, img: nib.spatialimages.SpatialImage | None =
         )
     if img is not None:
         header_tr = _header_repetition_time(img)
-        if header_tr is not None and not np.isclose(header_tr, value, rtol=1e-2):
-            logger.warning(
-                "RepetitionTime %.4g s in the sidecar differs from the image header (%.4g s); "
-                "using the sidecar value as BIDS requires.",
-                value,
-                header_tr,
+        if header_tr is not None and abs(header_tr - value) >= TR_TOLERANCE_S:
+            raise RepetitionTimeError(
+                f"RepetitionTime {value:g} s in the JSON sidecar disagrees with the image "
+                f"header's time step, {header_tr:g} s; correct whichever is wrong (the sidecar, "
+                "or the header's pixdim[4] and time unit, e.g. by converting the DICOMs again "
+                "with dcm2niix)"
             )
     return value
 
@@ -86,6 +93,8 @@ def _header_repetition_time(img) -> float | None:
     if len(zooms) < 4 or not zooms[3] or not np.isfinite(zooms[3]):
         return None
     step = float(zooms[3])
+    if step == 0:
+        return None
     get_units = getattr(header, "get_xyzt_units", None)
     units = get_units()[1] if get_units is not None else "sec"
     return {"msec": step / 1e3, "usec": step / 1e6}.get(units, step)

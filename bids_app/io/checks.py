@@ -1,56 +1,120 @@
 """Check every input file of a plan before any work starts.
 
-A run that would fail after an hour of processing because its BOLD file is empty, or its events
-lack the configured conditions, should fail in the first second, naming the file and the fix.
-The checks read headers only (NIfTI header, FIF measurement info, events table).
+A run that would fail after an hour of processing because its BOLD file is empty or truncated,
+its events lie outside the recording or its sampling rate cannot resolve a band, should fail in
+the first seconds, naming the file and the fix. The checks read headers only (FIF tag headers
+and measurement info, NIfTI header and gzip trailer, events tables), and reuse the functions the
+processing steps themselves call (:func:`bids_app.blocks.assign_blocks`,
+:func:`bids_app.fmri.validation.validate_bold`, :func:`bids_app.fmri.block_volume_table`,
+:func:`bids_app.meg.dics.check_bands`, :func:`bids_app.meg.epochs.check_epochs_inside`...), so
+that what passes here passes there.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from bids_app.blocks import EventsError, assign_blocks
 from bids_app.errors import BadDataError, MissingInputError, relpath
-from bids_app.io.bids import DatasetPlan
+from bids_app.io.bids import DatasetPlan, RunPair
 
 LOGGER = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CheckOptions:
+    """What the run will do with the data (the configuration's values), for the checks.
+
+    Attributes
+    ----------
+    conditions : tuple of str
+        Condition names (``trial_type`` values).
+    block_gap_s : float
+        Block detection without a ``block`` column (s).
+    dummy_scans, hrf_delay_s, block_volumes, rest_volumes
+        fMRI block timing (:func:`bids_app.fmri.block_volume_table`).
+    bands : dict
+        ``{name: (fmin, fmax)}`` in Hz; the highest edge must be resolvable.
+    tmin_s, tmax_s, padding_s : float
+        MEG epoch around each stimulus and the transform padding (s).
+    ch_type : str
+        MEG sensors used for source estimation.
+    """
+
+    conditions: tuple[str, ...]
+    block_gap_s: float = 8.0
+    dummy_scans: int = 5
+    hrf_delay_s: float = 3.0
+    block_volumes: int | None = None
+    rest_volumes: int | None = None
+    bands: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tmin_s: float = -0.2
+    tmax_s: float = 1.0
+    padding_s: float = 0.5
+    ch_type: str = "grad"
+
+
+class _Unusable(Exception):
+    """A file cannot be used; the message says why (collected, then reported together)."""
+
+
 def read_events(path: Path) -> pd.DataFrame:
-    """Read a BIDS events file (tab-separated, ``n/a`` for missing values)."""
+    """Read a BIDS events file (UTF-8, tab-separated, ``n/a`` for missing values).
+
+    Raises
+    ------
+    BadDataError
+        The file is not UTF-8 text, not a table, empty, or comma-separated.
+    """
     try:
-        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
+                            encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise BadDataError(
+            f"{path} is not UTF-8 text (byte {err.object[err.start]:#04x} at position "
+            f"{err.start}); BIDS text files are UTF-8: save it again as UTF-8."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise BadDataError(
+            f"{path} is empty; BIDS events need a header line (onset, duration, trial_type) "
+            "and one row per event."
+        ) from None
+    except pd.errors.ParserError as err:
         raise BadDataError(f"{path} is not a readable tab-separated events file: {err}") from None
+    if len(table.columns) == 1 and "," in str(table.columns[0]):
+        raise BadDataError(
+            f"{path} looks comma-separated; BIDS events files are tab-separated (TSV). Save it "
+            "again with tabs between the columns."
+        )
+    return table
 
 
-def check_plan(
-    plan: DatasetPlan,
-    *,
-    conditions: Sequence[str],
-    block_gap_s: float,
-    dummy_scans: int = 0,
-) -> None:
-    """Check the data files and events of every run pair in ``plan``.
+def check_plan(plan: DatasetPlan, options: CheckOptions) -> None:
+    """Check the data files and events of every run pair in ``plan`` (headers only).
 
     Raises
     ------
     MissingInputError
         A data file does not exist (e.g. a DataLad file that was never retrieved).
     BadDataError
-        Data files that are empty or whose header cannot be read (all of them listed), a BOLD
-        image that is not 4-D or too short, events that lack the configured conditions.
+        Listing every unusable file: empty, truncated or unreadable, a BOLD image that is not
+        4-D or too short, a sidecar RepetitionTime that disagrees with the header, a MEG
+        recording without the sensors used or sampled too slowly for a band, events without
+        the configured conditions or outside their recording.
     """
+    started = time.perf_counter()
     root = plan.bids_dir
     files: list[tuple[Path, str]] = []
     for sub in plan.subjects:
         for pair in sub.pairs:
             files.append((pair.meg, "meg"))
-            if pair.fmriprep_bold is None:
+            if pair.fmriprep_bold is None or pair.bold.exists():
                 files.append((pair.bold, "bold"))
         if sub.t1w is not None:
             files.append((sub.t1w, "t1w"))
@@ -68,51 +132,132 @@ def check_plan(
             + "\nReplace them with the recorded data (if the dataset is managed by DataLad or "
             "git-annex, retrieve the content with 'datalad get')."
         )
-    corrupt = []
+    headers, problems = {}, []
     for path, kind in files:
-        problem = _header_problem(path, kind, dummy_scans)
-        if problem:
-            corrupt.append(f"  {relpath(path, root)}: {problem}")
-    if corrupt:
-        raise BadDataError("Data files cannot be used:\n" + "\n".join(corrupt))
+        try:
+            headers[path] = _read_header(path, kind, options)
+        except _Unusable as err:
+            problems.append(f"  {relpath(path, root)}: {err}")
+    if problems:
+        raise BadDataError("Data files cannot be used:\n" + "\n".join(problems))
 
     for sub in plan.subjects:
         for pair in sub.pairs:
-            for events in (pair.meg_events, pair.bold_events):
-                table = read_events(events)
-                try:
-                    assign_blocks(table, conditions, gap_s=block_gap_s)
-                except EventsError as err:
-                    raise BadDataError(f"{relpath(events, root)}: {err}.") from None
-    LOGGER.info("Checked %d data files and their events: all readable.", len(files))
+            problems += _run_problems(pair, headers, options, root)
+    if problems:
+        raise BadDataError("Runs cannot be analysed as they are:\n" + "\n".join(problems))
+    LOGGER.info("Checked %d data files and their events in %.1f s: all usable.", len(files),
+                time.perf_counter() - started)
 
 
-def _header_problem(path: Path, kind: str, dummy_scans: int) -> str | None:
-    """A sentence describing why the file is unusable, or None."""
+# --------------------------------------------------------------------------------------------------
+# One file
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _MEGHeader:
+    duration_s: float  # time of the last sample
+
+
+@dataclass(frozen=True)
+class _ImageHeader:
+    img: object  # nibabel image (header and array proxy only)
+
+
+def _read_header(path: Path, kind: str, options: CheckOptions):
+    """The header facts the run checks need; raises :class:`_Unusable` with the reason."""
     if kind == "meg":
-        import mne
+        return _meg_header(path, options)
+    return _image_header(path, kind, options)
 
-        try:
-            info = mne.io.read_info(path, verbose="error")
-        except Exception as err:  # MNE raises several types for broken FIF files
-            return f"not a readable FIF recording ({type(err).__name__}: {err})"
-        if not any(ch["kind"] == mne.io.constants.FIFF.FIFFV_MEG_CH for ch in info["chs"]):
-            return "has no MEG channels"
-        return None
+
+def _meg_header(path: Path, options: CheckOptions) -> _MEGHeader:
+    import mne
+
+    from bids_app.io.integrity import fif_problem
+    from bids_app.meg.dics import check_bands
+    from bids_app.meg.epochs import sensor_picks
+    from bids_app.meg.errors import MEGInputError
+
+    problem = fif_problem(path)
+    if problem:
+        raise _Unusable(f"{problem}. Copy the complete recording again.")
+    try:
+        raw = mne.io.read_raw_fif(path, preload=False, verbose="error")
+    except Exception as err:  # MNE raises several types for broken FIF files
+        raise _Unusable(f"not a readable FIF recording ({type(err).__name__}: {err})") from None
+    info = raw.info
+    if not any(ch["kind"] == mne.io.constants.FIFF.FIFFV_MEG_CH for ch in info["chs"]):
+        raise _Unusable("has no MEG channels")
+    try:
+        sensor_picks(info, options.ch_type)
+        check_bands(options.bands, info["sfreq"], info.get("lowpass"))
+    except MEGInputError as err:
+        raise _Unusable(str(err)) from None
+    return _MEGHeader(duration_s=float(raw.times[-1]))
+
+
+def _image_header(path: Path, kind: str, options: CheckOptions) -> _ImageHeader:
     import nibabel as nib
+
+    from bids_app.fmri.errors import FMRIInputError
+    from bids_app.fmri.validation import validate_bold
+    from bids_app.io.integrity import nifti_problem
 
     try:
         img = nib.load(path)
-        shape = img.header.get_data_shape()
+        img.header.get_data_shape()
     except Exception as err:  # nibabel raises several types for broken images
-        return f"not a readable NIfTI image ({type(err).__name__}: {err})"
+        raise _Unusable(f"not a readable NIfTI image ({type(err).__name__}: {err})") from None
+    problem = nifti_problem(path, img)
+    if problem:
+        raise _Unusable(f"{problem}. Copy the complete image again.")
     if kind == "bold":
-        if len(shape) != 4:
-            return f"BOLD must be a 4-D image, this one has shape {shape}"
-        if shape[3] <= dummy_scans + 2:
-            return (f"only {shape[3]} volumes, not enough after discarding {dummy_scans} "
-                    "dummy scans")
-    return None
+        try:
+            validate_bold(img, dummy_scans=options.dummy_scans, check_finite=False)
+        except FMRIInputError as err:
+            raise _Unusable(str(err)) from None
+    return _ImageHeader(img=img)
+
+
+# --------------------------------------------------------------------------------------------------
+# One run pair: timing of the events against the recordings
+# --------------------------------------------------------------------------------------------------
+def _run_problems(pair: RunPair, headers: dict, options: CheckOptions, root: Path) -> list[str]:
+    """Lines naming what in this run pair cannot be analysed (empty when all is well)."""
+    from bids_app.fmri import block_volume_table
+    from bids_app.fmri.errors import FMRIInputError
+    from bids_app.fmri.validation import validate_repetition_time
+    from bids_app.meg.epochs import check_epochs_inside
+    from bids_app.meg.errors import MEGInputError
+
+    problems = []
+    bold = headers.get(pair.bold)
+    if bold is not None:
+        try:
+            validate_repetition_time(pair.repetition_time, img=bold.img)
+        except FMRIInputError as err:
+            problems.append(f"  {relpath(pair.bold, root)}: {err}")
+            bold = None
+    for events, modality in ((pair.meg_events, "meg"), (pair.bold_events, "bold")):
+        try:
+            trials = assign_blocks(read_events(events), options.conditions,
+                                   gap_s=options.block_gap_s)
+            if modality == "meg":
+                check_epochs_inside(trials["onset"].to_numpy(), tmin=options.tmin_s,
+                                    tmax=options.tmax_s, padding=options.padding_s,
+                                    duration_s=headers[pair.meg].duration_s)
+            elif bold is not None:
+                n_volumes = bold.img.shape[3] - options.dummy_scans
+                block_volume_table(trials, tr=pair.repetition_time, n_volumes=n_volumes,
+                                   dummy_scans=options.dummy_scans,
+                                   hrf_delay_s=options.hrf_delay_s,
+                                   block_volumes=options.block_volumes,
+                                   rest_volumes=options.rest_volumes)
+        except (EventsError, FMRIInputError, MEGInputError) as err:
+            problems.append(f"  {relpath(events, root)}: {err}")
+        except BadDataError as err:
+            problems.append(f"  {err.message}")
+    return problems
 
 
 def _listing(paths: Sequence[Path], root: Path, n: int = 20) -> str:

@@ -12,7 +12,7 @@ from bids_app.meg.errors import EventsOutsideError, MissingEOGError, NoSensorsEr
 
 LOGGER = logging.getLogger(__name__)
 
-__all__ = ["EpochResult", "make_epochs", "sensor_picks"]
+__all__ = ["EpochResult", "check_epochs_inside", "make_epochs", "sensor_picks"]
 
 
 def sensor_picks(info: mne.Info, ch_type: str = "grad") -> np.ndarray:
@@ -34,6 +34,37 @@ def sensor_picks(info: mne.Info, ch_type: str = "grad") -> np.ndarray:
             f"ch_type to the sensors this system has (allowed: 'grad', 'mag')."
         )
     return picks
+
+
+def check_epochs_inside(onsets: np.ndarray, *, tmin: float, tmax: float, padding: float,
+                        duration_s: float) -> None:
+    """Refuse stimuli whose epoch, with the transform padding, is not inside the recording.
+
+    Parameters
+    ----------
+    onsets : ndarray, shape (n_trials,)
+        Stimulus onsets (s from the first sample of the recording, BIDS ``events.tsv``).
+    tmin, tmax, padding : float
+        Epoch interval around each stimulus and the padding on both sides (s), as
+        :func:`make_epochs`.
+    duration_s : float
+        Time of the last sample (s; ``raw.times[-1]``).
+
+    Raises
+    ------
+    EventsOutsideError
+        Naming how many stimuli, the first one, and the recording's length.
+    """
+    onsets = np.asarray(onsets, float)
+    outside = (onsets + tmin - padding < 0.0) | (onsets + tmax + padding > duration_s)
+    if outside.any():
+        bad = onsets[outside]
+        raise EventsOutsideError(
+            f"{outside.sum()} of {len(onsets)} stimuli (first at {bad[0]:.3f} s) have their "
+            f"epoch ({tmin - padding:g} to {tmax + padding:g} s around the picture) outside the "
+            f"recording (0 to {duration_s:.3f} s); check that events.tsv belongs to this "
+            "recording and that its onsets are in seconds from the start of the file."
+        )
 
 
 class EpochResult:
@@ -93,16 +124,8 @@ def make_epochs(
     sfreq = raw.info["sfreq"]
     picks = sensor_picks(raw.info, ch_type)
     onsets = trials["onset"].to_numpy(float)
-    first, last = 0.0, raw.times[-1]
-    outside = (onsets + tmin - padding < first) | (onsets + tmax + padding > last)
-    if outside.any():
-        bad = onsets[outside]
-        raise EventsOutsideError(
-            f"{outside.sum()} of {len(onsets)} stimuli (first at {bad[0]:.3f} s) have their "
-            f"epoch ({tmin - padding:g} to {tmax + padding:g} s around the picture) outside the "
-            f"recording (0 to {last:.3f} s); check that events.tsv belongs to this recording "
-            "and that its onsets are in seconds from the start of the file."
-        )
+    check_epochs_inside(onsets, tmin=tmin, tmax=tmax, padding=padding,
+                        duration_s=raw.times[-1])
     eog = mne.pick_types(raw.info, meg=False, eog=True, exclude=[])
     reject = None
     if eog_reject_uv is not None:
