@@ -1,22 +1,55 @@
-"""FreeSurfer steps of the anatomy stage (run only when FreeSurfer is installed).
+"""FreeSurfer steps (run only when FreeSurfer is installed), with every path quoted.
 
-FreeSurfer cannot run on every machine; the command lines these nodes build are tested in
-``tests/test_freesurfer_cmds.py`` without running them.
+Nipype runs a command line through a shell. It quotes a single path argument, but not the items
+of a list of paths (``recon-all -i``) nor a file name an interface generates itself, so a dataset
+or work folder whose path holds a space, ``;``, ``$`` or a quote would have its command line
+split or run something else. The interfaces here quote every path (:class:`QuotedPaths`);
+file names the app generates are plain relative names. FreeSurfer cannot run on every machine;
+the command lines are tested in ``tests/test_freesurfer_cmds.py`` through a real shell with
+stand-in executables.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
+from nipype.interfaces import freesurfer as fs
 from nipype.interfaces.base import BaseInterfaceInputSpec, SimpleInterface, TraitedSpec, traits
+from nipype.interfaces.base.traits_extension import BasePath
 from nipype.pipeline import engine as pe
+
+
+class QuotedPaths:
+    """Mixin for nipype command-line interfaces: quote the items of path-list inputs.
+
+    ``shlex.quote`` leaves an ordinary path unchanged, so the command line of a dataset without
+    unusual characters is the same as nipype's.
+    """
+
+    def _format_arg(self, name, spec, value):
+        inner = getattr(spec, "inner_traits", None) or ()
+        if isinstance(value, (list, tuple)) and any(t.is_trait_type(BasePath) for t in inner):
+            value = [shlex.quote(os.fspath(v)) for v in value]
+        return super()._format_arg(name, spec, value)
+
+
+class ReconAll(QuotedPaths, fs.ReconAll):
+    """``recon-all`` with quoted paths."""
+
+
+class BBRegister(QuotedPaths, fs.BBRegister):
+    """``bbregister`` with quoted paths."""
+
+
+class SampleToSurface(QuotedPaths, fs.SampleToSurface):
+    """``mri_vol2surf`` with quoted paths."""
 
 
 def init_recon_all_node(*, subject_id: str, t1w: Path, subjects_dir: Path,
                         omp_nthreads: int = 1, name: str = "recon_all") -> pe.Node:
     """``recon-all -all`` of the T1w into ``subjects_dir/subject_id`` (nipype ``ReconAll``)."""
-    from nipype.interfaces.freesurfer import ReconAll
-
     Path(subjects_dir).mkdir(parents=True, exist_ok=True)
     node = pe.Node(
         ReconAll(subject_id=subject_id, directive="all", T1_files=[str(t1w)],

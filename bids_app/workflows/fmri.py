@@ -185,16 +185,17 @@ def _as_list(item):
 
 def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac, omp_nthreads):
     """bbregister of the mean EPI, then mri_vol2surf of the run onto both hemispheres."""
-    from nipype.interfaces import freesurfer as fs
+    from bids_app.interfaces.freesurfer import BBRegister, SampleToSurface
 
-    bbregister = pe.Node(fs.BBRegister(contrast_type="t2", init="coreg", out_reg_file="register.dat",
-                                       registered_file=True),
+    # output names relative to the node's folder: nothing unquoted reaches the shell
+    bbregister = pe.Node(BBRegister(contrast_type="t2", init="coreg", out_reg_file="register.dat",
+                                    registered_file="mean_bbreg.nii.gz"),
                          name="bbregister", n_procs=omp_nthreads)
     to_affine = pe.Node(RegisterDatToAffine(), name="register_dat_to_affine")
     vol2surf = pe.MapNode(
-        fs.SampleToSurface(sampling_method="point", sampling_range=projfrac,
-                           sampling_units="frac", interp_method="nearest", out_type="mgz",
-                           cortex_mask=False),
+        SampleToSurface(sampling_method="point", sampling_range=projfrac,
+                        sampling_units="frac", interp_method="nearest", out_type="mgz",
+                        cortex_mask=False),
         iterfield=["hemi"], name="vol2surf",
     )
     vol2surf.inputs.hemi = ["lh", "rh"]
