@@ -5,12 +5,13 @@ Code  Meaning
 ===== =====================================================================
 0     success
 1     the processing failed (a step crashed; see the crash report named)
-16    the input is not valid BIDS (validator errors)
+16    the input is not valid BIDS (validator errors, file names BIDS does not allow)
 17    unknown analysis level
-18    the participant/session/task filters match nothing
-64    wrong usage of the command line or configuration
-65    bad data: an input file is empty, corrupt or inconsistent
-66    a required input (file, FreeSurfer licence) is missing
+18    the participant/session/task/filter-file selection matches nothing
+64    wrong usage of the command line or configuration, or an output/work folder the app
+      must not write to
+65    bad data: an input file is empty, truncated, corrupt or inconsistent
+66    a required input (file, named atlas, FreeSurfer licence) is missing
 73    the output (or work) folder cannot be created or written
 130   interrupted by the user (Ctrl-C)
 ===== =====================================================================
@@ -45,12 +46,15 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "Success.",
     EXIT_FAILURE: "A processing step failed; the message names the step and its crash report.",
-    EXIT_INVALID_BIDS: "The input dataset is not valid BIDS (BIDS validator errors).",
+    EXIT_INVALID_BIDS: "The input dataset is not valid BIDS (BIDS validator errors, or file "
+    "names BIDS does not allow).",
     EXIT_BAD_LEVEL: "Unknown analysis level (allowed: participant, group).",
-    EXIT_NO_MATCH: "The participant, session or task selection matches no data.",
-    EXIT_USAGE: "Wrong command-line usage or invalid configuration.",
-    EXIT_BAD_DATA: "An input file is empty, corrupt or inconsistent (the file is named).",
-    EXIT_MISSING_INPUT: "A required input (file or FreeSurfer licence) is missing.",
+    EXIT_NO_MATCH: "The participant, session, task or filter-file selection matches no data.",
+    EXIT_USAGE: "Wrong command-line usage or invalid configuration, or an output or work folder "
+    "the app must not write to.",
+    EXIT_BAD_DATA: "An input file is empty, truncated, corrupt or inconsistent (the file is "
+    "named).",
+    EXIT_MISSING_INPUT: "A required input (file, named atlas or FreeSurfer licence) is missing.",
     EXIT_CANT_CREATE: "The output or work folder cannot be created or written.",
     EXIT_INTERRUPTED: "Interrupted by the user.",
 }

@@ -40,6 +40,19 @@ def test_labels_from_file(tmp_path):
     assert config.execution.participant_label == ["03", "04", "05"]
 
 
+def test_a_label_is_a_label_even_beside_a_file_of_that_name(tmp_path, monkeypatch, caplog):
+    """Issue 19.11: '--participant-label 01' read a file named 01 in the current folder."""
+    caplog.set_level("INFO", logger="bids_app")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "01").write_text("02\n")
+    config = build_config(["/d", "/o", "participant", "--participant-label", "01"])
+    assert config.execution.participant_label == ["01"]
+    assert "from the command line" in caplog.text and "not read" in caplog.text
+    config = build_config(["/d", "/o", "participant", "--participant-label", "./01"])
+    assert config.execution.participant_label == ["02"]
+    assert "read from the file 01" in caplog.text
+
+
 def test_command_line_wins_over_config_file(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("[stats]\nn_clusters = 5\nn_bootstrap = 100\n[nipype]\nnprocs = 1\n")

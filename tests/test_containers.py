@@ -65,7 +65,7 @@ def test_bosh_runs_the_app(tmp_path, skeleton, monkeypatch):
     # group level before any participant output: the documented exit code 66, which Boutiques
     # explains with the descriptor's error-code text, and the app's own message
     assert "Exit code\n66" in out.stdout, out.stdout
-    assert "A required input (file or FreeSurfer licence) is missing." in out.stdout
+    assert "A required input (file, named atlas or FreeSurfer licence) is missing." in out.stdout
     assert "Run the participant level into this folder first" in out.stdout
 
 

@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 
-from bids_app.errors import BadDataError, NoMatchError
-from bids_app.io.bids import discover, find_freesurfer_subject, load_filters
-from bids_app.errors import UsageError
+from bids_app.errors import BadDataError, InvalidBIDSError, NoMatchError, UsageError
+from bids_app.io.bids import discover, find_freesurfer_subject, load_filters, normalize_labels
 from skeleton import make_skeleton
 
 
@@ -123,3 +122,51 @@ def test_ds000117_layout(shared_data):
     assert sub.fs_subjects_dir == ds / "derivatives" / "freesurfer" / "sub-01" / "ses-mri"
     assert sub.fs_subject == "anat"
     assert "6 MEG+BOLD run pair(s)" in sub.describe(ds)
+
+
+# -- issue 19: subjects without anatomy, odd folders and names, selections matching nothing -----
+def test_subject_without_t1w_is_planned(skeleton):
+    """19.1: the T1w list was indexed before it was checked (IndexError)."""
+    (skeleton / "sub-01" / "anat" / "sub-01_T1w.nii.gz").unlink()
+    plan = discover(skeleton)
+    assert [s.t1w is None for s in plan.subjects] == [True, False]
+
+
+def test_odd_subject_folders_are_ignored_and_named(skeleton, caplog):
+    """19.1: a copy of a subject folder, or a label BIDS does not allow, is not a subject."""
+    shutil.copytree(skeleton / "sub-01", skeleton / "sub-01 copy")
+    shutil.copytree(skeleton / "sub-02", skeleton / "sub-02é")
+    (skeleton / "sub-03").mkdir()  # a stray folder without data: skipped with a warning
+    plan = discover(skeleton)
+    assert [s.subject for s in plan.subjects] == ["01", "02"]
+    assert "'sub-01 copy', 'sub-02é'" in caplog.text and "ignored" in caplog.text
+    assert "sub-03 has no MEG run" in caplog.text
+    # the copy's files (named sub-01_...) do not join sub-01's runs
+    assert len(plan.subjects[0].pairs) == 2
+    assert len(discover(skeleton, participant_label=["01"]).subjects[0].pairs) == 2
+
+
+@pytest.mark.parametrize("name", ["sub-01_acq-a;b$c_T1w.nii.gz", "sub-01_acq-a b_T1w.nii.gz",
+                                  "sub-01_acq-é_T1w.nii.gz"])
+def test_file_names_bids_does_not_allow_are_refused(skeleton, name):
+    """19.4: such a name reached recon-all's command line; it is refused (exit 16)."""
+    t1w = skeleton / "sub-01" / "anat" / "sub-01_T1w.nii.gz"
+    t1w.rename(t1w.with_name(name))
+    with pytest.raises(InvalidBIDSError, match="BIDS does not allow") as err:
+        discover(skeleton)
+    assert f"sub-01/anat/{name}" in err.value.message
+
+
+def test_filter_matching_nothing_is_a_selection_error(skeleton):
+    """19.11: a filter file that matches no BOLD file is exit 18 (was 65), naming the query."""
+    with pytest.raises(NoMatchError, match='"bold": {"session": "nope"}'):
+        discover(skeleton, bids_filters={"bold": {"session": "nope"}})
+    with pytest.raises(NoMatchError, match='"t1w"'):
+        discover(skeleton, bids_filters={"t1w": {"acquisition": "mprage"}})
+
+
+@pytest.mark.parametrize("labels", [["sub-"], [""], ["01", "  "]])
+def test_empty_labels_are_refused(labels):
+    """19.11: '--participant-label sub-' selected every subject."""
+    with pytest.raises(UsageError, match="Empty sub label"):
+        normalize_labels(labels, "sub")
