@@ -100,3 +100,16 @@ def test_heavy_steps_reserve_memory_by_the_size_of_their_run(skeleton, tmp_path)
     }
     for name, mem in expected.items():
         assert wf.get_node(name).mem_gb == mem
+
+
+def test_fallback_parcels_are_announced(skeleton, tmp_path, monkeypatch):
+    """Issue 19.2: without --atlas and without any atlas file, the fallback parcels are used,
+    and every participant report says so; a named atlas would have stopped the run."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("FREESURFER_HOME", "TEMPLATEFLOW_HOME", "NILEARN_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    config, wf = _build(skeleton, tmp_path)
+    for sub in ("01", "02"):
+        assert wf.get_node(f"sub_{sub}_wf.anat_wf.parcellate").inputs.atlas == "fallback"
+        warnings = wf.get_node(f"sub_{sub}_wf.report").inputs.warnings
+        assert any("fallback parcels are used" in w for w in warnings)
