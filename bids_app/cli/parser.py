@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -228,10 +227,12 @@ def _read_labels(values: list[str]) -> list[str]:
     even when the current folder holds a file named ``01`` (``./01`` reads that file). The log
     says which was used.
     """
+    from bids_app.io.bids import LABEL
+
     if len(values) == 1:
         value = values[0]
         path = Path(value).expanduser()
-        if not _LABEL.fullmatch(value) and path.is_file():
+        if not LABEL.fullmatch(value.removeprefix("sub-")) and path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace")
             labels = [tok for tok in text.replace(",", " ").split() if tok]
             LOGGER.info("Participant labels read from the file %s: %s", path, " ".join(labels))
@@ -241,10 +242,6 @@ def _read_labels(values: list[str]) -> list[str]:
                            "that name is not read (give it as ./%s to read it).", value, value)
     LOGGER.info("Participant labels from the command line: %s", " ".join(values))
     return values
-
-
-#: A participant label as given on the command line (BIDS labels are letters and digits).
-_LABEL = re.compile(r"(sub-)?[A-Za-z0-9]+")
 
 
 def _read_mapping(path: Path, what: str) -> dict[str, Any]:

@@ -42,6 +42,11 @@ _FILTER_ENTITIES = ("session", "acquisition", "run", "task", "reconstruction", "
 BOLD_EXTENSIONS = (".nii.gz", ".nii")
 MEG_EXTENSIONS = (".fif",)
 FSAVERAGE_SPACES = ("fsaverage5", "fsaverage6", "fsaverage")
+#: A BIDS label (subject, session, task, run...): letters and digits only (BIDS "label").
+LABEL = re.compile(r"[A-Za-z0-9]+")
+#: A BIDS file name: ``key-label`` entities joined by ``_``, a suffix and an extension
+#: (BIDS specification, "Filenames"); nothing else (no space, ``;``, ``$``, quotes, accents).
+BIDS_FILENAME = re.compile(r"sub-[A-Za-z0-9]+(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+(\.[A-Za-z0-9]+)+")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,8 +164,10 @@ def check_bids_root(bids_dir: Path) -> Path:
             f"{description} is not valid JSON ({err}). Repair it (BIDS: a JSON object with at "
             "least \"Name\" and \"BIDSVersion\")."
         ) from None
+    from bids_app.io.derivatives import APP_NAME
+
     makers = [g.get("Name") for g in content.get("GeneratedBy") or [] if isinstance(g, dict)]
-    if content.get("DatasetType") == "derivative" and "megfmri-fusion" in makers:
+    if content.get("DatasetType") == "derivative" and APP_NAME in makers:
         raise UsageError(
             f"{bids_dir} is an output folder of megfmri-fusion, not the raw dataset. Did you swap "
             "bids_dir and output_dir? The input dataset comes first: megfmri-fusion <bids_dir> "
@@ -181,20 +188,13 @@ def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str]:
                 f"Empty {prefix} label {str(given)!r}: give labels such as 01 or {prefix}-01 "
                 "(leave the option out to select all)."
             )
-        if not re.fullmatch(r"[A-Za-z0-9]+", label):
+        if not LABEL.fullmatch(label):
             raise UsageError(
                 f"Invalid {prefix} label '{label}': BIDS labels contain only letters and digits."
             )
         if label not in out:
             out.append(label)
     return out
-
-
-#: A BIDS label (subject, session, task, run...): letters and digits only (BIDS "label").
-LABEL = re.compile(r"[A-Za-z0-9]+")
-#: A BIDS file name: ``key-label`` entities joined by ``_``, a suffix and an extension
-#: (BIDS specification, "Filenames"); nothing else (no space, ``;``, ``$``, quotes, accents).
-BIDS_FILENAME = re.compile(r"sub-[A-Za-z0-9]+(_[a-z]+-[A-Za-z0-9]+)*_[A-Za-z0-9]+(\.[A-Za-z0-9]+)+")
 
 
 def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) -> list[str]:
