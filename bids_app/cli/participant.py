@@ -46,7 +46,8 @@ def plan_from_config(config: Config):
 
 
 def check_options(config: Config):
-    """What the run will do with the data, for the checks (:class:`~bids_app.io.checks.CheckOptions`)."""
+    """What the run will do with the data, for the checks
+    (:class:`~bids_app.io.checks.CheckOptions`)."""
     from bids_app.io.checks import CheckOptions
 
     wf, fm, mg = config.workflow, config.fmri, config.meg
