@@ -23,7 +23,7 @@ def plan_from_config(config: Config):
         participant_label=ex.participant_label,
         session_label=ex.session_label,
         tasks=ex.task,
-        bids_filters=_filters(ex.bids_filters),
+        bids_filters=ex.bids_filters,
         fs_subjects_dir=ex.fs_subjects_dir,
         fmriprep_dir=ex.fmriprep_dir,
         meg_calibration=ex.meg_calibration,
@@ -86,12 +86,6 @@ def run_participant(config: Config) -> int:
         LOGGER.info("sub-%s done: report %s", sub.subject,
                     Path(ex.output_dir) / f"sub-{sub.subject}.html")
     return EXIT_OK
-
-
-def _filters(data):
-    from bids_app.io.bids import load_filters
-
-    return load_filters(data)
 
 
 def _write_graph(workflow, logs: Path) -> None:

@@ -112,16 +112,14 @@ def build_config(argv: list[str] | None = None) -> Config:
 
 
 def _resolve_nprocs(config: Config) -> None:
-    """Fill in process and thread counts (fMRIPrep's rule for the default threads)."""
+    """Fill in process and thread counts (fMRIPrep's rule for the default threads), then check
+    them again (``--omp-nthreads`` may exceed the machine's CPUs when ``--nprocs`` is left out)."""
     nipype = config.nipype
     if nipype.nprocs is None:
         nipype.nprocs = os.cpu_count() or 1
     if nipype.omp_nthreads is None:
         nipype.omp_nthreads = min(nipype.nprocs - 1 if nipype.nprocs > 1 else 1, 8)
-    if nipype.omp_nthreads > nipype.nprocs:
-        raise UsageError(
-            f"--omp-nthreads ({nipype.omp_nthreads}) cannot exceed --nprocs ({nipype.nprocs})."
-        )
+    config.validate()
 
 
 # --------------------------------------------------------------------------------------------------

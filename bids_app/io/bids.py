@@ -30,11 +30,6 @@ from bids_app.errors import (
 
 LOGGER = logging.getLogger(__name__)
 
-#: Queries a ``--bids-filter-file`` may refine (as in fMRIPrep).
-FILTER_QUERIES = ("bold", "meg", "t1w")
-#: Entities a filter may use (pybids names).
-_FILTER_ENTITIES = ("session", "acquisition", "run", "task", "reconstruction", "space", "ceagent",
-                    "direction", "echo", "processing", "datatype", "extension", "part")
 BOLD_EXTENSIONS = (".nii.gz", ".nii")
 MEG_EXTENSIONS = (".fif",)
 FSAVERAGE_SPACES = ("fsaverage5", "fsaverage6", "fsaverage")
@@ -183,27 +178,6 @@ def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) ->
     return list(participant_label) or subjects
 
 
-def load_filters(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Check the content of a ``--bids-filter-file`` (query -> {entity: value})."""
-    filters: dict[str, dict[str, Any]] = {}
-    for query, entities in (data or {}).items():
-        if query not in FILTER_QUERIES:
-            raise UsageError(
-                f"Invalid query '{query}' in the BIDS filter file; allowed are "
-                f"{', '.join(FILTER_QUERIES)}."
-            )
-        if not isinstance(entities, dict):
-            raise UsageError(f"Filters for '{query}' must be a JSON object of entity: value.")
-        for name in entities:
-            if name not in _FILTER_ENTITIES:
-                raise UsageError(
-                    f"Invalid entity '{name}' for '{query}' in the BIDS filter file; allowed are "
-                    f"{', '.join(_FILTER_ENTITIES)}."
-                )
-        filters[query] = dict(entities)
-    return filters
-
-
 # --------------------------------------------------------------------------------------------------
 # Discovery
 # --------------------------------------------------------------------------------------------------
@@ -246,7 +220,8 @@ def discover(
     participant_label, session_label, tasks : sequence of str
         Selections (labels without prefixes); empty selects everything.
     bids_filters : dict
-        ``{"bold"|"meg"|"t1w": {entity: value}}`` refinements (see :func:`load_filters`).
+        ``{"bold"|"meg"|"t1w": {entity: value}}`` refinements (checked by the configuration,
+        ``execution.bids_filters``).
     fs_subjects_dir, fmriprep_dir : Path or None
         FreeSurfer subjects folder and fMRIPrep derivatives.
     meg_calibration, meg_crosstalk : Path or None
