@@ -41,7 +41,7 @@ def plan_from_config(config: Config):
 
 def run_participant(config: Config) -> int:
     """Run the participant level for the configured subjects; return the exit code."""
-    from bids_app.io.bids import available_subjects, check_bids_root
+    from bids_app.io.bids import available_subjects, check_bids_root, check_symlink_loops
     from bids_app.io.derivatives import write_dataset_description
     from bids_app.workflows.base import (
         freesurfer_reasons,
@@ -53,6 +53,8 @@ def run_participant(config: Config) -> int:
     ex = config.execution
     check_bids_root(ex.bids_dir)
     available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    # the validator and pybids follow links to folders: a loop would hang them both
+    check_symlink_loops(ex.bids_dir, ex.participant_label)
     run_id = prepare_folders(config)
     if not ex.skip_bids_validation:
         from bids_app.io.validation import validate

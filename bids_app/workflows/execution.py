@@ -10,12 +10,13 @@ terminal, on a progress bar.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from bids_app.errors import AppError, crash_summary
+from bids_app.errors import AppError, UsageError, crash_summary
 
 LOGGER = logging.getLogger(__name__)
 
@@ -111,6 +112,28 @@ def plugin_settings(plugin: str, plugin_args: dict[str, Any], *, nprocs: int,
     return plugin, args
 
 
+def check_memory(nodes, memory_gb: float, option: str) -> None:
+    """Refuse a memory limit below what a step of the graph declares (``mem_gb``).
+
+    MultiProc starts a step only when its memory fits in what is left of the limit; below
+    0.01 GB it starts nothing and waits forever, without a message. Steps that need more than
+    the limit would exceed what the user said is available. Either way, say so before the run.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the step that needs the most and how much, and the fix.
+    """
+    largest = max(nodes, key=lambda node: node.mem_gb)
+    if memory_gb < largest.mem_gb:
+        need = math.ceil(largest.mem_gb * 10) / 10
+        raise UsageError(
+            f"The memory limit {option} {memory_gb:g} GB is less than the {largest.mem_gb:.2f} GB "
+            f"that the step {largest.fullname} needs, so the run could not start it. Give at "
+            f"least {option} {need:g}, or leave it out to use the machine's memory."
+        )
+
+
 def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: int,
                  mem_gb: float | None, crash_dir: Path, label: str = "steps"):
     """Run ``workflow`` and return nipype's execution graph.
@@ -122,10 +145,14 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
         from the pure packages keep their message and exit code 65).
     """
     name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
+    nodes = list(workflow._create_flat_graph().nodes())
+    limit = args.get("memory_gb", mem_gb)
+    if limit is not None:
+        option = ("memory_gb of --use-plugin" if "memory_gb" in plugin_args else "--mem-gb")
+        check_memory(nodes, limit, option)
     progress = None
     if name in LOCAL_PLUGINS:
-        total = len(workflow._create_flat_graph().nodes())
-        progress = ProgressCallback(total, label=label)
+        progress = ProgressCallback(len(nodes), label=label)
         args["status_callback"] = progress
     LOGGER.info("Running %s with the %s plugin (%s)", workflow.name, name,
                 ", ".join(f"{k}={v}" for k, v in args.items() if k != "status_callback") or "defaults")
