@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
 
 from bids_app import __version__
+from bids_app.cli.interrupts import Interrupted, handle_interrupts, stop_children
 from bids_app.cli.parser import parse_args
 from bids_app.config import Config, ConfigError
 from bids_app.errors import (
     EXIT_BAD_DATA,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     AppError,
     BadLevelError,
@@ -47,10 +50,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the app and return its exit code (never raises for bad input)."""
+    """Run the app and return its exit code (never raises for bad input).
+
+    SIGINT (Ctrl-C) and SIGTERM (a scheduler's time limit, ``docker stop``) stop every process
+    the run started and return 130 and 143; the same command then resumes from the work folder
+    (:mod:`bids_app.cli.interrupts`).
+    """
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes
     setup_console_logging(0)
+    with handle_interrupts():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         config = build_config(argv)
         setup_console_logging(config.execution.verbosity)
@@ -71,9 +84,14 @@ def run(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         LOGGER.error("%s", err)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        LOGGER.error("Interrupted. Rerun the same command to resume from the work folder.")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+        stopped = stop_children()
+        LOGGER.error(
+            "Stopped by %s%s. Finished steps are kept in the work folder: run the same command "
+            "again to resume.", signal.Signals(signum).name,
+            f" ({stopped} worker process(es) ended)" if stopped else "")
+        return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
     except Exception as err:
         from bids_app.errors import bad_data_message
 
