@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bids_app import __version__
-from bids_app.cli.interrupts import Interrupted, handle_interrupts, stop_children
+from bids_app.interrupts import Interrupted, handle_interrupts, stop_children
 from bids_app.cli.parser import parse_args
 from bids_app.config import Config, ConfigError
 from bids_app.errors import (
@@ -54,7 +54,7 @@ def run(argv: list[str] | None = None) -> int:
 
     SIGINT (Ctrl-C) and SIGTERM (a scheduler's time limit, ``docker stop``) stop every process
     the run started and return 130 and 143; the same command then resumes from the work folder
-    (:mod:`bids_app.cli.interrupts`).
+    (:mod:`bids_app.interrupts`).
     """
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes

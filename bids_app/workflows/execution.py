@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bids_app.errors import AppError, UsageError, crash_summary
+from bids_app.interrupts import raise_if_interrupted
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ class ProgressCallback:
             self._bar = tqdm(total=self.total, desc=label, unit="step", file=stream, leave=True)
 
     def __call__(self, node: Any, status: str) -> None:
+        # nipype records an interrupt inside a step run in this process as the step's failure
+        # and goes on: stop here instead, as each step starts or ends
+        raise_if_interrupted()
         if status not in ("end", "exception"):
             return
         with self._lock:
@@ -160,6 +164,7 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
     try:
         return workflow.run(plugin=name, plugin_args=args)
     except RuntimeError as err:
+        raise_if_interrupted()  # the steps failed because the run was interrupted
         new_dir = Path(crash_dir)
         crashes = set(new_dir.glob("crash-*")) - before if new_dir.is_dir() else set()
         if not crashes and "did not execute cleanly" not in str(err):

@@ -9,6 +9,12 @@ raise :class:`Interrupted` in the main thread instead; the command line then cal
 :func:`stop_children`, which ends every descendant process (SIGTERM, then SIGKILL after a grace
 period) and exits 130 (SIGINT) or 143 (SIGTERM).
 
+A step that runs in the main process (every step with nipype's Linear plugin, light steps with
+MultiProc) receives the exception inside nipype, which records every error of a step as that
+step's failure and goes on. The signal is therefore also remembered, and
+:func:`raise_if_interrupted`, called by the workflow runner each time a step ends, raises it
+again; the crash report nipype logs for the stopped step is not shown.
+
 The work folder stays usable: nipype marks a step as finished only when it has completed, so a
 step stopped half-way is recomputed and every finished one is reused when the same command is
 run again.
@@ -52,6 +58,16 @@ class Interrupted(KeyboardInterrupt):
         return signal.Signals(self.signum).name
 
 
+#: The signal received while :func:`handle_interrupts` is active (None before any).
+_received: int | None = None
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` again if a signal was received (and swallowed on the way)."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
 @contextlib.contextmanager
 def handle_interrupts() -> Iterator[None]:
     """Raise :class:`Interrupted` in the main thread on SIGINT or SIGTERM, for the duration of
@@ -62,37 +78,43 @@ def handle_interrupts() -> Iterator[None]:
     exception into the step it runs. Outside the main thread (where Python cannot set signal
     handlers) the block runs unchanged.
     """
+    global _received
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     main_pid = os.getpid()
 
     def handler(signum, frame):
+        global _received
         if os.getpid() != main_pid:  # a forked worker: end as if no handler were set
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        _received = signum
         raise Interrupted(signum)
 
+    _received = None
     previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
+    for name in _QUIET_AFTER_INTERRUPT:
+        logging.getLogger(name).addFilter(_quiet_after_interrupt)
     try:
         yield
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-        _POOL_LOGGER.removeFilter(_quiet_broken_pool)
+        for name in _QUIET_AFTER_INTERRUPT:
+            logging.getLogger(name).removeFilter(_quiet_after_interrupt)
+        _received = None
 
 
-#: When :func:`stop_children` ends the MultiProc workers, the process pool calls nipype's result
-#: callbacks with a BrokenProcessPool error, which this logger prints with a traceback. That is
-#: the expected end of an interrupted run (reported by the app), not an error to show.
-_POOL_LOGGER = logging.getLogger("concurrent.futures")
+#: Loggers whose errors, once the run is interrupted, are the interruption's own doing: nipype's
+#: crash report of a step stopped in the main process, the process pool's BrokenProcessPool
+#: callbacks when the workers are ended. The app reports the interruption instead.
+_QUIET_AFTER_INTERRUPT = ("nipype.workflow", "concurrent.futures")
 
 
-def _quiet_broken_pool(record: logging.LogRecord) -> bool:
-    from concurrent.futures.process import BrokenProcessPool
-
-    return not (record.exc_info and isinstance(record.exc_info[1], BrokenProcessPool))
+def _quiet_after_interrupt(record: logging.LogRecord) -> bool:
+    return _received is None or record.levelno < logging.ERROR
 
 
 def stop_children(grace_s: float = GRACE_S) -> int:
@@ -104,7 +126,6 @@ def stop_children(grace_s: float = GRACE_S) -> int:
     processes behind. Returns the number of processes stopped.
     """
     restore = {signum: signal.signal(signum, signal.SIG_IGN) for signum in SIGNALS}
-    _POOL_LOGGER.addFilter(_quiet_broken_pool)
     try:
         pids = descendants(os.getpid())
         for pid in pids:
