@@ -89,6 +89,11 @@ OPEN_SHARE = Range(0, 1, low_open=True, high_open=True)
 
 #: A BIDS label (``sub-<label>``, ``task-<label>``...): letters and digits only.
 BIDS_LABEL = (r"[A-Za-z0-9]+", "a BIDS label (letters and digits only)")
+#: A Maxwell-filter origin: 'auto', or three numbers (mm) separated by commas or spaces, as
+#: :func:`bids_app.meg.maxwell.parse_origin` reads them.
+_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)"
+ORIGIN = (rf"auto|\s*{_NUMBER}(\s*[,\s]\s*{_NUMBER}){{2}}\s*",
+          "'auto' or three numbers 'x,y,z' (mm)")
 
 
 def _opt(default: Any, doc: str, *, allowed: tuple | None = None, bounds: Range | None = None,
@@ -381,8 +386,7 @@ class MEGConfig:
     origin: str = _opt(
         "auto", "Maxwell-filter expansion origin: 'auto' (fit to digitised head shape) or 'x,y,z' "
         "in mm (head frame).",
-        pattern=(r"auto|\s*[-+]?[0-9.]+(\s*[,\s]\s*[-+]?[0-9.]+){2}\s*",
-                 "'auto' or three numbers 'x,y,z' (mm)"),
+        pattern=ORIGIN,
     )
     find_bad_channels: bool = _opt(
         True, "Detect noisy and flat channels before Maxwell filtering."
