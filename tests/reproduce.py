@@ -61,8 +61,10 @@ def statistics_from_observations(out: Path, task: str, atlas: str) -> dict[str, 
     parcels = read_table(Path(out) / f"atlas-{atlas}_dseg.tsv")
     parcels = parcels[parcels["included"].astype(bool)]
     obs = bold[["subject", "run"]].drop_duplicates()  # the order the app used
-    conditions = list(dict.fromkeys(bold["condition"]))
-    bands = list(dict.fromkeys(meg["band"]))
+    # the order of conditions and bands (the configuration's) from the written table's rows
+    layout = read_table(group_table_path(out, task, atlas, "spearman"))
+    conditions = list(dict.fromkeys(layout["condition"]))
+    bands = list(dict.fromkeys(layout["band"]))
     windows = sorted(meg["window_start_ms"].unique())
     names = parcels["name"].tolist()
 
