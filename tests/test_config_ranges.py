@@ -58,6 +58,7 @@ def test_ranges_are_documented():
         ({"meg": {"tmin_s": 0.1}}, r"'meg.tmin_s'.*a number < 0"),
         ({"meg": {"eog_reject_uv": float("nan")}}, r"'meg.eog_reject_uv'.*> 0, got nan"),
         ({"meg": {"origin": "0,10"}}, r"'meg.origin'.*'auto' or three numbers"),
+        ({"meg": {"origin": "1.2.3,4,5"}}, r"'meg.origin'.*'auto' or three numbers"),
         ({"nipype": {"nprocs": 0}}, r"'nipype.nprocs'.*an integer >= 1, got 0"),
         ({"nipype": {"omp_nthreads": -1}}, r"'nipype.omp_nthreads'.*>= 1, got -1"),
         ({"nipype": {"nprocs": 2, "omp_nthreads": 4}}, r"cannot exceed 'nipype.nprocs'"),

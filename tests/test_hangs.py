@@ -46,8 +46,8 @@ def test_run_workflow_refuses_a_limit_below_a_step(tmp_path):
         run_workflow(wf, plugin="MultiProc", plugin_args={}, nprocs=2, mem_gb=1.0,
                      crash_dir=tmp_path / "crash")
     message = refused.value.message
-    assert "--mem-gb 1 GB" in message and "mem_wf.big_step needs" in message
-    assert "at least --mem-gb 2" in message
+    assert "(--mem-gb = 1 GB)" in message and "mem_wf.big_step needs" in message
+    assert "Set --mem-gb to at least 2" in message
     assert not (tmp_path / "work" / "mem_wf" / "big_step").exists()   # nothing ran
 
 
@@ -56,12 +56,12 @@ def test_memory_limit_below_every_step_is_refused(skeleton, tmp_path, how):
     """Under 0.01 GB nipype's MultiProc starts nothing and polls forever."""
     if how == "--mem-gb":
         extra = ["--mem-gb", "0.005"]
-        option = "--mem-gb 0.005 GB"
+        option = "(--mem-gb = 0.005 GB)"
     else:
         plugin = tmp_path / "plugin.yml"
         plugin.write_text("plugin: MultiProc\nplugin_args: {memory_gb: 0.005, n_procs: 2}\n")
         extra = ["--use-plugin", plugin]
-        option = "memory_gb of --use-plugin 0.005 GB"
+        option = "(memory_gb (plugin file) = 0.005 GB)"
     before = fingerprint(skeleton)
     proc = _app(skeleton, tmp_path / "out", "participant", "-w", tmp_path / "work",
                 "--skip-bids-validation", "--nprocs", "2", *extra)

@@ -132,9 +132,10 @@ def check_memory(nodes, memory_gb: float, option: str) -> None:
     if memory_gb < largest.mem_gb:
         need = math.ceil(largest.mem_gb * 10) / 10
         raise UsageError(
-            f"The memory limit {option} {memory_gb:g} GB is less than the {largest.mem_gb:.2f} GB "
-            f"that the step {largest.fullname} needs, so the run could not start it. Give at "
-            f"least {option} {need:g}, or leave it out to use the machine's memory."
+            f"The memory limit ({option} = {memory_gb:g} GB) is less than the "
+            f"{largest.mem_gb:.2f} GB that the step {largest.fullname} needs, so the run could "
+            f"not start it. Set {option} to at least {need:g}, or leave it out to use the "
+            "machine's memory."
         )
 
 
@@ -152,7 +153,7 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
     nodes = list(workflow._create_flat_graph().nodes())
     limit = args.get("memory_gb", mem_gb)
     if limit is not None:
-        option = ("memory_gb of --use-plugin" if "memory_gb" in plugin_args else "--mem-gb")
+        option = ("memory_gb (plugin file)" if "memory_gb" in plugin_args else "--mem-gb")
         check_memory(nodes, limit, option)
     progress = None
     if name in LOCAL_PLUGINS:
