@@ -39,8 +39,8 @@ EXIT_USAGE = 64
 EXIT_BAD_DATA = 65
 EXIT_MISSING_INPUT = 66
 EXIT_CANT_CREATE = 73
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it (bids_app.interrupts)
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 #: Exit codes with one line each, for ``--help``, the docs and boutiques.json.
 EXIT_CODES: dict[int, str] = {

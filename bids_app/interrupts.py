@@ -12,8 +12,8 @@ period) and exits 130 (SIGINT) or 143 (SIGTERM).
 A step that runs in the main process (every step with nipype's Linear plugin, light steps with
 MultiProc) receives the exception inside nipype, which records every error of a step as that
 step's failure and goes on. The signal is therefore also remembered, and
-:func:`raise_if_interrupted`, called by the workflow runner each time a step ends, raises it
-again; the crash report nipype logs for the stopped step is not shown.
+:func:`raise_if_interrupted`, called by the workflow runner each time a step starts or ends,
+raises it again; the crash report nipype logs for the stopped step is not shown.
 
 The work folder stays usable: nipype marks a step as finished only when it has completed, so a
 step stopped half-way is recomputed and every finished one is reused when the same command is
@@ -41,8 +41,8 @@ GRACE_S = 2.0
 
 
 class Interrupted(KeyboardInterrupt):
-    """The run received SIGINT or SIGTERM (a KeyboardInterrupt, so that nipype and the
-    libraries let it through as they do Ctrl-C)."""
+    """The run received SIGINT or SIGTERM (a KeyboardInterrupt, so that code catching
+    ``Exception`` lets it through, as it does Ctrl-C)."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -55,6 +55,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def name(self) -> str:
+        """'SIGINT' or 'SIGTERM'."""
         return signal.Signals(self.signum).name
 
 

@@ -95,6 +95,14 @@ def _log(path: Path) -> str:
 
 
 # -- the mechanism ---------------------------------------------------------------------------------
+def test_exit_codes_are_the_documented_ones():
+    from bids_app.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+    from bids_app.interrupts import Interrupted
+
+    assert Interrupted(signal.SIGINT).exit_code == EXIT_INTERRUPTED == 130
+    assert Interrupted(signal.SIGTERM).exit_code == EXIT_TERMINATED == 143
+
+
 def test_stop_children_ends_the_whole_tree():
     """A child that ignores SIGTERM, and the grandchild it started, both end."""
     code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "

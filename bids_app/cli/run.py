@@ -24,14 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bids_app import __version__
-from bids_app.interrupts import Interrupted, handle_interrupts, stop_children
 from bids_app.cli.parser import parse_args
 from bids_app.config import Config, ConfigError
 from bids_app.errors import (
     EXIT_BAD_DATA,
     EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     AppError,
     BadLevelError,
@@ -39,6 +36,7 @@ from bids_app.errors import (
     MissingInputError,
     UsageError,
 )
+from bids_app.interrupts import Interrupted, handle_interrupts, stop_children
 
 LOGGER = logging.getLogger("bids_app")
 LEVELS = ("participant", "group")
@@ -84,14 +82,14 @@ def _run(argv: list[str] | None) -> int:
     except ConfigError as err:
         LOGGER.error("%s", err)
         return EXIT_USAGE
-    except KeyboardInterrupt as err:
-        signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+    except KeyboardInterrupt as err:  # Interrupted: SIGINT or SIGTERM (bids_app.interrupts)
+        interrupted = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
         stopped = stop_children()
         LOGGER.error(
             "Stopped by %s%s. Finished steps are kept in the work folder: run the same command "
-            "again to resume.", signal.Signals(signum).name,
-            f" ({stopped} worker process(es) ended)" if stopped else "")
-        return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+            "again to resume.", interrupted.name,
+            f" ({stopped} process(es) of the run ended)" if stopped else "")
+        return interrupted.exit_code
     except Exception as err:
         from bids_app.errors import bad_data_message
 

@@ -145,6 +145,9 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
 
     Raises
     ------
+    UsageError
+        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares
+        (:func:`check_memory`), before anything runs.
     WorkflowFailed
         When a node fails; the message names each failed step with its error (bad-data errors
         from the pure packages keep their message and exit code 65).
