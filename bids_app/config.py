@@ -16,6 +16,8 @@ Importing this module has no side effects (no environment changes, no files, no 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -40,12 +42,148 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the option and what is allowed."""
 
 
-def _opt(default: Any, doc: str, *, allowed: tuple | None = None, factory: bool = False):
-    """Declare an option with its documentation (and the allowed values, for choices)."""
-    metadata = {"doc": doc, "allowed": allowed}
+@dataclass(frozen=True)
+class Range:
+    """The numbers an option allows, declared next to its documentation.
+
+    ``low`` and ``high`` are the bounds (``None``: unbounded on that side), inclusive unless
+    ``low_open`` / ``high_open``. Every number an option holds (the value, each item of a list,
+    each band edge) must lie in the range; NaN and infinities never do.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
+            return False
+        return self.high is None or (x < self.high if self.high_open else x <= self.high)
+
+    def __str__(self) -> str:
+        """``>= 1``, ``> 0``, ``in (0, 1]``, ``any finite value``..."""
+        low, high = _number_text(self.low), _number_text(self.high)
+        if self.low is not None and self.high is not None:
+            return (f"in {'(' if self.low_open else '['}{low}, {high}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {high}"
+        return "any finite value"
+
+
+def _number_text(x: float | None) -> str:
+    return "" if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+#: Ranges shared by many options.
+ANY = Range()
+POSITIVE = Range(0, low_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_1 = Range(1)
+OPEN_SHARE = Range(0, 1, low_open=True, high_open=True)
+
+#: A BIDS label (``sub-<label>``, ``task-<label>``...): letters and digits only.
+BIDS_LABEL = (r"[A-Za-z0-9]+", "a BIDS label (letters and digits only)")
+#: A Maxwell-filter origin: 'auto', or three numbers (mm) separated by commas or spaces, as
+#: :func:`bids_app.meg.maxwell.parse_origin` reads them.
+_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)"
+ORIGIN = (rf"auto|\s*{_NUMBER}(\s*[,\s]\s*{_NUMBER}){{2}}\s*",
+          "'auto' or three numbers 'x,y,z' (mm)")
+
+
+def _opt(default: Any, doc: str, *, allowed: tuple | None = None, bounds: Range | None = None,
+         pattern: tuple[str, str] | None = None, factory: bool = False):
+    """Declare an option with its documentation and what it allows.
+
+    ``allowed`` lists the choices of a text option, ``bounds`` is the :class:`Range` of every
+    number a numeric option holds, ``pattern`` is ``(regular expression, description)`` that
+    every text of the option must match. They are checked wherever the value comes from
+    (command line, TOML file, saved configuration) and shown in ``docs/configuration.md``.
+    """
+    metadata = {"doc": doc, "allowed": allowed, "bounds": bounds, "pattern": pattern}
     if factory:
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+#: Queries a BIDS filter file may refine (as in fMRIPrep), and the pybids entities they may use.
+FILTER_QUERIES = ("bold", "meg", "t1w")
+FILTER_ENTITIES = ("session", "acquisition", "run", "task", "reconstruction", "space", "ceagent",
+                   "direction", "echo", "processing", "datatype", "extension", "part")
+
+#: Nipype plugins that run from a plugin file (nipype's Debug needs a Python function; IPython
+#: and SomaFlow need packages the app does not install).
+NIPYPE_PLUGINS = ("Linear", "MultiProc", "LegacyMultiProc", "SLURM", "SLURMGraph", "SGE",
+                  "SGEGraph", "PBS", "PBSGraph", "LSF", "Condor", "CondorDAGMan", "OAR")
+
+#: The plugin arguments nipype reads (``plugin_args``), each with its type and what it allows
+#: (``allowed`` choices or ``bounds``), as for the options themselves.
+PLUGIN_ARGS: dict[str, tuple[type, dict[str, Any]]] = {
+    "n_procs": (int, {"bounds": AT_LEAST_1}),
+    "memory_gb": (float, {"bounds": POSITIVE}),
+    "n_gpu_procs": (int, {"bounds": NON_NEGATIVE}),
+    "raise_insufficient": (bool, {}),
+    "maxtasksperchild": (int, {"bounds": AT_LEAST_1}),
+    "non_daemon": (bool, {}),
+    "scheduler": (str, {"allowed": ("tsort", "mem_thread")}),
+    "mp_context": (str, {"allowed": ("fork", "spawn", "forkserver")}),
+    "max_jobs": (int, {"bounds": AT_LEAST_1}),
+    "max_tries": (int, {"bounds": AT_LEAST_1}),
+    "retry_timeout": (float, {"bounds": NON_NEGATIVE}),
+    "max_jobname_len": (int, {"bounds": AT_LEAST_1}),
+    "dont_resubmit_completed_jobs": (bool, {}),
+    "template": (str, {}),
+    "sbatch_args": (str, {}),
+    "qsub_args": (str, {}),
+    "bsub_args": (str, {}),
+    "oarsub_args": (str, {}),
+    "jobid_re": (str, {}),
+    "qstatProgramPath": (str, {}),
+    "qstatCachedProgramPath": (str, {}),
+    "submit_template": (str, {}),
+    "initial_specs": (str, {}),
+    "override_specs": (str, {}),
+    "submit_specs": (str, {}),
+    "wrapper_cmd": (str, {}),
+    "wrapper_args": (str, {}),
+    "dagman_args": (str, {}),
+    "block": (bool, {}),
+}
+
+
+_TYPE_NAMES = {Path: ("a path", "paths"), bool: ("true or false", "true/false values"),
+               int: ("an integer", "integers"), float: ("a number", "numbers"),
+               str: ("a string", "strings")}
+
+
+def _type_name(hint: Any, plural: bool = False) -> str:
+    """'an integer', 'a list of numbers', 'a table of lists of numbers'..."""
+    origin = typing.get_origin(hint) or hint
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return f"{'lists' if plural else 'a list'} of {_type_name(item, plural=True)}"
+    if origin is dict:
+        item = (typing.get_args(hint) or (str, Any))[1]
+        table = "tables" if plural else "a table"
+        return table if item is Any else f"{table} of {_type_name(item, plural=True)}"
+    names = _TYPE_NAMES.get(origin)
+    return names[plural] if names else str(hint)
+
+
+def _describe(hint: Any, allowed: tuple | None = None, bounds: Range | None = None,
+              pattern: tuple[str, str] | None = None) -> str:
+    """What a value must be, in words: 'an integer >= 1', 'one of 'warn', 'error''..."""
+    if allowed is not None:
+        return "one of " + ", ".join(repr(a) for a in allowed)
+    if pattern is not None:
+        return pattern[1] if hint is str else f"{_type_name(hint)}, each {pattern[1]}"
+    text = _type_name(hint)
+    return f"{text} {bounds}" if bounds is not None and bounds != ANY else text
 
 
 @dataclass
@@ -67,12 +205,17 @@ class ExecutionConfig:
     )
     task: list[str] = _opt(
         list,
-        "Task labels to analyse. Empty: every task that has both MEG and BOLD runs.",
+        "Task labels to analyse, without 'task-'. Empty: every task that has both MEG and BOLD "
+        "runs.",
+        pattern=BIDS_LABEL,
         factory=True,
     )
     bids_filters: dict[str, Any] = _opt(
         dict,
-        "pybids filters per query ('bold', 'meg', 't1w'), as in fMRIPrep's --bids-filter-file.",
+        "pybids filters per query, as in fMRIPrep's --bids-filter-file: {query: {entity: "
+        "value}}; queries: " + ", ".join(FILTER_QUERIES) + "; entities: "
+        + ", ".join(FILTER_ENTITIES) + "; a value is a text, a number, true/false, null (the "
+        "entity must be absent) or a list of texts and numbers.",
         factory=True,
     )
     work_dir: Path | None = _opt(
@@ -103,7 +246,8 @@ class ExecutionConfig:
     reports_only: bool = _opt(
         False, "Only (re)generate the reports from existing derivatives."
     )
-    verbosity: int = _opt(0, "0: INFO; 1 or more: DEBUG (each -v adds one).")
+    verbosity: int = _opt(0, "0: INFO; 1 or more: DEBUG (each -v adds one).",
+                          bounds=NON_NEGATIVE)
 
 
 @dataclass
@@ -120,6 +264,7 @@ class WorkflowConfig:
         8.0,
         "When events.tsv has no 'block' column, a gap longer than this (s) between consecutive "
         "same-condition stimuli starts a new block.",
+        bounds=POSITIVE,
     )
     unpaired_runs: str = _opt(
         "warn",
@@ -157,6 +302,7 @@ class AnatomyConfig:
         "Parcels analysed per hemisphere: the labels left after excluding artefact-prone regions "
         "are split (MNE's PCA split) until this many remain (about 188 parcels in all with "
         "the excluded ones for Destrieux, as in the paper).",
+        bounds=AT_LEAST_1,
     )
     exclude_regions: list[str] = _opt(
         list,
@@ -175,8 +321,10 @@ class AnatomyConfig:
         "Surface grid on which BOLD is sampled and averaged within parcels (ico5 = fsaverage5).",
         allowed=("ico4", "ico5", "ico6"),
     )
-    bem_ico: int = _opt(4, "Icosahedral downsampling of the inner-skull surface for the BEM.")
-    bem_conductivity: float = _opt(0.3, "Single-layer BEM conductivity (S/m).")
+    bem_ico: int = _opt(4, "Icosahedral downsampling of the inner-skull surface for the BEM "
+                        "(MNE's make_bem_model).", bounds=Range(3, 5))
+    bem_conductivity: float = _opt(0.3, "Single-layer BEM conductivity (S/m).",
+                                   bounds=POSITIVE)
     allow_template_anatomy: bool = _opt(
         True,
         "When no FreeSurfer reconstruction exists and FreeSurfer is not installed, use "
@@ -188,22 +336,27 @@ class AnatomyConfig:
 class FMRIConfig:
     """fMRI block estimates (paper section 2.5 / DESIGN 4.2)."""
 
-    dummy_scans: int = _opt(5, "Volumes discarded at the start of each run.")
+    dummy_scans: int = _opt(5, "Volumes discarded at the start of each run.",
+                            bounds=NON_NEGATIVE)
     highpass_period_s: float = _opt(
-        510.0, "High-pass cut-off period (s) of the discrete-cosine drift basis (SPM)."
+        510.0, "High-pass cut-off period (s) of the discrete-cosine drift basis (SPM).",
+        bounds=POSITIVE,
     )
     hrf_delay_s: float = _opt(
         3.0,
         "Delay (s) added to block onsets and ends when choosing the volumes of a block and of "
         "the rest before it, to follow the haemodynamic lag.",
+        bounds=NON_NEGATIVE,
     )
     block_volumes: int | None = _opt(
-        None, "Volumes averaged per block. Default: derived from the events and TR (11 in the paper)."
+        None, "Volumes averaged per block. Default: derived from the events and TR (11 in the "
+        "paper).", bounds=AT_LEAST_1,
     )
     rest_volumes: int | None = _opt(
         None,
         "Rest volumes before each block used as its baseline. Default: derived from the "
         "events and TR (6 in the paper).",
+        bounds=AT_LEAST_1,
     )
     registration: str = _opt(
         "auto",
@@ -212,7 +365,8 @@ class FMRIConfig:
         allowed=("auto", "bbregister", "ants"),
     )
     projection_fraction: float = _opt(
-        0.5, "Where in the cortical ribbon BOLD is sampled (0 = white, 1 = pial)."
+        0.5, "Where in the cortical ribbon BOLD is sampled (0 = white, 1 = pial).",
+        bounds=Range(0, 1),
     )
     coregistration_init: str = _opt(
         "header",
@@ -228,23 +382,29 @@ class MEGConfig:
 
     maxfilter: bool = _opt(True, "Apply Maxwell filtering (tSSS) unless the file already is SSS-processed.")
     st_duration_s: float | None = _opt(
-        10.0, "tSSS buffer length (s); None gives plain SSS."
+        10.0, "tSSS buffer length (s); None gives plain SSS.", bounds=POSITIVE
     )
-    st_correlation: float = _opt(0.98, "tSSS subspace correlation limit.")
+    st_correlation: float = _opt(0.98, "tSSS subspace correlation limit.",
+                                 bounds=Range(0, 1, low_open=True))
     origin: str = _opt(
-        "auto", "Maxwell-filter expansion origin: 'auto' (fit to digitised head shape) or 'x,y,z' in mm (head frame)."
+        "auto", "Maxwell-filter expansion origin: 'auto' (fit to digitised head shape) or 'x,y,z' "
+        "in mm (head frame).",
+        pattern=ORIGIN,
     )
     find_bad_channels: bool = _opt(
         True, "Detect noisy and flat channels before Maxwell filtering."
     )
-    tmin_s: float = _opt(-0.2, "Epoch start relative to each picture (s).")
-    tmax_s: float = _opt(1.0, "Epoch end relative to each picture (s).")
+    tmin_s: float = _opt(-0.2, "Epoch start relative to each picture (s).",
+                         bounds=Range(high=0, high_open=True))
+    tmax_s: float = _opt(1.0, "Epoch end relative to each picture (s).", bounds=POSITIVE)
     tfr_padding_s: float = _opt(
         0.5, "Data (s) read on both sides of each epoch for the wavelet transform only, so "
-        "that windows near the epoch edges are not shortened by zero padding."
+        "that windows near the epoch edges are not shortened by zero padding.",
+        bounds=NON_NEGATIVE,
     )
     eog_reject_uv: float = _opt(
-        150.0, "Reject a trial when any EOG channel exceeds this peak-to-peak amplitude (µV)."
+        150.0, "Reject a trial when any EOG channel exceeds this peak-to-peak amplitude (µV).",
+        bounds=POSITIVE,
     )
     missing_eog: str = _opt(
         "warn",
@@ -252,30 +412,39 @@ class MEGConfig:
         allowed=("warn", "error"),
     )
     min_trials_per_block: int = _opt(
-        5, "Blocks with fewer trials left after rejection are excluded and reported."
+        5, "Blocks with fewer trials left after rejection are excluded and reported.",
+        bounds=AT_LEAST_1,
     )
     ch_type: str = _opt("grad", "Sensors used for source estimation.", allowed=("grad", "mag"))
     bands: dict[str, list[float]] = _opt(
         lambda: {k: list(v) for k, v in DEFAULT_BANDS.items()},
-        "Frequency bands {name: [fmin, fmax]} in Hz.",
+        "Frequency bands {name: [fmin, fmax]} in Hz, 0 < fmin < fmax.",
+        bounds=POSITIVE,
         factory=True,
     )
     freq_step_hz: float = _opt(
-        1.0, "Spacing (Hz) of the Morlet wavelet frequencies within each band."
+        1.0, "Spacing (Hz) of the Morlet wavelet frequencies within each band.", bounds=POSITIVE
     )
     n_cycles: float = _opt(
-        7.0, "Cycles per Morlet wavelet (capped so that a wavelet fits the epoch)."
+        7.0, "Cycles per Morlet wavelet (capped so that a wavelet fits the epoch).",
+        bounds=POSITIVE,
     )
-    window_length_ms: float = _opt(200.0, "Length of each analysis window (ms).")
-    first_window_start_ms: float = _opt(100.0, "Start of the first window (ms).")
-    window_step_ms: float = _opt(100.0 / 3.0, "Step between window starts (ms).")
-    n_windows: int = _opt(22, "Number of analysis windows.")
+    window_length_ms: float = _opt(200.0, "Length of each analysis window (ms).",
+                                   bounds=POSITIVE)
+    first_window_start_ms: float = _opt(
+        100.0, "Start of the first window (ms); every window lies within the epoch "
+        "(tmin_s..tmax_s).", bounds=ANY
+    )
+    window_step_ms: float = _opt(100.0 / 3.0, "Step between window starts (ms).",
+                                 bounds=POSITIVE)
+    n_windows: int = _opt(22, "Number of analysis windows.", bounds=AT_LEAST_1)
     baseline_ms: list[float] = _opt(
-        lambda: [-200.0, 0.0], "Baseline interval [start, end] (ms).", factory=True
+        lambda: [-200.0, 0.0], "Baseline interval [start, end] (ms), start < end, within the "
+        "epoch.", bounds=ANY, factory=True
     )
     dics_reg: float = _opt(
         0.2, "Tikhonov regularisation of the DICS filter (fraction of the trace; MNE's default "
-        "is 0.05, see docs/meg.md)."
+        "is 0.05, see docs/meg.md).", bounds=NON_NEGATIVE,
     )
     pick_ori: str = _opt(
         "max-power", "DICS source orientation.", allowed=("max-power", "normal")
@@ -286,44 +455,57 @@ class MEGConfig:
 class StatsConfig:
     """Group statistics (paper section 2.7 / DESIGN 5)."""
 
-    alpha: float = _opt(0.05, "Family-wise significance level.")
+    alpha: float = _opt(0.05, "Family-wise significance level.", bounds=OPEN_SHARE)
     correction: str = _opt(
         "bonferroni-windows",
         "Multiple-comparison correction: Bonferroni over the time windows (paper) or none.",
         allowed=("bonferroni-windows", "none"),
     )
-    n_clusters: int = _opt(17, "Number of Ward clusters of parcels.")
+    n_clusters: int = _opt(17, "Number of Ward clusters of parcels (at most the number of "
+                           "parcels).", bounds=AT_LEAST_1)
     cluster_rho: str = _opt(
         "pooled",
         "Cluster correlation: 'pooled' correlates cluster-averaged MEG and fMRI values; "
         "'mean-parcel-rho' averages the parcels' rho (no p-value of its own).",
         allowed=("pooled", "mean-parcel-rho"),
     )
-    n_bootstrap: int = _opt(10_000, "Bootstrap resamples.")
+    n_bootstrap: int = _opt(10_000, "Bootstrap resamples.", bounds=AT_LEAST_1)
     bootstrap_fraction: float = _opt(
-        0.8, "Share of observations drawn (without replacement) in each resample."
+        0.8, "Share of observations drawn (without replacement) in each resample.",
+        bounds=Range(0, 1, low_open=True),
     )
     ci_levels: list[float] = _opt(
-        lambda: [0.99, 0.999], "Percentile-interval levels of the bootstrap.", factory=True
+        lambda: [0.99, 0.999], "Percentile-interval levels of the bootstrap (distinct).",
+        bounds=OPEN_SHARE, factory=True
     )
-    min_observations: int = _opt(5, "Fewest (subject, run) observations the group level accepts.")
+    min_observations: int = _opt(
+        5, "Fewest (subject, run) observations the group level accepts (a rank correlation "
+        "needs at least 3).", bounds=Range(3),
+    )
 
 
 @dataclass
 class NipypeConfig:
     """How the nipype graph is executed."""
 
-    plugin: str = _opt(
-        "MultiProc",
-        "Nipype execution plugin (Linear, MultiProc, SLURMGraph, SGEGraph, PBSGraph, ...).",
+    plugin: str = _opt("MultiProc", "Nipype execution plugin.", allowed=NIPYPE_PLUGINS)
+    plugin_args: dict[str, Any] = _opt(
+        dict, "Arguments of the plugin (nipype's names): " + ", ".join(
+            f"{name} ({_describe(hint, **allows)})" for name, (hint, allows) in PLUGIN_ARGS.items()
+        ) + ". Other names are refused.",
+        factory=True,
     )
-    plugin_args: dict[str, Any] = _opt(dict, "Arguments of the plugin.", factory=True)
-    nprocs: int | None = _opt(None, "Processes in parallel. Default: all CPUs.")
+    nprocs: int | None = _opt(None, "Processes in parallel. Default: all CPUs.",
+                              bounds=AT_LEAST_1)
     omp_nthreads: int | None = _opt(
         None, "Threads of the numerical libraries (BLAS, OpenMP, ITK) in each step, and the cores "
-        "the scheduler reserves for it. Default: nprocs - 1 (at least 1, at most 8), as fMRIPrep."
+        "the scheduler reserves for it; at most nprocs. Default: nprocs - 1 (at least 1, at "
+        "most 8), as fMRIPrep.", bounds=AT_LEAST_1,
     )
-    mem_gb: float | None = _opt(None, "Memory available to the run (GB), for the scheduler.")
+    mem_gb: float | None = _opt(
+        None, "Memory available to the run (GB), for the scheduler; at least what the largest "
+        "step needs (checked before the run). Default: the machine's memory.", bounds=POSITIVE,
+    )
     stop_on_first_crash: bool = _opt(False, "Stop at the first failing step.")
 
 
@@ -332,7 +514,8 @@ class SeedsConfig:
     """Random seeds; the run is reproducible when ``random_seed`` is set."""
 
     random_seed: int | None = _opt(
-        None, "Master seed. Default: drawn at start and recorded in the saved configuration."
+        None, "Master seed. Default: drawn at start and recorded in the saved configuration.",
+        bounds=Range(0, 2**31 - 1),
     )
 
 
@@ -381,6 +564,12 @@ class Config:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"Configuration file not found: {path}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"Configuration file {path} is not UTF-8 text ({err.reason} at "
+                              f"byte {err.start}); save it as UTF-8.") from None
+        except OSError as err:
+            raise ConfigError(f"Configuration file {path} cannot be read: "
+                              f"{err.strerror or err}.") from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"Configuration file {path} is not valid TOML: {err}") from None
         return cls.from_dict(data, source=str(path))
@@ -411,32 +600,38 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
-        """Check relations between options that single types cannot express."""
-        for name, edges in self.meg.bands.items():
-            if len(edges) != 2 or not 0 < edges[0] < edges[1]:
+        """Check what a single option's type and range cannot: relations between options and
+        the content of the tables (BIDS filters, plugin arguments)."""
+        meg, stats, nipype = self.meg, self.stats, self.nipype
+        for name, edges in meg.bands.items():
+            if len(edges) != 2 or not edges[0] < edges[1]:
                 raise ConfigError(
                     f"Invalid value for 'meg.bands.{name}': expected [fmin, fmax] with "
                     f"0 < fmin < fmax (Hz), got {edges}."
                 )
-        if len(self.meg.baseline_ms) != 2 or self.meg.baseline_ms[0] >= self.meg.baseline_ms[1]:
+        if len(meg.baseline_ms) != 2 or meg.baseline_ms[0] >= meg.baseline_ms[1]:
             raise ConfigError(
                 f"Invalid value for 'meg.baseline_ms': expected [start, end] with start < end, "
-                f"got {self.meg.baseline_ms}."
+                f"got {meg.baseline_ms}."
             )
-        if not self.meg.tmin_s < 0 < self.meg.tmax_s:
-            raise ConfigError("'meg.tmin_s' must be negative and 'meg.tmax_s' positive.")
-        if not 0 < self.stats.bootstrap_fraction <= 1:
-            raise ConfigError(
-                f"Invalid value for 'stats.bootstrap_fraction': expected a share in (0, 1], "
-                f"got {self.stats.bootstrap_fraction}."
-            )
-        if not 0 < self.stats.alpha < 1:
-            raise ConfigError(f"Invalid value for 'stats.alpha': expected (0, 1), got {self.stats.alpha}.")
-        for level in self.stats.ci_levels:
-            if not 0 < level < 1:
+        epoch = (1000 * meg.tmin_s, 1000 * meg.tmax_s)
+        spans = {
+            "The baseline (meg.baseline_ms)": tuple(meg.baseline_ms),
+            "The analysis windows (meg.first_window_start_ms, window_step_ms, n_windows, "
+            "window_length_ms)": (meg.first_window_start_ms,
+                                  self.window_starts_ms()[-1] + meg.window_length_ms),
+        }
+        for what, (start, end) in spans.items():
+            if start < epoch[0] - 1e-6 or end > epoch[1] + 1e-6:  # ms; rounding of the steps
                 raise ConfigError(
-                    f"Invalid value in 'stats.ci_levels': expected levels in (0, 1), got {level}."
+                    f"{what} span {start:g} to {end:g} ms, outside the epoch {epoch[0]:g} to "
+                    f"{epoch[1]:g} ms (meg.tmin_s, meg.tmax_s). Widen the epoch or move the "
+                    "windows inside it."
                 )
+        if len(set(stats.ci_levels)) != len(stats.ci_levels) or not stats.ci_levels:
+            raise ConfigError(
+                f"'stats.ci_levels' must list distinct levels, got {stats.ci_levels}."
+            )
         if len(set(self.workflow.conditions)) != len(self.workflow.conditions) or not (
             self.workflow.conditions
         ):
@@ -444,8 +639,23 @@ class Config:
                 f"'workflow.conditions' must list distinct condition names, got "
                 f"{self.workflow.conditions}."
             )
-        if self.stats.n_clusters < 1 or self.stats.n_bootstrap < 1:
-            raise ConfigError("'stats.n_clusters' and 'stats.n_bootstrap' must be positive.")
+        if None not in (nipype.nprocs, nipype.omp_nthreads) and (
+            nipype.omp_nthreads > nipype.nprocs
+        ):
+            raise ConfigError(
+                f"'nipype.omp_nthreads' (--omp-nthreads, {nipype.omp_nthreads}) cannot exceed "
+                f"'nipype.nprocs' (--nprocs, {nipype.nprocs})."
+            )
+        _check_filters(self.execution.bids_filters)
+        for name, value in nipype.plugin_args.items():
+            if name not in PLUGIN_ARGS:
+                raise ConfigError(
+                    f"Unknown plugin argument '{name}' (nipype.plugin_args, e.g. from "
+                    f"--use-plugin); nipype's are {', '.join(PLUGIN_ARGS)}."
+                )
+            hint, allows = PLUGIN_ARGS[name]
+            nipype.plugin_args[name] = _checked(f"the plugin argument '{name}'", value, hint,
+                                                **allows)
 
     # -- derived values ---------------------------------------------------------------------------
     def window_starts_ms(self) -> list[float]:
@@ -486,73 +696,167 @@ def _plain(value: Any) -> Any:
 
 
 def _coerce(name: str, value: Any, f: dataclasses.Field, source: str, owner: type) -> Any:
-    """Check ``value`` against the declared type of option ``f`` and convert it."""
+    """``value`` for option ``f`` (``name`` = 'section.option'), checked against its declared
+    type, choices, range and pattern."""
     hint = typing.get_type_hints(owner)[f.name]
+    allows = {key: f.metadata.get(key) for key in ("allowed", "bounds", "pattern")}
+    return _checked(f"'{name}' in {source}", value, hint, **allows)
+
+
+def _checked(what: str, value: Any, hint: Any, *, allowed: tuple | None = None,
+             bounds: Range | None = None, pattern: tuple[str, str] | None = None) -> Any:
+    """``value`` converted to the type ``hint`` and checked; :class:`ConfigError` naming
+    ``what`` (the option and where it came from) and what is allowed otherwise."""
     args = typing.get_args(hint)
     optional = type(None) in args
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"Option '{name}' in {source} cannot be empty.")
-    base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    origin = typing.get_origin(base) or base
-    allowed = f.metadata.get("allowed")
+        raise ConfigError(f"Option {what} cannot be empty.")
+    base = next(a for a in args if a is not type(None)) if optional else hint
+    expected = _describe(base, allowed, bounds, pattern)
     try:
-        if origin is Path:
-            value = Path(value)
-        elif origin is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-        elif origin is int:
-            if isinstance(value, bool) or not float(value).is_integer():
-                raise TypeError
-            value = int(value)
-        elif origin is float:
-            if isinstance(value, bool):
-                raise TypeError
-            value = float(value)
-        elif origin is str:
-            if not isinstance(value, str):
-                raise TypeError
-        elif origin is list:
-            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-                raise TypeError
-            (item,) = typing.get_args(base)
-            value = [float(v) if item is float else str(v) if item is str else v for v in value]
-        elif origin is dict:
-            if not isinstance(value, dict):
-                raise TypeError
-            value = dict(value)
+        value = _convert(value, base)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"Invalid value for '{name}' in {source}: expected {_type_name(base)}, got {value!r}."
-        ) from None
+        raise ConfigError(f"Invalid value for {what}: expected {expected}, got {value!r}.") from None
     if allowed is not None and value not in allowed:
         raise ConfigError(
-            f"Invalid value for '{name}' in {source}: allowed are "
-            f"{', '.join(repr(a) for a in allowed)}, got {value!r}."
+            f"Invalid value for {what}: allowed are {', '.join(repr(a) for a in allowed)}, got "
+            f"{value!r}."
         )
+    bad = [x for x in _leaves(value) if not (
+        x in bounds if bounds is not None and isinstance(x, (int, float))
+        else re.fullmatch(pattern[0], x) if pattern is not None and isinstance(x, str)
+        else True)]
+    if bad:
+        where = "" if bad[0] is value else f" in {value!r}"
+        raise ConfigError(f"Invalid value for {what}: expected {expected}, got {bad[0]!r}{where}.")
     return value
 
 
-def _type_name(hint: Any) -> str:
+def _convert(value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` (Path, bool, int, float, str, list[...], dict[str, ...] or
+    Any); TypeError when it is not one. Numbers are never read from text."""
     origin = typing.get_origin(hint) or hint
-    return {Path: "a path", bool: "true or false", int: "an integer", float: "a number",
-            str: "a string", list: "a list", dict: "a table"}.get(origin, str(hint))
+    if hint is Any:
+        return value
+    if origin is Path:
+        if not isinstance(value, (str, Path)):
+            raise TypeError
+        return Path(value)
+    if origin is bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if origin in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError
+        if origin is int and not float(value).is_integer():
+            raise TypeError
+        return origin(value)
+    if origin is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        (item,) = typing.get_args(hint)
+        if item is str:  # condition names and labels may be written as numbers (trial_type 1)
+            return [_text(v) for v in value]
+        return [_convert(v, item) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError
+        _key, item = typing.get_args(hint) or (str, Any)
+        return {str(k): _convert(v, item) for k, v in value.items()}
+    raise TypeError
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError
+
+
+def _leaves(value: Any) -> list:
+    """Every scalar inside ``value`` (itself, the items of a list, the values of a table)."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
+
+
+def _check_filters(filters: dict[str, Any]) -> None:
+    """The BIDS filters: known queries and entities; values a pybids query accepts."""
+    where = "in the BIDS filters (--bids-filter-file or execution.bids_filters)"
+    for query, entities in filters.items():
+        if query not in FILTER_QUERIES:
+            raise ConfigError(f"Invalid query '{query}' {where}; allowed are "
+                              f"{', '.join(FILTER_QUERIES)}.")
+        if not isinstance(entities, dict):
+            raise ConfigError(f"The filters for '{query}' {where} must be an object of "
+                              f"entity: value, got {entities!r}.")
+        for name, value in entities.items():
+            if name not in FILTER_ENTITIES:
+                raise ConfigError(f"Invalid entity '{name}' for '{query}' {where}; allowed are "
+                                  f"{', '.join(FILTER_ENTITIES)}.")
+            items = value if isinstance(value, list) else [value]
+            if isinstance(value, list) and not value or not all(
+                isinstance(v, (str, int, float)) or (v is None and len(items) == 1)
+                for v in items
+            ):
+                raise ConfigError(
+                    f"Invalid value for entity '{name}' of '{query}' {where}: expected a text, a "
+                    f"number, true/false, null or a list of texts and numbers, got {value!r}."
+                )
+
+
+class Option(typing.NamedTuple):
+    """One option as declared: where it lives, its type, default, documentation and what it
+    allows (``allowed`` choices, ``bounds`` of its numbers, ``pattern`` of its texts)."""
+
+    section: str
+    name: str
+    hint: Any
+    default: Any
+    doc: str
+    allowed: tuple | None
+    bounds: Range | None
+    pattern: tuple[str, str] | None
+
+    @property
+    def key(self) -> str:
+        """``section.name``."""
+        return f"{self.section}.{self.name}"
+
+    def describe(self) -> str:
+        """What a value must be, in words ('an integer >= 1', 'one of ...')."""
+        args = typing.get_args(self.hint)
+        base = next(a for a in args if a is not type(None)) if type(None) in args else self.hint
+        return _describe(base, self.allowed, self.bounds, self.pattern)
 
 
 def iter_options():
-    """Yield ``(section, name, default, doc, allowed)`` for every option (docs and tests)."""
+    """Yield an :class:`Option` for every option, section by section (docs and tests)."""
     for section_name, section_cls in SECTIONS.items():
         defaults = section_cls()
+        hints = typing.get_type_hints(section_cls)
         for f in dataclasses.fields(section_cls):
-            yield (
-                section_name,
-                f.name,
-                getattr(defaults, f.name),
-                f.metadata.get("doc", ""),
-                f.metadata.get("allowed"),
-            )
+            yield Option(section_name, f.name, hints[f.name], getattr(defaults, f.name),
+                         f.metadata.get("doc", ""), f.metadata.get("allowed"),
+                         f.metadata.get("bounds"), f.metadata.get("pattern"))
+
+
+def find_option(key: str) -> Option:
+    """The :class:`Option` named ``section.name``."""
+    for option in iter_options():
+        if option.key == key:
+            return option
+    raise KeyError(key)
 
 
 def options_markdown() -> str:
@@ -560,22 +864,26 @@ def options_markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "Every option of megfmri-fusion, with its default. Set them in a TOML file given with",
-        "`--config` (sections as below, e.g. `[meg]` then `eog_reject_uv = 120.0`); options given",
-        "on the command line win. Each run saves its effective configuration to",
-        "`<output_dir>/logs/config-<run id>.toml`.",
+        "Every option of megfmri-fusion, with its default and the values it allows. Set them in",
+        "a TOML file given with `--config` (sections as below, e.g. `[meg]` then",
+        "`eog_reject_uv = 120.0`); options given on the command line win. Each run saves its",
+        "effective configuration to `<output_dir>/logs/config-<run id>.toml`.",
+        "",
+        "Every value is checked against the 'allowed' column wherever it comes from (command",
+        "line, TOML file, saved configuration) before any work starts; a value outside it stops",
+        "the app with a message naming the option and exit code 64. Numbers are written as",
+        "numbers (`8.0`, not `\"8.0\"`); an option left out keeps its default.",
         "",
         "This page is generated from `bids_app/config.py` (`python -m bids_app.config`).",
     ]
     current = None
-    for section, name, default, doc, allowed in iter_options():
-        if section != current:
-            current = section
-            lines += ["", f"## [{section}]", "", SECTIONS[section].__doc__.strip(), "",
-                      "| option | default | meaning |", "| --- | --- | --- |"]
-        shown = "unset" if default is None else f"`{_plain(default)}`"
-        text = doc + (f" Allowed: {', '.join(map(str, allowed))}." if allowed else "")
-        lines.append(f"| `{name}` | {shown} | {text} |")
+    for option in iter_options():
+        if option.section != current:
+            current = option.section
+            lines += ["", f"## [{current}]", "", SECTIONS[current].__doc__.strip(), "",
+                      "| option | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+        shown = "unset" if option.default is None else f"`{_plain(option.default)}`"
+        lines.append(f"| `{option.name}` | {shown} | {option.describe()} | {option.doc} |")
     return "\n".join(lines) + "\n"
 
 

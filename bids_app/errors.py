@@ -13,7 +13,8 @@ Code  Meaning
 65    bad data: an input file is empty, truncated, corrupt or inconsistent
 66    a required input (file, named atlas, FreeSurfer licence) is missing
 73    the output (or work) folder cannot be created or written
-130   interrupted by the user (Ctrl-C)
+130   interrupted (Ctrl-C, SIGINT); the same command resumes
+143   stopped by SIGTERM (scheduler time limit, docker stop); resumable
 ===== =====================================================================
 
 Every error raised for bad input is an :class:`AppError` (or one of the pure packages' own
@@ -40,7 +41,8 @@ EXIT_USAGE = 64
 EXIT_BAD_DATA = 65
 EXIT_MISSING_INPUT = 66
 EXIT_CANT_CREATE = 73
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it (bids_app.interrupts)
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 #: Exit codes with one line each, for ``--help``, the docs and boutiques.json.
 EXIT_CODES: dict[int, str] = {
@@ -56,7 +58,9 @@ EXIT_CODES: dict[int, str] = {
     "named).",
     EXIT_MISSING_INPUT: "A required input (file, named atlas or FreeSurfer licence) is missing.",
     EXIT_CANT_CREATE: "The output or work folder cannot be created or written.",
-    EXIT_INTERRUPTED: "Interrupted by the user.",
+    EXIT_INTERRUPTED: "Interrupted (Ctrl-C, SIGINT); run the same command again to resume.",
+    EXIT_TERMINATED: "Stopped by SIGTERM (a scheduler's time limit, docker stop); run the same "
+                     "command again to resume.",
 }
 
 

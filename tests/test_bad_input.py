@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skeleton import make_skeleton, write_events, write_meg, write_nifti
+from skeleton import make_skeleton, write_meg, write_nifti
 
 EXE = str(Path(sys.executable).parent / "megfmri-fusion")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -26,8 +26,8 @@ def test_paper_defaults():
 def test_every_option_is_documented():
     options = list(iter_options())
     assert len(options) > 60
-    for section, name, _default, doc, _allowed in options:
-        assert len(doc) > 15, f"{section}.{name} needs a docstring"
+    for option in options:
+        assert len(option.doc) > 15, f"{option.key} needs a docstring"
 
 
 def test_toml_round_trip(tmp_path):

@@ -190,6 +190,22 @@ def test_group_tables_and_report(study):
     assert "<img" in (study["out"] / "group.html").read_text()
 
 
+def test_written_tables_reproduce_their_own_statistics(study):
+    """Issue 19, item 10: a reader recomputing from the published tables gets the published
+    numbers, bit for bit. Each participant MEG table's ``normalized`` from its ``relchange``;
+    the group observations from the participant tables; every group statistic from the
+    observation tables and the settings in their sidecars (``tests/reproduce.py``)."""
+    from bids_app.io.derivatives import read_table
+    from reproduce import assert_group_tables_reproduce, meg_normalized_from_relchange
+
+    out = study["out"]
+    for path in sorted(out.glob("sub-*/meg/*_desc-dics_meg.tsv.gz")):
+        table = read_table(path)
+        assert np.array_equal(meg_normalized_from_relchange(table), table["normalized"]), path
+    atlas = _single(out, "atlas-*_dseg.tsv").name[len("atlas-"):-len("_dseg.tsv")]
+    assert_group_tables_reproduce(out, "naming", atlas)
+
+
 def test_fmri_block_values_follow_the_simulated_truth(study):
     """The latent engagement drives the BOLD amplitude of every block: per subject, the app's
     block values correlate with the simulated amplitudes, r >= 0.9 over all blocks and parcels

@@ -29,14 +29,31 @@ def _input_type(action: argparse.Action) -> dict[str, Any]:
     kind = action.type
     if kind in (Path, p._existing_file, p._existing_dir):
         return {"type": "File"}
-    if kind in (int, p._positive_int):
-        out = {"type": "Number", "integer": True}
-        if kind is p._positive_int:
-            out["minimum"] = 1
+    if kind in (p._integer, p._number):
+        out: dict[str, Any] = {"type": "Number"}
+        if kind is p._integer:
+            out["integer"] = True
+        out.update(_number_range(action.dest))
         return out
-    if kind is p._positive_float:
-        return {"type": "Number", "minimum": 0, "exclusive-minimum": True}
     return {"type": "String"}
+
+
+def _number_range(dest: str) -> dict[str, Any]:
+    """Boutiques bounds of a numeric option, from its range in :mod:`bids_app.config`."""
+    from bids_app.cli.parser import CONFIG_MAP
+    from bids_app.config import find_option
+
+    bounds = find_option(CONFIG_MAP[dest]).bounds
+    out: dict[str, Any] = {}
+    if bounds is not None and bounds.low is not None:
+        out["minimum"] = bounds.low
+        if bounds.low_open:
+            out["exclusive-minimum"] = True
+    if bounds is not None and bounds.high is not None:
+        out["maximum"] = bounds.high
+        if bounds.high_open:
+            out["exclusive-maximum"] = True
+    return out
 
 
 def descriptor() -> dict[str, Any]:

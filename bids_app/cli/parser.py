@@ -84,24 +84,20 @@ def _existing_dir(value: str) -> Path:
     return path.resolve()
 
 
-def _positive_int(value: str) -> int:
+def _integer(value: str) -> int:
+    """An integer (its range is checked with the configuration, :mod:`bids_app.config`)."""
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'")
-    return number
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{value}'") from None
 
 
-def _positive_float(value: str) -> float:
+def _number(value: str) -> float:
+    """A number (its range is checked with the configuration, :mod:`bids_app.config`)."""
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{value}'") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got '{value}'")
-    return number
+        raise argparse.ArgumentTypeError(f"expected a number, got '{value}'") from None
 
 
 def _exit_code_epilog() -> str:
@@ -177,18 +173,18 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
                    metavar="FILE", help="an atlas-<name>_dseg.tsv fixing split and included parcels")
 
     g = parser.add_argument_group("statistics")
-    g.add_argument("--n-clusters", dest="n_clusters", type=_positive_int, metavar="K",
+    g.add_argument("--n-clusters", dest="n_clusters", type=_integer, metavar="K",
                    help="number of Ward clusters (default 17)")
-    g.add_argument("--n-bootstrap", dest="n_bootstrap", type=_positive_int, metavar="N",
+    g.add_argument("--n-bootstrap", dest="n_bootstrap", type=_integer, metavar="N",
                    help="bootstrap resamples (default 10000)")
 
     g = parser.add_argument_group("performance and execution")
     g.add_argument("--nprocs", "--n-cpus", "--n_cpus", "--nthreads", dest="nprocs",
-                   type=_positive_int, metavar="N", help="processes in parallel (default: all CPUs)")
-    g.add_argument("--omp-nthreads", dest="omp_nthreads", type=_positive_int, metavar="N",
+                   type=_integer, metavar="N", help="processes in parallel (default: all CPUs)")
+    g.add_argument("--omp-nthreads", dest="omp_nthreads", type=_integer, metavar="N",
                    help="threads of the numerical libraries in each step, and the cores "
                    "reserved for it (default: nprocs - 1, at least 1, at most 8)")
-    g.add_argument("--mem-gb", "--mem_gb", dest="mem_gb", type=_positive_float, metavar="GB",
+    g.add_argument("--mem-gb", "--mem_gb", dest="mem_gb", type=_number, metavar="GB",
                    help="memory available to the run, in GB")
     g.add_argument("--use-plugin", dest="use_plugin", type=_existing_file, metavar="FILE",
                    help="nipype plugin file (TOML or YAML: 'plugin: SLURMGraph' and "
@@ -208,7 +204,7 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--skip-bids-validation", "--skip_bids_validation",
                    dest="skip_bids_validation", action="store_true",
                    help="do not run the BIDS validator")
-    g.add_argument("--random-seed", dest="random_seed", type=int, metavar="SEED",
+    g.add_argument("--random-seed", dest="random_seed", type=_integer, metavar="SEED",
                    help="seed of every random step (bootstrap); recorded in the saved config")
     g.add_argument("--boilerplate-only", "--boilerplate_only", dest="boilerplate_only",
                    action="store_true", help="write the methods text (logs/CITATION.md) and stop")
@@ -244,8 +240,15 @@ def _read_labels(values: list[str]) -> list[str]:
     return values
 
 
-def _read_mapping(path: Path, what: str) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
+def _read_mapping(path: Path, what: str) -> Any:
+    """The content of a JSON, YAML or TOML file (what it holds is checked by the config)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{what} {path} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                         "save it as UTF-8.") from None
+    except OSError as err:
+        raise UsageError(f"{what} {path} cannot be read: {err.strerror or err}.") from None
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -306,7 +309,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
                 f"The plugin file {ns.use_plugin} must name the plugin, e.g. 'plugin: SLURMGraph' "
                 "with optional 'plugin_args: {...}'."
             )
-        put("nipype.plugin", str(plugin["plugin"]))
-        put("nipype.plugin_args", dict(plugin.get("plugin_args") or {}))
+        put("nipype.plugin", plugin["plugin"])
+        put("nipype.plugin_args", plugin.get("plugin_args") or {})
     ns.config_file = getattr(ns, "config_file", None)
     return ns, overrides

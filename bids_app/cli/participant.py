@@ -30,7 +30,7 @@ def plan_from_config(config: Config):
         participant_label=ex.participant_label,
         session_label=ex.session_label,
         tasks=ex.task,
-        bids_filters=_filters(ex.bids_filters),
+        bids_filters=ex.bids_filters,
         fs_subjects_dir=ex.fs_subjects_dir,
         fmriprep_dir=ex.fmriprep_dir,
         meg_calibration=ex.meg_calibration,
@@ -81,7 +81,7 @@ def _announce_atlas(plan) -> None:
 
 def run_participant(config: Config) -> int:
     """Run the participant level for the configured subjects; return the exit code."""
-    from bids_app.io.bids import available_subjects, check_bids_root
+    from bids_app.io.bids import available_subjects, check_bids_root, check_symlink_loops
     from bids_app.io.derivatives import write_dataset_description
     from bids_app.workflows.base import (
         freesurfer_reasons,
@@ -94,6 +94,8 @@ def run_participant(config: Config) -> int:
     ex.bids_dir = check_bids_root(ex.bids_dir)
     check_folders(config)
     available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    # the validator and pybids follow links to folders: a loop would hang them both
+    check_symlink_loops(ex.bids_dir, ex.participant_label)
     if not ex.skip_bids_validation:
         from bids_app.io.validation import validate
 
@@ -129,12 +131,6 @@ def run_participant(config: Config) -> int:
         LOGGER.info("sub-%s done: report %s", sub.subject,
                     Path(ex.output_dir) / f"sub-{sub.subject}.html")
     return EXIT_OK
-
-
-def _filters(data):
-    from bids_app.io.bids import load_filters
-
-    return load_filters(data)
 
 
 def _write_graph(workflow, logs: Path) -> None:

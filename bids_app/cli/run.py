@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 import uuid
 from datetime import datetime
@@ -29,13 +30,12 @@ from bids_app.config import Config, ConfigError
 from bids_app.errors import (
     EXIT_BAD_DATA,
     EXIT_FAILURE,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     AppError,
     BadLevelError,
     MissingInputError,
-    UsageError,
 )
+from bids_app.interrupts import Interrupted, handle_interrupts, stop_children
 
 LOGGER = logging.getLogger("bids_app")
 LEVELS = ("participant", "group")
@@ -47,11 +47,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the app and return its exit code (never raises for bad input)."""
+    """Run the app and return its exit code (never raises for bad input).
+
+    SIGINT (Ctrl-C) and SIGTERM (a scheduler's time limit, ``docker stop``) stop every process
+    the run started and return 130 and 143; the same command then resumes from the work folder
+    (:mod:`bids_app.interrupts`).
+    """
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # no telemetry request at run time
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures on headless nodes
     setup_console_logging(0)
     _buffer_early_logging()
+    with handle_interrupts():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         config = build_config(argv)
         setup_console_logging(config.execution.verbosity)
@@ -72,9 +82,14 @@ def run(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         LOGGER.error("%s", err)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        LOGGER.error("Interrupted. Rerun the same command to resume from the work folder.")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:  # Interrupted: SIGINT or SIGTERM (bids_app.interrupts)
+        interrupted = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
+        stopped = stop_children()
+        LOGGER.error(
+            "Stopped by %s%s. Finished steps are kept in the work folder: run the same command "
+            "again to resume.", interrupted.name,
+            f" ({stopped} process(es) of the run ended)" if stopped else "")
+        return interrupted.exit_code
     except Exception as err:
         from bids_app.errors import bad_data_message
 
@@ -113,16 +128,14 @@ def build_config(argv: list[str] | None = None) -> Config:
 
 
 def _resolve_nprocs(config: Config) -> None:
-    """Fill in process and thread counts (fMRIPrep's rule for the default threads)."""
+    """Fill in process and thread counts (fMRIPrep's rule for the default threads), then check
+    them again (``--omp-nthreads`` may exceed the machine's CPUs when ``--nprocs`` is left out)."""
     nipype = config.nipype
     if nipype.nprocs is None:
         nipype.nprocs = os.cpu_count() or 1
     if nipype.omp_nthreads is None:
         nipype.omp_nthreads = min(nipype.nprocs - 1 if nipype.nprocs > 1 else 1, 8)
-    if nipype.omp_nthreads > nipype.nprocs:
-        raise UsageError(
-            f"--omp-nthreads ({nipype.omp_nthreads}) cannot exceed --nprocs ({nipype.nprocs})."
-        )
+    config.validate()
 
 
 # --------------------------------------------------------------------------------------------------

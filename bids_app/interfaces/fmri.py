@@ -27,7 +27,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
-from bids_app.io.derivatives import save_nifti_gz, write_json
+from bids_app.io.derivatives import save_nifti_gz, write_json, write_tsv
 
 
 def _seed(value):
@@ -77,7 +77,7 @@ class RealignBOLD(SimpleInterface):
         save_nifti_gz(result.realigned, out)
         save_nifti_gz(mean_volume(result.realigned), cwd / "bold_mean.nii.gz")
         table = result.motion_table()
-        table.to_csv(cwd / "motion.tsv", sep="\t", index=False, float_format="%.6f")
+        write_tsv(table, cwd / "motion.tsv")
         fd = result.framewise_displacement
         write_json(cwd / "realign.json", {
             "kind": "fmri_motion",
@@ -189,7 +189,7 @@ def _write_time_series(interface, runtime, series, **summary) -> None:
     """Write the parcel time series and its sampling summary (with the parcels left empty),
     and set the outputs of ``_TimeSeriesOutputSpec``."""
     cwd = Path(runtime.cwd)
-    series.to_csv(cwd / "timeseries.tsv", sep="\t", index=False, float_format="%.6g")
+    write_tsv(series, cwd / "timeseries.tsv")
     empty = [c for c in series.columns if series[c].isna().all()]
     write_json(cwd / "sampling.json", {"kind": "fmri_sampling", **summary,
                                        "empty_parcels": empty})
@@ -342,7 +342,7 @@ class BlockValues(SimpleInterface):
             **counts,
         )
         cwd = Path(runtime.cwd)
-        estimates.to_csv(cwd / "blocks.tsv", sep="\t", index=False, float_format="%.8g")
+        write_tsv(estimates, cwd / "blocks.tsv")
         averaged = average_blocks(estimates, conditions=self.inputs.conditions)
         write_json(cwd / "blocks.json", {
             "kind": "fmri_blocks",

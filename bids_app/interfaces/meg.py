@@ -24,7 +24,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
-from bids_app.io.derivatives import raw_uri, write_json
+from bids_app.io.derivatives import raw_uri, write_json, write_tsv
 
 LOGGER = logging.getLogger("nipype.interface")
 
@@ -261,8 +261,7 @@ class BandPower(SimpleInterface):
                 min_trials_per_block=self.inputs.min_trials_per_block,
                 reduce_rank=self.inputs.is_sphere, n_jobs=self.inputs.n_jobs)
         cwd = Path(runtime.cwd)
-        result.table.to_csv(cwd / "power.tsv", sep="\t", index=False, na_rep="n/a",
-                            float_format="%.6g")
+        write_tsv(result.table, cwd / "power.tsv")
         write_json(cwd / "power.json", {
             "kind": "meg_power",
             "source": str(self.inputs.in_file),

@@ -34,11 +34,8 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-#: Queries a ``--bids-filter-file`` may refine (as in fMRIPrep).
-FILTER_QUERIES = ("bold", "meg", "t1w")
-#: Entities a filter may use (pybids names).
-_FILTER_ENTITIES = ("session", "acquisition", "run", "task", "reconstruction", "space", "ceagent",
-                    "direction", "echo", "processing", "datatype", "extension", "part")
+#: Top-level folders of a dataset that discovery does not index (pybids' ``ignore``).
+NOT_INDEXED = ("code", "stimuli", "sourcedata", "derivatives", "models")
 BOLD_EXTENSIONS = (".nii.gz", ".nii")
 MEG_EXTENSIONS = (".fif",)
 FSAVERAGE_SPACES = ("fsaverage5", "fsaverage6", "fsaverage")
@@ -227,25 +224,77 @@ def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) ->
     return list(participant_label) or subjects
 
 
-def load_filters(data: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Check the content of a ``--bids-filter-file`` (query -> {entity: value})."""
-    filters: dict[str, dict[str, Any]] = {}
-    for query, entities in (data or {}).items():
-        if query not in FILTER_QUERIES:
-            raise UsageError(
-                f"Invalid query '{query}' in the BIDS filter file; allowed are "
-                f"{', '.join(FILTER_QUERIES)}."
+def check_symlink_loops(bids_dir: Path, participant_label: Sequence[str] = ()) -> None:
+    """Refuse a dataset whose symbolic links lead back into themselves.
+
+    pybids and the BIDS validator follow links to folders. A link to one of its own parent
+    folders (``sub-01/anat/up -> ../..``), or links that lead to each other's folders, make
+    their walk endless: with two such links the number of paths doubles at every level and
+    discovery hangs without a word. This walk follows links as they do, over what they read
+    (the selected ``sub-*`` folders and the other top-level folders discovery indexes), but
+    enters each real folder once and stops at the first link that leads to a folder it lies in.
+
+    Raises
+    ------
+    BadDataError
+        Naming the link, where it points and what to do.
+    """
+    root = Path(bids_dir)
+    wanted = {f"sub-{label}" for label in participant_label}
+    tops = [
+        entry for entry in sorted(os.scandir(root), key=lambda e: e.name)
+        if not entry.name.startswith(".") and entry.name not in NOT_INDEXED
+        and not (wanted and entry.name.startswith("sub-") and entry.name not in wanted)
+    ]
+    inside: set[str] = {os.path.realpath(root)}  # real folders on the path being walked
+    finished: set[str] = set()
+    for entry in tops:
+        loop = _link_loop(entry, inside, finished)
+        if loop is not None:
+            link, target = loop
+            shown = os.path.relpath(link, os.path.realpath(root))  # the link, not its target
+            what = (f"points to {target}, a folder from which it is reached again"
+                    if target else "is a chain of links that points back to itself")
+            raise BadDataError(
+                f"The input dataset has a loop of symbolic links: {shown} {what}. Reading the "
+                "dataset (pybids, the BIDS validator) would follow it forever. Remove or "
+                "correct that link; the app never changes the dataset."
             )
-        if not isinstance(entities, dict):
-            raise UsageError(f"Filters for '{query}' must be a JSON object of entity: value.")
-        for name in entities:
-            if name not in _FILTER_ENTITIES:
-                raise UsageError(
-                    f"Invalid entity '{name}' for '{query}' in the BIDS filter file; allowed are "
-                    f"{', '.join(_FILTER_ENTITIES)}."
-                )
-        filters[query] = dict(entities)
-    return filters
+
+
+def _link_loop(entry: os.DirEntry, inside: set[str], finished: set[str]
+               ) -> tuple[Path, str | None] | None:
+    """``(link, target)`` of the first looping link at or below ``entry``; ``target`` is None
+    for a chain of links that never resolves. Depth-first over real folders: ``inside`` holds
+    the folders being walked, ``finished`` those walked to the end without a loop."""
+    try:
+        is_dir = entry.is_dir()  # follows links
+    except OSError:  # ELOOP: the link resolves to itself through other links
+        return (_real_location(entry), None) if entry.is_symlink() else None
+    if not is_dir:
+        return None
+    real = os.path.realpath(entry.path)
+    if real in inside:
+        return _real_location(entry), real
+    if real in finished:
+        return None
+    inside.add(real)
+    try:
+        children = sorted(os.scandir(entry.path), key=lambda e: e.name)
+    except OSError:  # unreadable folder: discovery reports what it cannot read
+        children = []
+    for child in children:
+        loop = _link_loop(child, inside, finished)
+        if loop is not None:
+            return loop
+    inside.discard(real)
+    finished.add(real)
+    return None
+
+
+def _real_location(entry: os.DirEntry) -> Path:
+    """Where a folder entry really is (its folder resolved, the entry itself not)."""
+    return Path(os.path.realpath(os.path.dirname(entry.path))) / entry.name
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,8 +305,8 @@ def index_dataset(bids_dir: Path, participant_label: Sequence[str] = ()):
     from bids import BIDSLayout
     from bids.layout import BIDSLayoutIndexer
 
-    ignore: list[Any] = ["code", "stimuli", "sourcedata", "derivatives", "models",
-                         re.compile(r"^\."), re.compile(r"/(dwi|fmap|perf|pet|beh)/"),
+    ignore: list[Any] = [*NOT_INDEXED, re.compile(r"^\."),
+                         re.compile(r"/(dwi|fmap|perf|pet|beh)/"),
                          # sub-* folders that are not subjects (see available_subjects)
                          re.compile(r"^/sub-(?![A-Za-z0-9]+(/|$))")]
     if participant_label:
@@ -292,7 +341,8 @@ def discover(
     participant_label, session_label, tasks : sequence of str
         Selections (labels without prefixes); empty selects everything.
     bids_filters : dict
-        ``{"bold"|"meg"|"t1w": {entity: value}}`` refinements (see :func:`load_filters`).
+        ``{"bold"|"meg"|"t1w": {entity: value}}`` refinements (checked by the configuration,
+        ``execution.bids_filters``).
     fs_subjects_dir, fmriprep_dir : Path or None
         FreeSurfer subjects folder and fMRIPrep derivatives.
     meg_calibration, meg_crosstalk : Path or None

@@ -10,12 +10,14 @@ terminal, on a progress bar.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from bids_app.errors import AppError, crash_summary
+from bids_app.errors import AppError, UsageError, crash_summary
+from bids_app.interrupts import raise_if_interrupted
 
 LOGGER = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ class ProgressCallback:
             self._bar = tqdm(total=self.total, desc=label, unit="step", file=stream, leave=True)
 
     def __call__(self, node: Any, status: str) -> None:
+        # nipype records an interrupt inside a step run in this process as the step's failure
+        # and goes on: stop here instead, as each step starts or ends
+        raise_if_interrupted()
         if status not in ("end", "exception"):
             return
         with self._lock:
@@ -111,21 +116,51 @@ def plugin_settings(plugin: str, plugin_args: dict[str, Any], *, nprocs: int,
     return plugin, args
 
 
+def check_memory(nodes, memory_gb: float, option: str) -> None:
+    """Refuse a memory limit below what a step of the graph declares (``mem_gb``).
+
+    MultiProc starts a step only when its memory fits in what is left of the limit; below
+    0.01 GB it starts nothing and waits forever, without a message. Steps that need more than
+    the limit would exceed what the user said is available. Either way, say so before the run.
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the step that needs the most and how much, and the fix.
+    """
+    largest = max(nodes, key=lambda node: node.mem_gb)
+    if memory_gb < largest.mem_gb:
+        need = math.ceil(largest.mem_gb * 10) / 10
+        raise UsageError(
+            f"The memory limit ({option} = {memory_gb:g} GB) is less than the "
+            f"{largest.mem_gb:.2f} GB that the step {largest.fullname} needs, so the run could "
+            f"not start it. Set {option} to at least {need:g}, or leave it out to use the "
+            "machine's memory."
+        )
+
+
 def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: int,
                  mem_gb: float | None, crash_dir: Path, label: str = "steps"):
     """Run ``workflow`` and return nipype's execution graph.
 
     Raises
     ------
+    UsageError
+        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares
+        (:func:`check_memory`), before anything runs.
     WorkflowFailed
         When a node fails; the message names each failed step with its error (bad-data errors
         from the pure packages keep their message and exit code 65).
     """
     name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
+    nodes = list(workflow._create_flat_graph().nodes())
+    limit = args.get("memory_gb", mem_gb)
+    if limit is not None:
+        option = ("memory_gb (plugin file)" if "memory_gb" in plugin_args else "--mem-gb")
+        check_memory(nodes, limit, option)
     progress = None
     if name in LOCAL_PLUGINS:
-        total = len(workflow._create_flat_graph().nodes())
-        progress = ProgressCallback(total, label=label)
+        progress = ProgressCallback(len(nodes), label=label)
         args["status_callback"] = progress
     LOGGER.info("Running %s with the %s plugin (%s)", workflow.name, name,
                 ", ".join(f"{k}={v}" for k, v in args.items() if k != "status_callback") or "defaults")
@@ -133,6 +168,7 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
     try:
         return workflow.run(plugin=name, plugin_args=args)
     except RuntimeError as err:
+        raise_if_interrupted()  # the steps failed because the run was interrupted
         new_dir = Path(crash_dir)
         crashes = set(new_dir.glob("crash-*")) - before if new_dir.is_dir() else set()
         if not crashes and "did not execute cleanly" not in str(err):
