@@ -40,8 +40,15 @@ def build_simulate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--effects", default="default", metavar="NAME|FILE.json",
                         help="planted effects: 'default' (the paper's Table 1), 'recovery' "
-                        "(the same, as detectable as the method allows) or a JSON file "
-                        "(see docs/simulation.md)")
+                        "(the same, as detectable as the method allows), 'focal' (the "
+                        "recovery couplings in focal sources that do not follow the analysis "
+                        "parcels) or a JSON file (see docs/simulation.md)")
+    parser.add_argument("--spatial-model", choices=("parcel", "focal"),
+                        help="where the planted activity is (default: the effect set's)")
+    parser.add_argument("--plant-atlas-file", type=Path, metavar="LH_ANNOT",
+                        help="place focal sites at the centroids of the effects' regions in "
+                        "this atlas on fsaverage (lh .annot or .label.gii; the rh file beside "
+                        "it; e.g. lh.aparc.annot for Desikan) instead of at their locations")
     parser.add_argument("--meg-template", type=Path, help="real Neuromag recording whose sensor "
                         "geometry is used (default: a Vectorview-like array)")
     parser.add_argument("--noise-cov", type=Path, help="noise covariance matching the "
@@ -59,10 +66,13 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
              n_runs: int | None = None, seed: int = 0, effects: str | Path = "default",
              meg_template: Path | None = None, noise_cov: Path | None = None,
              sfreq: float | None = None, atlas: str = "auto",
+             spatial_model: str | None = None, plant_atlas_file: Path | None = None,
              overwrite: bool = False, n_jobs: int | None = None) -> Path:
     """Simulate a dataset (the function behind ``megfmri-fusion-simulate``).
 
-    ``effects`` is the name of a shipped effect set (``EFFECT_SETS``) or a JSON file.
+    ``effects`` is the name of a shipped effect set (``EFFECT_SETS``) or a JSON file;
+    ``spatial_model`` overrides its ``spatial_model``; ``plant_atlas_file`` places focal sites
+    by region in that atlas (named from the file, e.g. ``desikan`` for ``lh.aparc.annot``).
     """
     from bids_app.simulate.design import make_design
     from bids_app.simulate.effects import EFFECT_SETS, load_effects
@@ -85,10 +95,34 @@ def simulate(out_bids: Path, *, preset: str = "small", n_subjects: int | None = 
         raise UsageError("--n-subjects and --n-runs must be at least 1.")
     effect_set = (named_effects(design.conditions) if named_effects
                   else load_effects(Path(effects), design.conditions))
+    if spatial_model is not None:
+        effect_set.spatial_model = spatial_model
+    plant_labels = None
+    if plant_atlas_file is not None:
+        effect_set.spatial_model = "focal"
+        effect_set.plant_atlas, plant_labels = _plant_atlas(Path(plant_atlas_file))
     anatomy = _template_anatomy(atlas)
     return write_dataset(out_bids, design=design, effects=effect_set, anatomy=anatomy,
                          seed=seed, preset=preset, meg_template=meg_template,
-                         noise_cov=noise_cov, n_jobs=n_jobs)
+                         noise_cov=noise_cov, plant_labels=plant_labels, n_jobs=n_jobs)
+
+
+def _plant_atlas(left: Path):
+    """The planting atlas's name (from the file name, as the app names atlases) and its labels
+    on both hemispheres (the right file beside the left one)."""
+    from bids_app.io.atlases import _sibling, atlas_name_from_file
+    from bids_app.parcels.parcellation import ParcellationError, read_annotation
+
+    right = _sibling(left)
+    for path in (left, right):
+        if path is None or not path.is_file():
+            raise UsageError(f"--plant-atlas-file {left}: the left-hemisphere file and the "
+                             "right one beside it (lh./rh., hemi-L/hemi-R) must both exist.")
+    try:
+        labels = {"lh": read_annotation(left, "lh"), "rh": read_annotation(right, "rh")}
+    except ParcellationError as err:
+        raise UsageError(str(err)) from None
+    return atlas_name_from_file(left), labels
 
 
 _ANATOMY_CACHE: dict = {}
@@ -114,7 +148,9 @@ def main_simulate(argv: list[str] | None = None) -> None:
         simulate(args.out_bids, preset=args.preset, n_subjects=args.n_subjects,
                  n_runs=args.n_runs, seed=args.seed, effects=args.effects,
                  meg_template=args.meg_template, noise_cov=args.noise_cov, sfreq=args.sfreq,
-                 atlas=args.atlas, overwrite=args.overwrite, n_jobs=args.n_jobs)
+                 atlas=args.atlas, spatial_model=args.spatial_model,
+                 plant_atlas_file=args.plant_atlas_file, overwrite=args.overwrite,
+                 n_jobs=args.n_jobs)
     except AppError as err:
         LOGGER.error("%s", err.message)
         sys.exit(err.exit_code)

@@ -37,6 +37,7 @@ from bids_app.simulate.design import Design
 BANDS = ("theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma")
 KINDS = ("task-dependent", "task-invariant")
 SOURCE_MODELS = ("noise", "oscillation")
+SPATIAL_MODELS = ("parcel", "focal")
 
 
 @dataclass
@@ -102,6 +103,23 @@ class EffectSet:
     #: course of a planted parcel: "noise" (band-limited Gaussian noise) or "oscillation" (at
     #: the band's centre, slowly drifting phase: a block's power is exactly the planted one)
     source_model: str = "noise"
+    #: where the planted activity is: "parcel" (every MEG grid point and BOLD voxel of the
+    #: effect's parcels in the analysis atlas, one course) or "focal" (per effect and
+    #: hemisphere a site of ``focal_points`` off-grid points with fixed normal orientation and
+    #: the BOLD voxels within ``focal_bold_radius_mm``: :mod:`bids_app.simulate.focal`)
+    spatial_model: str = "parcel"
+    focal_points: int = 3
+    #: one course shared by the points of a site (True) or one each, same envelope (False)
+    focal_coherent: bool = False
+    #: triangles whose centre lies this close to the site's centre hold its points (mm)
+    focal_spread_mm: float = 5.0
+    #: amplitude of each focal point (nAm)
+    focal_nam: float = 30.0
+    focal_bold_radius_mm: float = 8.0
+    #: focal sites are centred at ``Effect.center_mm`` (None) or at the centroid of the
+    #: effect's ``regions[plant_atlas]`` labels in a planting atlas given to the simulator
+    #: (``--plant-atlas-file``), which need not be the atlas the app analyses with
+    plant_atlas: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +128,13 @@ class EffectSet:
         if self.source_model not in SOURCE_MODELS:
             raise ValueError(f"source_model must be one of {SOURCE_MODELS}, "
                              f"got {self.source_model!r}")
+        if self.spatial_model not in SPATIAL_MODELS:
+            raise ValueError(f"spatial_model must be one of {SPATIAL_MODELS}, "
+                             f"got {self.spatial_model!r}")
+        if self.focal_points < 1 or min(self.focal_spread_mm, self.focal_nam,
+                                        self.focal_bold_radius_mm) <= 0:
+            raise ValueError("focal_points, focal_spread_mm, focal_nam and "
+                             "focal_bold_radius_mm must be positive")
         for effect in self.effects:
             effect.check(conditions)
 
@@ -173,8 +198,20 @@ def recovery_effects(conditions) -> EffectSet:
     return effect_set
 
 
+def focal_effects(conditions) -> EffectSet:
+    """The recovery couplings planted in focal sources (issue 25): per effect and hemisphere
+    three off-grid points with fixed normal orientation and band-limited activity (each its
+    own course), and BOLD within 8 mm, centred at the effects' locations and so not shaped
+    like any analysis parcel (:mod:`bids_app.simulate.focal`)."""
+    effect_set = recovery_effects(conditions)
+    effect_set.spatial_model = "focal"
+    effect_set.source_model = "noise"
+    return effect_set
+
+
 #: Effect sets shipped with the simulator (``--effects NAME``).
-EFFECT_SETS = {"default": default_effects, "recovery": recovery_effects}
+EFFECT_SETS = {"default": default_effects, "recovery": recovery_effects,
+               "focal": focal_effects}
 
 
 def load_effects(path: Path, conditions) -> EffectSet:
@@ -196,17 +233,19 @@ def _hemi_of(name: str) -> str:
 
 
 def resolve_parcels(effect_set: EffectSet, parcel_names: list[str], atlas: str,
-                    centroids: np.ndarray | None = None) -> EffectSet:
+                    centroids: np.ndarray | None = None, *, preset: bool = False) -> EffectSet:
     """Choose the parcels of each effect and the null parcels among ``parcel_names``.
 
     With name patterns for ``atlas``, parcels matching them within the effect's hemispheres are
     sorted by name and at most ``max_parcels`` per hemisphere kept; without patterns, the
     ``max_parcels`` parcels nearest to ``center_mm`` (``centroids``: parcel centroids in mm, in
     the order of ``parcel_names``). A parcel belongs to one effect at most. Raises
-    ``ValueError`` when an effect matches no included parcel.
+    ``ValueError`` when an effect matches no included parcel. With ``preset`` the effects keep
+    the parcels they have (the parcels holding their focal sites) and only the null parcels
+    are chosen.
     """
-    taken: set[str] = set()
-    for effect in effect_set.effects:
+    taken: set[str] = {p for e in effect_set.effects for p in e.parcels} if preset else set()
+    for effect in effect_set.effects if not preset else []:
         patterns = effect.regions.get(atlas)
         chosen = []
         for hemi in effect.hemi:
@@ -257,21 +296,31 @@ def simulate_blocks(
     parcel_names: list[str],
     effect_set: EffectSet,
     rng: np.random.Generator,
+    sites: list | None = None,
 ) -> pd.DataFrame:
-    """Latent engagement, fMRI amplitude and MEG power change of every block and parcel.
+    """Latent engagement, fMRI amplitude and MEG power change of every block and unit.
 
     Parameters
     ----------
     events_by_run : dict
         ``(subject, run) -> events`` from :func:`bids_app.simulate.design.run_events`.
+    sites : list of FocalSite | None
+        Focal sites (:mod:`bids_app.simulate.focal`): units of their own after the parcels,
+        carrying their effect; the parcels then carry no effect.
 
     Returns
     -------
     blocks : DataFrame
         ``subject, run, condition, block, parcel, latent, fmri_amplitude, effect,
-        meg_relchange`` (``effect`` empty and ``meg_relchange`` 0 outside planted parcels).
+        meg_relchange`` (``parcel`` is the unit: a parcel or a site's name; ``effect`` empty
+        and ``meg_relchange`` 0 outside planted units).
     """
-    effect_of = {p: e for e in effect_set.effects for p in e.parcels}
+    if sites:
+        by_name = {e.name: e for e in effect_set.effects}
+        effect_of = {site.name: by_name[site.effect] for site in sites}
+        parcel_names = list(parcel_names) + [site.name for site in sites]
+    else:
+        effect_of = {p: e for e in effect_set.effects for p in e.parcels}
     groups = sorted({e.name for e in effect_set.effects}) + [p for p in parcel_names
                                                            if p not in effect_of]
     group_index = {g: i for i, g in enumerate(groups)}

@@ -290,9 +290,7 @@ def project(sources: RunSources, gain: FixedGain) -> np.ndarray:
 
 def source_activity(
     *,
-    src: mne.SourceSpaces,
-    parcel_of_point: np.ndarray,
-    parcel_names: list[str],
+    n_grid: int,
     planted: list[dict],
     trials: pd.DataFrame,
     blocks: pd.DataFrame,
@@ -300,7 +298,6 @@ def source_activity(
     duration_s: float,
     rng: np.random.Generator,
     source_model: str = "noise",
-    planted_nam: float = 30.0,
     background_nam: float = 8.0,
     n_background: int = 150,
 ) -> RunSources:
@@ -308,40 +305,40 @@ def source_activity(
 
     Parameters
     ----------
-    src : SourceSpaces
-        The grid the forward model was computed on.
-    parcel_of_point : ndarray of int, shape (n_points,)
-        Parcel index of each grid point (-1 none).
+    n_grid : int
+        Number of grid points (the first columns of the gain); background sources are drawn
+        among those not planted.
     planted : list of dict
-        Each with ``parcel`` (name), ``band`` (name) and ``window_s`` ((start, stop) after the
-        picture).
+        Each with ``unit`` (its name in ``blocks``: a parcel or a focal site), ``points``
+        (gain columns), ``coherent`` (one course for all points, or one each with the same
+        envelope), ``nam`` (amplitude of each point, nAm), ``band`` (name) and ``window_s``
+        ((start, stop) after the picture).
     source_model : {"noise", "oscillation"}
-        Course of a planted parcel before its envelope: band-limited Gaussian noise
+        Course of a planted unit before its envelope: band-limited Gaussian noise
         (:func:`band_noise`; the power of 10 trials x 200 ms is then random around the planted
         one) or an oscillation at the band's centre (:func:`band_oscillation`; exact power).
     trials : DataFrame
         Pictures: ``onset`` (s), ``condition``, ``block``.
     blocks : DataFrame
-        This run's rows of the simulation's blocks table (``block``, ``parcel``,
+        This run's rows of the simulation's blocks table (``block``, ``parcel`` (the unit),
         ``meg_relchange``).
     """
     n_samples = int(round(duration_s * sfreq))
     times = np.arange(n_samples) / sfreq
-    n_points = sum(len(s["vertno"]) for s in src)
     change_of = blocks.set_index(["block", "parcel"])["meg_relchange"]
-    groups, courses = [], []  # the points of each planted item share its course
+    groups, courses = [], []  # the points of a group share its course
     for item in planted:
-        parcel = parcel_names.index(item["parcel"])
-        points = np.flatnonzero(parcel_of_point == parcel)
+        points = np.asarray(item["points"], int)
         if points.size == 0:
             continue
-        base = PLANTED_COURSES[source_model](n_samples, sfreq, BANDS[item["band"]], rng)
-        changes = [change_of.get((b, item["parcel"]), 0.0) for b in trials.block]
+        changes = [change_of.get((b, item["unit"]), 0.0) for b in trials.block]
         env = window_envelope(times, trials.onset.to_numpy(), changes, *item["window_s"])
-        groups.append(points)
-        courses.append(planted_nam * 1e-9 * base * env)
+        for part in [points] if item["coherent"] else [points[[i]] for i in range(points.size)]:
+            base = PLANTED_COURSES[source_model](n_samples, sfreq, BANDS[item["band"]], rng)
+            groups.append(part)
+            courses.append(item["nam"] * 1e-9 * base * env)
     taken = np.unique(np.concatenate(groups + [np.array([], int)]))
-    candidates = np.setdiff1d(np.arange(n_points), taken)
+    candidates = np.setdiff1d(np.arange(n_grid), taken)
     background = rng.choice(candidates, size=min(n_background, candidates.size), replace=False)
     pink = _pink_noise(n_samples, rng, background.size) * background_nam * 1e-9
     return RunSources(groups=groups + [np.array([p]) for p in background],

@@ -39,6 +39,7 @@ from bids_app.simulate import fmri as sim_fmri
 from bids_app.simulate import meg as sim_meg
 from bids_app.simulate.design import Design, run_events
 from bids_app.simulate.effects import EffectSet, resolve_parcels, simulate_blocks
+from bids_app.simulate.focal import place_sites, site_gain, site_voxels
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,19 +97,29 @@ def write_dataset(
     preset: str,
     meg_template: Path | None = None,
     noise_cov: Path | None = None,
+    plant_labels: dict | None = None,
     n_jobs: int | None = None,
 ) -> Path:
     """Simulate every subject and run and write the BIDS dataset at ``out``.
 
     Subjects are simulated in ``n_jobs`` processes (default: all CPUs); each writes into its
     own staging folder, so MNE-BIDS's shared files (participants.tsv, scans) never race.
+    ``plant_labels`` (``{hemi: AtlasLabels}``) is the planting atlas of focal effects placed by
+    region (``EffectSet.plant_atlas``).
     """
     import mne
 
     out = Path(out)
     t_start = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    resolve_parcels(effects, anatomy.parcel_names, anatomy.atlas, anatomy.parcel_centroids)
+    sites = []
+    if effects.spatial_model == "focal":
+        sites = place_sites(effects, anatomy, _stream(seed, 6), plant_labels)
+        LOGGER.info("Focal sites: %s", "; ".join(
+            f"{s.name} at ({', '.join(f'{v:.0f}' for v in s.centre_mm)}) mm in "
+            f"{', '.join(s.parcels)}" for s in sites))
+    resolve_parcels(effects, anatomy.parcel_names, anatomy.atlas, anatomy.parcel_centroids,
+                    preset=bool(sites))
     LOGGER.info("Planted effects: %s",
                 "; ".join(f"{e.name} ({e.band}, {', '.join(e.parcels)})" for e in effects.effects))
 
@@ -117,7 +128,9 @@ def write_dataset(
     runs = [f"{r:02d}" for r in range(1, design.n_runs + 1)]
     events = {(s, r): run_events(design, _stream(seed, 1, i, j))
               for i, s in enumerate(subjects) for j, r in enumerate(runs)}
-    blocks = simulate_blocks(design, events, anatomy.parcel_names, effects, _stream(seed, 2))
+    blocks = simulate_blocks(design, events, anatomy.parcel_names, effects, _stream(seed, 2),
+                             sites=sites)
+    units = list(anatomy.parcel_names) + [site.name for site in sites]
 
     # sensors and head (one anatomy and head position for everybody)
     head = sim_meg.template_head()
@@ -133,14 +146,19 @@ def write_dataset(
                              "--meg-template recording")
     base, gm = sim_fmri.epi_templates(anatomy.white, anatomy.pial, anatomy.inner_skull)
     parcel_of_voxel = sim_fmri.voxel_parcels(anatomy.mid_rr, anatomy.vertex_parcel, gm)
+    for k, site in enumerate(sites):  # a site's BOLD voxels follow the site, not the parcel
+        ribbon = np.argwhere(parcel_of_voxel >= 0)
+        xyz = ribbon @ sim_fmri.bold_affine()[:3, :3].T + sim_fmri.bold_affine()[:3, 3]
+        near = site_voxels(xyz, site.centre_mm, effects.focal_bold_radius_mm)
+        parcel_of_voxel[tuple(ribbon[near].T)] = len(anatomy.parcel_names) + k
 
-    planted = [{"parcel": p, "band": e.band,
-                "window_s": (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)}
-               for e in effects.effects for p in e.parcels]
+    n_grid = sum(len(s["vertno"]) for s in anatomy.src)
+    planted = _planted_items(effects, anatomy, sites, n_grid)
     sim_dir = out / "sourcedata" / "simulation"
     sim_dir.mkdir(parents=True, exist_ok=True)
     shared = {
         "out": out, "design": design, "info": info, "anatomy": anatomy, "planted": planted,
+        "units": units, "n_grid": n_grid,
         "source_model": effects.source_model, "base": base, "parcel_of_voxel": parcel_of_voxel,
         "cov": cov, "seed": seed, "events": events, "blocks": blocks,
         "head_mri_t": head["head_mri_t"], "runs": runs, "n_subjects": len(subjects),
@@ -159,7 +177,15 @@ def write_dataset(
         of the BEM forward model (BEM and forward about 25 s, the T1w 4 s)."""
         forward = _forward(info, head["head_mri_t"], anatomy)
         t1 = sim_fmri.synth_t1(anatomy.white, anatomy.pial, anatomy.inner_skull, _stream(seed, 3))
-        return {"gain": sim_meg.fixed_gain(forward, anatomy.src), "t1": t1}
+        gain = sim_meg.fixed_gain(forward, anatomy.src)
+        if sites:  # the focal points' own columns after the grid's
+            points = np.concatenate([site.points_mm for site in sites])
+            normals = np.concatenate([site.normals for site in sites])
+            extra, names = site_gain(info, head["head_mri_t"], anatomy.bem, points, normals)
+            if names != gain.ch_names:
+                raise RuntimeError("focal and grid forward models list channels differently")
+            gain = sim_meg.FixedGain(np.hstack([gain.matrix, extra]), gain.ch_names)
+        return {"gain": gain, "t1": t1}
 
     # The BOLD runs need no head model: they start at once in the worker processes, and this
     # process builds the BEM, the forward model and the T1w meanwhile; the MEG runs follow.
@@ -217,6 +243,7 @@ def write_dataset(
             for e in effects.effects
         ],
         "null_parcels": effects.null_parcels,
+        "sites": [site.to_dict() for site in sites],
         "model": {k: v for k, v in effects.to_dict().items()
                   if k not in ("effects", "null_regions", "null_parcels")},
     }
@@ -225,6 +252,32 @@ def write_dataset(
                 time.time() - t_start, out)
     return out
 
+
+def _planted_items(effects: EffectSet, anatomy: TemplateAnatomy, sites: list,
+                   n_grid: int) -> list[dict]:
+    """What :func:`bids_app.simulate.meg.source_activity` plants: each planted parcel's grid
+    points with one course (parcel model), or each focal site's points, whose gain columns
+    follow the grid's (focal model)."""
+    window = {e.name: (e.window_ms[0] / 1000, (e.window_ms[1] + 200.0) / 1000)
+              for e in effects.effects}
+    band = {e.name: e.band for e in effects.effects}
+    if not sites:
+        return [{"unit": p, "band": e.band, "window_s": window[e.name], "coherent": True,
+                 "nam": PARCEL_NAM, "points": np.flatnonzero(
+                     anatomy.point_parcel == anatomy.parcel_names.index(p))}
+                for e in effects.effects for p in e.parcels]
+    items, column = [], n_grid
+    for site in sites:
+        n = len(site.points_mm)
+        items.append({"unit": site.name, "band": band[site.effect], "window_s": window[site.effect],
+                      "coherent": effects.focal_coherent, "nam": effects.focal_nam,
+                      "points": np.arange(column, column + n)})
+        column += n
+    return items
+
+
+#: Amplitude of every grid point of a planted parcel (nAm), parcel model.
+PARCEL_NAM = 30.0
 
 _SHARED: dict = {}
 _FORWARDS: dict = {}
@@ -274,7 +327,7 @@ def _simulate_subject_bold(job: tuple[int, str]) -> None:
                     sh["n_subjects"])
         ev, run_blocks = _run_inputs(sub, run)
         motion = _write_bold_run(_staging(sh["out"], sub), sub, run, sh["design"], sh["base"],
-                                 sh["parcel_of_voxel"], sh["anatomy"], ev, run_blocks,
+                                 sh["parcel_of_voxel"], sh["units"], ev, run_blocks,
                                  _stream(sh["seed"], 5, i, j))
         # as the app's realignment parameters (and fMRIPrep's): mm and radians
         motion = np.column_stack([motion[:, :3], np.radians(motion[:, 3:])])
@@ -308,7 +361,7 @@ def _simulate_subject_meg(job: tuple[int, str], heavy: dict) -> None:
         ev, run_blocks = _run_inputs(sub, run)
         trials = ev[ev.trial_type != "instruction"]
         with sh["meg_slots"]:  # as many at once as the memory holds
-            _write_meg_run(staging, sub, run, design, sh["info"], heavy["gain"], anatomy,
+            _write_meg_run(staging, sub, run, design, sh["info"], heavy["gain"], sh["n_grid"],
                            sh["planted"], sh["source_model"], ev, trials, run_blocks,
                            sh["cov"], _stream(sh["seed"], 4, i, j))
 
@@ -355,14 +408,13 @@ def _write_freesurfer_subject(anatomy: TemplateAnatomy, fs_dir: Path, name: str,
     nib.save(mgh, target / "mri" / "T1.mgz")
 
 
-def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, source_model, events,
+def _write_meg_run(out, sub, run, design, info, gain, n_grid, planted, source_model, events,
                    trials, run_blocks, cov, rng) -> None:
     import mne
     import mne_bids
 
     sources = sim_meg.source_activity(
-        src=anatomy.src, parcel_of_point=anatomy.point_parcel,
-        parcel_names=anatomy.parcel_names, planted=planted,
+        n_grid=n_grid, planted=planted,
         trials=trials.rename(columns={"trial_type": "condition"}), blocks=run_blocks,
         sfreq=design.meg_sfreq, duration_s=design.run_duration_s, rng=rng,
         source_model=source_model,
@@ -378,11 +430,11 @@ def _write_meg_run(out, sub, run, design, info, gain, anatomy, planted, source_m
                   with_value=True)
 
 
-def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, anatomy, events,
+def _write_bold_run(out, sub, run, design, base, parcel_of_voxel, units, events,
                     run_blocks, rng) -> np.ndarray:
     regressors, block_ids = sim_fmri.block_regressors(events, design.n_volumes, design.tr_s)
     table = run_blocks.pivot(index="parcel", columns="block", values="fmri_amplitude")
-    table = table.reindex(index=anatomy.parcel_names, columns=block_ids)
+    table = table.reindex(index=units, columns=block_ids)
     motion = sim_fmri.random_motion(design.n_volumes, rng)
     img = sim_fmri.synth_bold(base, parcel_of_voxel, table.to_numpy(), regressors,
                               tr=design.tr_s, rng=rng, motion=motion)
