@@ -270,6 +270,56 @@ def _with(*options: str) -> Callable[[Env], None]:
     return make
 
 
+def _file_option(option: str, name: str, content: str | bytes) -> Callable[[Env], None]:
+    """``option`` given a file ``name`` (in the run's current folder) holding ``content``."""
+    def make(env: Env) -> None:
+        path = env.cwd / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        env.options += [option, str(path)]
+    return make
+
+
+def _link_loop(link: str, target: str) -> Callable[[Env], None]:
+    """A symbolic link ``link`` (relative to the case's root) pointing to ``target``."""
+    def make(env: Env) -> None:
+        path = env.root / link
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+    return make
+
+
+def _output_is_a_link_loop(env: Env) -> None:
+    env.out.symlink_to(env.out.name)
+
+
+def _inside_dataset_earlier_output(env: Env) -> None:
+    """An output folder of an earlier run of the app inside the dataset (refused since)."""
+    from bids_app.io.derivatives import write_dataset_description
+
+    env.out = env.bids / "results"
+    env.out.mkdir()
+    write_dataset_description(env.out, env.bids)
+
+
+def _group(*options: str, atlas_outputs: str | None = "fallback") -> Callable[[Env], None]:
+    """The group level on participant outputs of one atlas (their dataset description and
+    parcellation table: what the group level looks for first)."""
+    def make(env: Env) -> None:
+        from bids_app.io.derivatives import write_dataset_description
+
+        if atlas_outputs is not None:
+            env.out.mkdir()
+            write_dataset_description(env.out, env.bids)
+            (env.out / f"atlas-{atlas_outputs}_dseg.tsv").write_text("index\tname\n")
+        env.positional = [str(env.bids), str(env.out), "group"]
+        env.boilerplate_only = False
+        env.options += list(options)
+    return make
+
+
 # --------------------------------------------------------------------------------------------------
 # The cases
 # --------------------------------------------------------------------------------------------------
@@ -441,6 +491,45 @@ CASES = [
          18, ("rest", "naming")),
     Case("unknown-session", "field", _with("--session-label", "mri"),
          18, ("ses-mri",)),
+    # -- 19.7: what made the app wait forever ------------------------------------------------------
+    Case("symlink-loop-in-a-subject", "19.7", _link_loop("bids/sub-01/anat/up", "../.."),
+         65, ("loop of symbolic links", "sub-01/anat/up", "Remove or correct that link")),
+    # -- 19.8: values out of range, wherever they come from ----------------------------------------
+    Case("filter-value-is-an-object", "19.8",
+         _file_option("--bids-filter-file", "filter.json", '{"bold": {"session": {"a": 1}}}'),
+         64, ("entity 'session' of 'bold'", "{'a': 1}")),
+    Case("filter-file-not-utf8", "19.8",
+         _file_option("--bids-filter-file", "filter.json", b'{"bold": {"session": "\xe9"}}'),
+         64, ("filter.json", "not UTF-8", "save it as UTF-8")),
+    Case("band-edges-as-strings", "19.8",
+         _file_option("--config", "c.toml", '[meg.bands]\nalpha = ["8", "13"]\n'),
+         64, ("meg.bands", "c.toml", "numbers")),
+    Case("no-analysis-window", "19.8", _file_option("--config", "c.toml", "[meg]\nn_windows = 0\n"),
+         64, ("meg.n_windows", ">= 1", "got 0")),
+    Case("zero-processes-in-config", "19.8",
+         _file_option("--config", "c.toml", "[nipype]\nnprocs = 0\n"),
+         64, ("nipype.nprocs", "got 0")),
+    Case("zero-processes", "19.8", _with("--nprocs", "0"), 64, ("nprocs", "got 0")),
+    Case("negative-threads", "19.8", _with("--omp-nthreads", "-1"),
+         64, ("omp_nthreads", "got -1")),
+    Case("zero-memory", "19.8", _with("--mem-gb", "0"), 64, ("mem_gb", "> 0", "got 0")),
+    Case("memory-not-a-number", "19.8", _with("--mem-gb", "nan"), 64, ("mem_gb", "nan")),
+    Case("negative-dummy-scans", "19.8",
+         _file_option("--config", "c.toml", "[fmri]\ndummy_scans = -2\n"),
+         64, ("fmri.dummy_scans", "got -2")),
+    Case("no-bootstrap", "19.8", _with("--n-bootstrap", "0"), 64, ("n_bootstrap", "got 0")),
+    Case("no-cluster", "19.8", _with("--n-clusters", "0"), 64, ("n_clusters", "got 0")),
+    Case("plugin-file-not-yaml", "19.8",
+         _file_option("--use-plugin", "plugin.yml", "plugin: [MultiProc\n"),
+         64, ("plugin.yml", "YAML")),
+    # -- the group level and --reports-only: the same folder rules -------------------------------
+    Case("group-output-is-a-raw-dataset", "19.3",
+         lambda e: (_another_raw_dataset(e), _group(atlas_outputs=None)(e)),
+         64, ("other-study", "raw BIDS dataset")),
+    Case("group-output-is-derivatives-freesurfer", "19.3",
+         lambda e: (setattr(e, "out", e.bids / "derivatives" / "freesurfer"),
+                    (e.out / "fsaverage").mkdir(parents=True), _group(atlas_outputs=None)(e)),
+         64, ("FreeSurfer",)),
 ]
 
 
