@@ -509,6 +509,12 @@ CASES = [
          65, ("--fs-subjects-dir", "loop of symbolic links")),
     Case("output-folder-is-a-link-loop", "19.7", _output_is_a_link_loop,
          73, ("output folder", "loop of symbolic links")),
+    Case("memory-below-every-step", "19.7", _with("--mem-gb", "0.005"),
+         64, ("--mem-gb = 0.005 GB", "forward_model", "Set --mem-gb to at least")),
+    Case("plugin-memory-below-every-step", "19.7",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {memory_gb: 0.005, n_procs: 2}\n"),
+         64, ("memory_gb (plugin file) = 0.005 GB", "forward_model")),
     # -- 19.8: values out of range, wherever they come from ----------------------------------------
     Case("filter-value-is-an-object", "19.8",
          _file_option("--bids-filter-file", "filter.json", '{"bold": {"session": {"a": 1}}}'),
