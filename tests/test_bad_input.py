@@ -543,6 +543,19 @@ CASES = [
     Case("plugin-file-not-yaml", "19.8",
          _file_option("--use-plugin", "plugin.yml", "plugin: [MultiProc\n"),
          64, ("plugin.yml", "YAML")),
+    Case("no-bands", "19.8", _file_option("--config", "c.toml", "[meg]\nbands = {}\n"),
+         64, ("meg.bands", "c.toml")),
+    Case("unknown-plugin", "19.8", _file_option("--use-plugin", "plugin.yml", "plugin: Foo\n"),
+         64, ("plugin.yml", "'Foo'", "MultiProc")),
+    Case("plugin-argument-misspelt", "19.8",
+         _file_option("--use-plugin", "plugin.yml", "plugin: MultiProc\nplugin_args: {n_proc: 2}\n"),
+         64, ("plugin.yml", "'n_proc'", "n_procs")),
+    Case("plugin-argument-of-the-wrong-type", "19.8",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {n_procs: two}\n"),
+         64, ("plugin.yml", "'n_procs'", "two")),
+    Case("atlas-name-with-a-slash", "19.8", _with("--atlas", "../../aparc"),
+         64, ("--atlas", "../../aparc")),
     # -- the group level and --reports-only: the same folder rules -------------------------------
     Case("group-output-is-a-raw-dataset", "19.3",
          lambda e: (_another_raw_dataset(e), _group(atlas_outputs=None)(e)),
@@ -551,6 +564,8 @@ CASES = [
          lambda e: (setattr(e, "out", e.bids / "derivatives" / "freesurfer"),
                     (e.out / "fsaverage").mkdir(parents=True), _group(atlas_outputs=None)(e)),
          64, ("FreeSurfer",)),
+    Case("group-task-with-a-slash", "19.8", _group("--task", "a/b"),
+         64, ("--task", "'a/b'", "letters and digits")),
 ]
 
 

@@ -52,6 +52,8 @@ def test_ranges_are_documented():
         ({"meg": {"bands": {"alpha": ["8", "13"]}}}, r"'meg.bands'.*expected a table of lists "
                                                      r"of numbers > 0, got \{'alpha'"),
         ({"meg": {"bands": {"alpha": [0, 13]}}}, r"'meg.bands'.*> 0, got 0"),
+        ({"meg": {"bands": {}}}, r"'meg.bands' holds no band"),
+        ({"anatomy": {"atlas": "../../aparc"}}, r"'anatomy.atlas'.*not a path"),
         ({"meg": {"n_windows": 0}}, r"'meg.n_windows'.*an integer >= 1, got 0"),
         ({"meg": {"n_windows": 40}}, r"analysis windows .* outside the epoch"),
         ({"meg": {"baseline_ms": [-500.0, 0.0]}}, r"baseline .* outside the epoch"),

@@ -279,29 +279,36 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
     Returns
     -------
     namespace : argparse.Namespace
-        With ``bids_dir``, ``output_dir``, ``analysis_level`` and ``config_file`` (or None).
+        With ``bids_dir``, ``output_dir``, ``analysis_level`` and ``config_file`` (or None);
+        ``option_names``, how the command line spells each option given
+        (``{"nipype.nprocs": "--nprocs"}``); and ``file_settings``, the settings read from the
+        files the options name, as ``(source, {section: {option: value}})`` pairs
+        (``--use-plugin``, ``--bids-filter-file``), for messages that name the file.
     overrides : dict
         ``{section: {option: value}}`` for every configuration option given on the command line.
     """
     parser = build_parser()
     ns = parser.parse_args(argv)
+    flags = {action.dest: next((o for o in action.option_strings if o.startswith("--")),
+                               action.option_strings[0])
+             for action in parser._actions if action.option_strings}
     overrides: dict[str, dict[str, Any]] = {}
-
-    def put(key: str, value: Any) -> None:
-        section, name = key.split(".")
-        overrides.setdefault(section, {})[name] = value
-
+    ns.option_names = {}
+    ns.file_settings = []
     for dest, key in CONFIG_MAP.items():
         if hasattr(ns, dest):
             value = getattr(ns, dest)
             if dest == "participant_label":
                 value = _read_labels(value)
-            put(key, value)
+            section, name = key.split(".")
+            overrides.setdefault(section, {})[name] = value
+            ns.option_names[key] = flags[dest]
     if hasattr(ns, "bids_filter_file"):
         filters = _read_mapping(ns.bids_filter_file, "The BIDS filter file")
         if not isinstance(filters, dict):
             raise UsageError(f"The BIDS filter file {ns.bids_filter_file} must hold a JSON object.")
-        put("execution.bids_filters", filters)
+        ns.file_settings.append((f"the BIDS filter file {ns.bids_filter_file}",
+                                 {"execution": {"bids_filters": filters}}))
     if hasattr(ns, "use_plugin"):
         plugin = _read_mapping(ns.use_plugin, "The plugin file")
         if not isinstance(plugin, dict) or "plugin" not in plugin:
@@ -309,7 +316,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
                 f"The plugin file {ns.use_plugin} must name the plugin, e.g. 'plugin: SLURMGraph' "
                 "with optional 'plugin_args: {...}'."
             )
-        put("nipype.plugin", plugin["plugin"])
-        put("nipype.plugin_args", plugin.get("plugin_args") or {})
+        ns.file_settings.append((f"the plugin file {ns.use_plugin}", {"nipype": {
+            "plugin": plugin["plugin"], "plugin_args": plugin.get("plugin_args") or {}}}))
     ns.config_file = getattr(ns, "config_file", None)
     return ns, overrides

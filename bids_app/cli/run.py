@@ -117,7 +117,9 @@ def build_config(argv: list[str] | None = None) -> Config:
     overrides.setdefault("execution", {}).update(
         {"bids_dir": ns.bids_dir, "output_dir": ns.output_dir, "analysis_level": level}
     )
-    config.update(overrides, source="the command line")
+    config.update(overrides, source="the command line", names=ns.option_names)
+    for source, settings in ns.file_settings:  # --bids-filter-file, --use-plugin
+        config.update(settings, source=source)
     ex = config.execution
     from bids_app.io.bids import normalize_labels
 
