@@ -566,6 +566,8 @@ CASES = [
          64, ("FreeSurfer",)),
     Case("group-task-with-a-slash", "19.8", _group("--task", "a/b"),
          64, ("--task", "'a/b'", "letters and digits")),
+    Case("group-named-atlas-not-in-the-outputs", "19.2", _group("--atlas", "desikan"),
+         66, ("atlas-desikan", "atlas-fallback", "--atlas")),
 ]
 
 

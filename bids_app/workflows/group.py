@@ -100,28 +100,41 @@ def init_group_wf(
 
 
 def group_atlas(output_dir: Path, configured: str) -> str:
-    """The atlas entity of the participant outputs (the configured one, or the only one)."""
-    from bids_app.io.atlases import atlas_label
+    """The atlas entity of the participant outputs the group level reads.
 
-    from bids_app.io.atlases import DEFAULT_ATLAS
+    With ``--atlas auto`` (the default): Destrieux when its outputs are there, else the only
+    parcellation there is. A named atlas is never replaced: its outputs must be there.
+
+    Raises
+    ------
+    MissingInputError
+        No participant outputs, none of the named atlas, or several parcellations and no
+        ``--atlas`` to choose.
+    """
+    from bids_app.io.atlases import DEFAULT_ATLAS, atlas_label
 
     tables = sorted(Path(output_dir).glob("atlas-*_dseg.tsv"))
     labels = [p.name[len("atlas-"):-len("_dseg.tsv")] for p in tables]
     wanted = atlas_label(DEFAULT_ATLAS if configured == "auto" else configured)
     if wanted in labels:
         return wanted
-    if len(labels) == 1:
-        LOGGER.info("Using the participant outputs' parcellation '%s' (configured: %s)",
-                    labels[0], configured)
-        return labels[0]
     if not labels:
         raise MissingInputError(
             f"No atlas-*_dseg.tsv in {output_dir}: run the participant level into this folder "
             "first."
         )
+    found = ", ".join(f"atlas-{label}" for label in labels)
+    if configured != "auto":
+        raise MissingInputError(
+            f"{output_dir} holds no participant outputs of the atlas named with --atlas "
+            f"{configured} (atlas-{wanted}), only {found}. Leave --atlas out to use those, or "
+            f"run the participant level with --atlas {configured} first."
+        )
+    if len(labels) == 1:
+        LOGGER.info("Using the participant outputs' parcellation '%s'", labels[0])
+        return labels[0]
     raise MissingInputError(
-        f"{output_dir} holds outputs of several parcellations ({', '.join(labels)}); choose one "
-        "with --atlas."
+        f"{output_dir} holds outputs of several parcellations ({found}); choose one with --atlas."
     )
 
 
