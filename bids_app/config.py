@@ -248,7 +248,8 @@ class ExecutionConfig:
     )
     skip_bids_validation: bool = _opt(False, "Do not run the BIDS validator.")
     write_graph: bool = _opt(False, "Write the workflow graph (SVG) to the logs folder.")
-    boilerplate_only: bool = _opt(False, "Write the methods text only, then stop.")
+    boilerplate_only: bool = _opt(False, "Write the methods text only, then stop (participant "
+                                  "level).")
     reports_only: bool = _opt(
         False, "Only (re)generate the reports from existing derivatives."
     )
@@ -656,6 +657,12 @@ class Config:
             raise ConfigError(
                 f"'workflow.conditions' must list distinct condition names, got "
                 f"{self.workflow.conditions}."
+            )
+        if self.execution.boilerplate_only and self.execution.analysis_level == "group":
+            raise ConfigError(
+                "--boilerplate-only ('execution.boilerplate_only') writes the methods text of the "
+                "participant level (logs/CITATION.md) and stops; the group level has no such step "
+                "and would run in full. Give it with 'participant', or leave it out."
             )
         if None not in (nipype.nprocs, nipype.omp_nthreads) and (
             nipype.omp_nthreads > nipype.nprocs

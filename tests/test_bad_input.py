@@ -568,6 +568,8 @@ CASES = [
          64, ("--task", "'a/b'", "letters and digits")),
     Case("group-named-atlas-not-in-the-outputs", "19.2", _group("--atlas", "desikan"),
          66, ("atlas-desikan", "atlas-fallback", "--atlas")),
+    Case("group-boilerplate-only", "field", _group("--boilerplate-only"),
+         64, ("--boilerplate-only", "participant")),
 ]
 
 

@@ -75,6 +75,8 @@ def test_ranges_are_documented():
         ({"seeds": {"random_seed": -1}}, r"'seeds.random_seed'.*in \[0, 2147483647\]"),
         ({"execution": {"task": ["a/b"]}}, r"'execution.task'.*BIDS label.*got 'a/b'"),
         ({"execution": {"verbosity": -1}}, r"'execution.verbosity'"),
+        ({"execution": {"analysis_level": "group", "boilerplate_only": True}},
+         r"--boilerplate-only .* participant level"),
         ({"execution": {"bids_filters": {"func": {}}}}, r"Invalid query 'func'"),
         ({"execution": {"bids_filters": {"bold": {"colour": "red"}}}},
          r"Invalid entity 'colour'"),
