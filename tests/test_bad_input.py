@@ -304,6 +304,17 @@ def _inside_dataset_earlier_output(env: Env) -> None:
     write_dataset_description(env.out, env.bids)
 
 
+def _report_inputs_cut(env: Env) -> None:
+    """An earlier output folder whose saved report inputs were cut short (a full disk)."""
+    from bids_app.io.derivatives import write_dataset_description
+
+    env.out.mkdir()
+    write_dataset_description(env.out, env.bids)
+    (env.out / "logs" / "reports").mkdir(parents=True)
+    (env.out / "logs" / "reports" / "sub-01.json").write_text('{"subject": "01", "summ')
+    env.options.append("--reports-only")
+
+
 def _group(*options: str, atlas_outputs: str | None = "fallback") -> Callable[[Env], None]:
     """The group level on participant outputs of one atlas (their dataset description and
     parcellation table: what the group level looks for first)."""
@@ -570,6 +581,14 @@ CASES = [
          66, ("atlas-desikan", "atlas-fallback", "--atlas")),
     Case("group-boilerplate-only", "field", _group("--boilerplate-only"),
          64, ("--boilerplate-only", "participant")),
+    Case("reports-only-output-inside-dataset", "19.3",
+         lambda e: (_inside_dataset_earlier_output(e), e.options.append("--reports-only")),
+         64, ("inside the input dataset",)),
+    Case("reports-only-saved-inputs-cut", "field", _report_inputs_cut,
+         65, ("sub-01.json", "cannot be read", "participant level")),
+    Case("reports-only-swapped", "19.3",
+         lambda e: (_swap_with_earlier_output(e), e.options.append("--reports-only")),
+         64, ("swap",)),
 ]
 
 

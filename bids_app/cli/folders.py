@@ -155,8 +155,10 @@ def check_output_dataset(path: Path, bids_dir: Path | None = None) -> None:
     )
 
 
-def check_folders(config: Config) -> None:
+def check_folders(config: Config, *, work: bool = True) -> None:
     """Check the output and work folders before anything is written (resolves their paths).
+
+    ``work=False`` checks the output folder alone (``--reports-only`` uses no work folder).
 
     Raises
     ------
@@ -168,6 +170,8 @@ def check_folders(config: Config) -> None:
     ex.output_dir = check_output_location(ex.output_dir, "output", bids_dir=ex.bids_dir,
                                           inputs=inputs)
     check_output_dataset(ex.output_dir, ex.bids_dir)
+    if not work:
+        return
     if ex.work_dir is None:
         ex.work_dir = Path.cwd() / "work"
     ex.work_dir = check_output_location(ex.work_dir, "work", bids_dir=ex.bids_dir, inputs=inputs)
