@@ -221,7 +221,14 @@ def _subclasses(cls: type) -> list[type]:
 
 
 def _last_exception(lines: list[str]) -> str:
-    """The innermost ``ExceptionClass: message`` of a traceback (message may span lines)."""
+    """The innermost ``ExceptionClass: message`` of a traceback (message may span lines).
+
+    Nipype's crash files end with the step's own traceback indented by a tab, after its
+    ``NodeExecutionError``: the indentation is removed before looking.
+    """
+    lines = [line.removeprefix("\t") for line in lines]
+    while lines and not lines[-1].strip():
+        lines.pop()
     for i in range(len(lines) - 1, -1, -1):
         if re.match(r"^[\w.]+(Error|Exception)\b", lines[i]):
             return "\n".join(lines[i:])
