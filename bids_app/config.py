@@ -658,6 +658,18 @@ class Config:
                 f"'workflow.conditions' must list distinct condition names, got "
                 f"{self.workflow.conditions}."
             )
+        from bids_app.stats.bootstrap import resample_size
+
+        if resample_size(stats.min_observations, stats.bootstrap_fraction) < 3:
+            enough = next(n for n in range(3, 10**6)
+                          if resample_size(n, stats.bootstrap_fraction) >= 3)
+            raise ConfigError(
+                f"'stats.min_observations' ({stats.min_observations}) with "
+                f"'stats.bootstrap_fraction' ({stats.bootstrap_fraction:g}) lets the group level "
+                "accept so few observations that a bootstrap resample draws fewer than the 3 a "
+                f"rank correlation needs: set min_observations to at least {enough}, or raise "
+                "bootstrap_fraction."
+            )
         if self.execution.boilerplate_only and self.execution.analysis_level == "group":
             raise ConfigError(
                 "--boilerplate-only ('execution.boilerplate_only') writes the methods text of the "
