@@ -20,7 +20,6 @@ seconds per case. Issue 19 lists the faults; ``issue`` names the item each case 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skeleton import make_skeleton, write_meg, write_nifti
+from skeleton import fingerprint, make_skeleton, write_meg, write_nifti
 
 EXE = str(Path(sys.executable).parent / "megfmri-fusion")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -92,21 +91,6 @@ class Case:
     absent: tuple[str, ...] = ()  # words that must not appear
     needs_shared: bool = False
     simulated: bool = False
-
-
-def _snapshot(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
-    """Checksum of every file and the set of folders under ``root`` (``skip`` left out)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if any(path == s or s in path.parents for s in skip):
-            continue
-        if path.is_symlink():
-            out[str(path.relative_to(root))] = "link:" + os.readlink(path)
-        elif path.is_dir():
-            out[str(path.relative_to(root)) + "/"] = "dir"
-        else:
-            out[str(path.relative_to(root))] = hashlib.sha1(path.read_bytes()).hexdigest()
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -637,10 +621,10 @@ def test_bad_input(case: Case, tmp_path: Path, request) -> None:
         (root / folder).mkdir()
     try:
         case.make(env)
-        before = _snapshot(root, skip=(root / "mplconfig",))
+        before = fingerprint(root, skip=(root / "mplconfig",))
         done = subprocess.run(env.argv(), capture_output=True, text=True, cwd=env.cwd,
                               env=_environment(env), timeout=600)
-        after = _snapshot(root, skip=(root / "mplconfig",))
+        after = fingerprint(root, skip=(root / "mplconfig",))
     finally:
         if env.work.is_dir() and os.geteuid() == 0:
             subprocess.run(["chattr", "-i", str(env.work)], capture_output=True)
