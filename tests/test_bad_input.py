@@ -299,16 +299,27 @@ def _report_inputs_cut(env: Env) -> None:
     env.options.append("--reports-only")
 
 
-def _group(*options: str, atlas_outputs: str | None = "fallback") -> Callable[[Env], None]:
-    """The group level on participant outputs of one atlas (their dataset description and
-    parcellation table: what the group level looks for first)."""
+def _group(*options: str, atlas_outputs: str | None = "fallback", observations: int = 0,
+           parcels: int = 4) -> Callable[[Env], None]:
+    """The group level on participant outputs of one atlas: their dataset description, the
+    parcellation table (``parcels`` included) and the file names of ``observations``
+    (subject, run) pairs (what the group level looks for before its graph runs)."""
     def make(env: Env) -> None:
         from bids_app.io.derivatives import write_dataset_description
 
         if atlas_outputs is not None:
             env.out.mkdir()
             write_dataset_description(env.out, env.bids)
-            (env.out / f"atlas-{atlas_outputs}_dseg.tsv").write_text("index\tname\n")
+            rows = "".join(f"{i}\tp{i}-lh\tlh\t1\tTrue\n" for i in range(parcels))
+            (env.out / f"atlas-{atlas_outputs}_dseg.tsv").write_text(
+                "index\tname\themi\tn_vertices\tincluded\n" + rows)
+            for k in range(observations):
+                stem = f"sub-{k:02d}_task-naming_run-01_atlas-{atlas_outputs}"
+                for folder, name in (("meg", "desc-dics_meg.tsv.gz"),
+                                     ("func", "desc-blocks_bold.tsv")):
+                    path = env.out / f"sub-{k:02d}" / folder / f"{stem}_{name}"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(b"")
         env.positional = [str(env.bids), str(env.out), "group"]
         env.boilerplate_only = False
         env.options += list(options)
@@ -563,7 +574,8 @@ CASES = [
     Case("unknown-plugin", "19.8", _file_option("--use-plugin", "plugin.yml", "plugin: Foo\n"),
          64, ("plugin.yml", "'Foo'", "MultiProc")),
     Case("plugin-argument-misspelt", "19.8",
-         _file_option("--use-plugin", "plugin.yml", "plugin: MultiProc\nplugin_args: {n_proc: 2}\n"),
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {n_proc: 2}\n"),
          64, ("plugin.yml", "'n_proc'", "n_procs")),
     Case("plugin-argument-of-the-wrong-type", "19.8",
          _file_option("--use-plugin", "plugin.yml",
@@ -583,6 +595,10 @@ CASES = [
          64, ("--task", "'a/b'", "letters and digits")),
     Case("group-named-atlas-not-in-the-outputs", "19.2", _group("--atlas", "desikan"),
          66, ("atlas-desikan", "atlas-fallback", "--atlas")),
+    Case("group-too-few-observations", "field", _group(observations=2),
+         65, ("Only 2 (subject, run) observation(s)", "min_observations")),
+    Case("group-more-clusters-than-parcels", "field", _group(observations=5),
+         64, ("--n-clusters", "17", "4 parcels", "at most 4")),
     Case("group-boilerplate-only", "field", _group("--boilerplate-only"),
          64, ("--boilerplate-only", "participant")),
     Case("reports-only-output-inside-dataset", "19.3",
