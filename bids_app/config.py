@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bids_app.io.bids import LABEL
+
 #: The six frequency bands of the method (Hz, inclusive edges), in the paper's order.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
     "theta": (4.0, 7.0),
@@ -87,8 +89,12 @@ NON_NEGATIVE = Range(0)
 AT_LEAST_1 = Range(1)
 OPEN_SHARE = Range(0, 1, low_open=True, high_open=True)
 
-#: A BIDS label (``sub-<label>``, ``task-<label>``...): letters and digits only.
-BIDS_LABEL = (r"[A-Za-z0-9]+", "a BIDS label (letters and digits only)")
+#: A BIDS label (``sub-<label>``, ``task-<label>``...): letters and digits only (the one
+#: definition, :data:`bids_app.io.bids.LABEL`, also used by discovery and --participant-label).
+BIDS_LABEL = (LABEL.pattern, "a BIDS label (letters and digits only)")
+#: An atlas name: a FreeSurfer annotation name such as aparc.a2009s or PALS_B12_Lobes (no path).
+ATLAS_NAME = (r"[A-Za-z0-9][A-Za-z0-9._-]*",
+              "an atlas name (letters, digits, '.', '_' and '-'; not a path: use --atlas-file)")
 #: A Maxwell-filter origin: 'auto', or three numbers (mm) separated by commas or spaces, as
 #: :func:`bids_app.meg.maxwell.parse_origin` reads them.
 _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)"
@@ -242,7 +248,8 @@ class ExecutionConfig:
     )
     skip_bids_validation: bool = _opt(False, "Do not run the BIDS validator.")
     write_graph: bool = _opt(False, "Write the workflow graph (SVG) to the logs folder.")
-    boilerplate_only: bool = _opt(False, "Write the methods text only, then stop.")
+    boilerplate_only: bool = _opt(False, "Write the methods text only, then stop (participant "
+                                  "level).")
     reports_only: bool = _opt(
         False, "Only (re)generate the reports from existing derivatives."
     )
@@ -285,6 +292,7 @@ class AnatomyConfig:
         "the name of another annotation in fsaverage/label. A named atlas must be found "
         "(docs/anatomy.md lists where the app looks), else the run stops before any work. "
         "'auto': Destrieux when found, else the fallback, announced in the log and reports.",
+        pattern=ATLAS_NAME,
     )
     atlas_file: Path | None = _opt(
         None,
@@ -574,8 +582,13 @@ class Config:
             raise ConfigError(f"Configuration file {path} is not valid TOML: {err}") from None
         return cls.from_dict(data, source=str(path))
 
-    def update(self, data: dict[str, Any], *, source: str = "configuration") -> None:
-        """Set options from nested data, checking names, types and allowed values."""
+    def update(self, data: dict[str, Any], *, source: str = "configuration",
+               names: dict[str, str] | None = None) -> None:
+        """Set options from nested data, checking names, types and allowed values.
+
+        ``source`` says where the data come from ("the command line", a file) and ``names``
+        how that source spells an option (``{"nipype.nprocs": "--nprocs"}``), for messages.
+        """
         for section_name, values in data.items():
             if section_name not in SECTIONS:
                 raise ConfigError(
@@ -592,17 +605,23 @@ class Config:
                         f"Unknown option '{section_name}.{name}' in {source}; allowed are "
                         f"{', '.join(known)}."
                     )
-                setattr(
-                    section,
-                    name,
-                    _coerce(f"{section_name}.{name}", value, known[name], source, type(section)),
-                )
-        self.validate()
+                key = f"{section_name}.{name}"
+                what = (f"{names[key]} ('{key}')" if names and key in names else f"'{key}'")
+                setattr(section, name,
+                        _coerce(key, f"{what} in {source}", value, known[name], type(section)))
+        self.validate(source)
 
-    def validate(self) -> None:
+    def validate(self, source: str | None = None) -> None:
         """Check what a single option's type and range cannot: relations between options and
-        the content of the tables (BIDS filters, plugin arguments)."""
+        the content of the tables (BIDS filters, plugin arguments). ``source``: where the
+        last values came from, for messages."""
         meg, stats, nipype = self.meg, self.stats, self.nipype
+        if not meg.bands:
+            raise ConfigError(
+                "'meg.bands' holds no band" + (f" (in {source})" if source else "") + ": give at "
+                "least one, e.g. [meg.bands] alpha = [8.0, 13.0], or leave the option out for "
+                "the paper's six bands."
+            )
         for name, edges in meg.bands.items():
             if len(edges) != 2 or not edges[0] < edges[1]:
                 raise ConfigError(
@@ -639,6 +658,24 @@ class Config:
                 f"'workflow.conditions' must list distinct condition names, got "
                 f"{self.workflow.conditions}."
             )
+        from bids_app.stats.bootstrap import resample_size
+
+        if resample_size(stats.min_observations, stats.bootstrap_fraction) < 3:
+            enough = next(n for n in range(3, 10**6)
+                          if resample_size(n, stats.bootstrap_fraction) >= 3)
+            raise ConfigError(
+                f"'stats.min_observations' ({stats.min_observations}) with "
+                f"'stats.bootstrap_fraction' ({stats.bootstrap_fraction:g}) lets the group level "
+                "accept so few observations that a bootstrap resample draws fewer than the 3 a "
+                f"rank correlation needs: set min_observations to at least {enough}, or raise "
+                "bootstrap_fraction."
+            )
+        if self.execution.boilerplate_only and self.execution.analysis_level == "group":
+            raise ConfigError(
+                "--boilerplate-only ('execution.boilerplate_only') writes the methods text of the "
+                "participant level (logs/CITATION.md) and stops; the group level has no such step "
+                "and would run in full. Give it with 'participant', or leave it out."
+            )
         if None not in (nipype.nprocs, nipype.omp_nthreads) and (
             nipype.omp_nthreads > nipype.nprocs
         ):
@@ -646,16 +683,17 @@ class Config:
                 f"'nipype.omp_nthreads' (--omp-nthreads, {nipype.omp_nthreads}) cannot exceed "
                 f"'nipype.nprocs' (--nprocs, {nipype.nprocs})."
             )
-        _check_filters(self.execution.bids_filters)
+        _check_filters(self.execution.bids_filters, source)
+        where = f"in {source}" if source else "(nipype.plugin_args, e.g. from --use-plugin)"
         for name, value in nipype.plugin_args.items():
             if name not in PLUGIN_ARGS:
                 raise ConfigError(
-                    f"Unknown plugin argument '{name}' (nipype.plugin_args, e.g. from "
-                    f"--use-plugin); nipype's are {', '.join(PLUGIN_ARGS)}."
+                    f"Unknown plugin argument '{name}' {where}; nipype's are "
+                    f"{', '.join(PLUGIN_ARGS)}."
                 )
             hint, allows = PLUGIN_ARGS[name]
-            nipype.plugin_args[name] = _checked(f"the plugin argument '{name}'", value, hint,
-                                                **allows)
+            nipype.plugin_args[name] = _checked(f"the plugin argument '{name}' {where}", value,
+                                                hint, **allows)
 
     # -- derived values ---------------------------------------------------------------------------
     def window_starts_ms(self) -> list[float]:
@@ -695,12 +733,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _coerce(name: str, value: Any, f: dataclasses.Field, source: str, owner: type) -> Any:
-    """``value`` for option ``f`` (``name`` = 'section.option'), checked against its declared
-    type, choices, range and pattern."""
+def _coerce(name: str, what: str, value: Any, f: dataclasses.Field, owner: type) -> Any:
+    """``value`` for option ``f`` (``name`` = 'section.option', ``what``: the option and where
+    it came from, for messages), checked against its declared type, choices, range and
+    pattern."""
     hint = typing.get_type_hints(owner)[f.name]
     allows = {key: f.metadata.get(key) for key in ("allowed", "bounds", "pattern")}
-    return _checked(f"'{name}' in {source}", value, hint, **allows)
+    return _checked(what, value, hint, **allows)
 
 
 def _checked(what: str, value: Any, hint: Any, *, allowed: tuple | None = None,
@@ -790,9 +829,10 @@ def _leaves(value: Any) -> list:
     return [value]
 
 
-def _check_filters(filters: dict[str, Any]) -> None:
+def _check_filters(filters: dict[str, Any], source: str | None = None) -> None:
     """The BIDS filters: known queries and entities; values a pybids query accepts."""
-    where = "in the BIDS filters (--bids-filter-file or execution.bids_filters)"
+    where = (f"in {source}" if source
+             else "in the BIDS filters (--bids-filter-file or execution.bids_filters)")
     for query, entities in filters.items():
         if query not in FILTER_QUERIES:
             raise ConfigError(f"Invalid query '{query}' {where}; allowed are "

@@ -10,7 +10,8 @@ Code  Meaning
 18    the participant/session/task/filter-file selection matches nothing
 64    wrong usage of the command line or configuration, or an output/work folder the app
       must not write to
-65    bad data: an input file is empty, truncated, corrupt or inconsistent
+65    bad data: an input file is empty, truncated, corrupt or inconsistent, or a loop of
+      symbolic links in what the app reads
 66    a required input (file, named atlas, FreeSurfer licence) is missing
 73    the output (or work) folder cannot be created or written
 130   interrupted (Ctrl-C, SIGINT); the same command resumes
@@ -54,8 +55,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_NO_MATCH: "The participant, session, task or filter-file selection matches no data.",
     EXIT_USAGE: "Wrong command-line usage or invalid configuration, or an output or work folder "
     "the app must not write to.",
-    EXIT_BAD_DATA: "An input file is empty, truncated, corrupt or inconsistent (the file is "
-    "named).",
+    EXIT_BAD_DATA: "An input file is empty, truncated, corrupt or inconsistent, or the dataset "
+    "has a loop of symbolic links (the file or link is named).",
     EXIT_MISSING_INPUT: "A required input (file, named atlas or FreeSurfer licence) is missing.",
     EXIT_CANT_CREATE: "The output or work folder cannot be created or written.",
     EXIT_INTERRUPTED: "Interrupted (Ctrl-C, SIGINT); run the same command again to resume.",
@@ -221,7 +222,14 @@ def _subclasses(cls: type) -> list[type]:
 
 
 def _last_exception(lines: list[str]) -> str:
-    """The innermost ``ExceptionClass: message`` of a traceback (message may span lines)."""
+    """The innermost ``ExceptionClass: message`` of a traceback (message may span lines).
+
+    Nipype's crash files end with the step's own traceback indented by a tab, after its
+    ``NodeExecutionError``: the indentation is removed before looking.
+    """
+    lines = [line.removeprefix("\t") for line in lines]
+    while lines and not lines[-1].strip():
+        lines.pop()
     for i in range(len(lines) - 1, -1, -1):
         if re.match(r"^[\w.]+(Error|Exception)\b", lines[i]):
             return "\n".join(lines[i:])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,19 @@ def make_skeleton(
     return root
 
 
-def fingerprint(root: Path) -> dict[str, str]:
-    """Content hash of every file under ``root`` (to show a dataset did not change, or did)."""
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+def fingerprint(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
+    """Everything under ``root``, to show that it did not change (or did): the content hash of
+    every file, every folder, and where every symbolic link points (links are not followed).
+    Paths in ``skip`` and below them are left out."""
+    out = {}
+    for path in sorted(Path(root).rglob("*")):
+        if any(path == s or s in path.parents for s in skip):
+            continue
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            out[name] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            out[name + "/"] = "dir"
+        else:
+            out[name] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return out

@@ -20,7 +20,6 @@ seconds per case. Issue 19 lists the faults; ``issue`` names the item each case 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skeleton import make_skeleton, write_meg, write_nifti
+from skeleton import fingerprint, make_skeleton, write_meg, write_nifti
 
 EXE = str(Path(sys.executable).parent / "megfmri-fusion")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -92,21 +91,6 @@ class Case:
     absent: tuple[str, ...] = ()  # words that must not appear
     needs_shared: bool = False
     simulated: bool = False
-
-
-def _snapshot(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
-    """Checksum of every file and the set of folders under ``root`` (``skip`` left out)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if any(path == s or s in path.parents for s in skip):
-            continue
-        if path.is_symlink():
-            out[str(path.relative_to(root))] = "link:" + os.readlink(path)
-        elif path.is_dir():
-            out[str(path.relative_to(root)) + "/"] = "dir"
-        else:
-            out[str(path.relative_to(root))] = hashlib.sha1(path.read_bytes()).hexdigest()
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,6 +250,78 @@ def _atlas_contradiction(env: Env) -> None:
 
 def _with(*options: str) -> Callable[[Env], None]:
     def make(env: Env) -> None:
+        env.options += list(options)
+    return make
+
+
+def _file_option(option: str, name: str, content: str | bytes) -> Callable[[Env], None]:
+    """``option`` given a file ``name`` (in the run's current folder) holding ``content``."""
+    def make(env: Env) -> None:
+        path = env.cwd / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        env.options += [option, str(path)]
+    return make
+
+
+def _link_loop(link: str, target: str) -> Callable[[Env], None]:
+    """A symbolic link ``link`` (relative to the case's root) pointing to ``target``."""
+    def make(env: Env) -> None:
+        path = env.root / link
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.symlink_to(target)
+    return make
+
+
+def _output_is_a_link_loop(env: Env) -> None:
+    env.out.symlink_to(env.out.name)
+
+
+def _inside_dataset_earlier_output(env: Env) -> None:
+    """An output folder of an earlier run of the app inside the dataset (refused since)."""
+    from bids_app.io.derivatives import write_dataset_description
+
+    env.out = env.bids / "results"
+    env.out.mkdir()
+    write_dataset_description(env.out, env.bids)
+
+
+def _report_inputs_cut(env: Env) -> None:
+    """An earlier output folder whose saved report inputs were cut short (a full disk)."""
+    from bids_app.io.derivatives import write_dataset_description
+
+    env.out.mkdir()
+    write_dataset_description(env.out, env.bids)
+    (env.out / "logs" / "reports").mkdir(parents=True)
+    (env.out / "logs" / "reports" / "sub-01.json").write_text('{"subject": "01", "summ')
+    env.options.append("--reports-only")
+
+
+def _group(*options: str, atlas_outputs: str | None = "fallback", observations: int = 0,
+           parcels: int = 4) -> Callable[[Env], None]:
+    """The group level on participant outputs of one atlas: their dataset description, the
+    parcellation table (``parcels`` included) and the file names of ``observations``
+    (subject, run) pairs (what the group level looks for before its graph runs)."""
+    def make(env: Env) -> None:
+        from bids_app.io.derivatives import write_dataset_description
+
+        if atlas_outputs is not None:
+            env.out.mkdir()
+            write_dataset_description(env.out, env.bids)
+            rows = "".join(f"{i}\tp{i}-lh\tlh\t1\tTrue\n" for i in range(parcels))
+            (env.out / f"atlas-{atlas_outputs}_dseg.tsv").write_text(
+                "index\tname\themi\tn_vertices\tincluded\n" + rows)
+            for k in range(observations):
+                stem = f"sub-{k:02d}_task-naming_run-01_atlas-{atlas_outputs}"
+                for folder, name in (("meg", "desc-dics_meg.tsv.gz"),
+                                     ("func", "desc-blocks_bold.tsv")):
+                    path = env.out / f"sub-{k:02d}" / folder / f"{stem}_{name}"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(b"")
+        env.positional = [str(env.bids), str(env.out), "group"]
+        env.boilerplate_only = False
         env.options += list(options)
     return make
 
@@ -431,6 +487,10 @@ CASES = [
     Case("sidecar-not-json", "field",
          lambda e: (e.bids / "task-naming_bold.json").write_text('{"RepetitionTime": 3.0,}'),
          16, ("task-naming_bold.json", "JSON")),
+    Case("output-dir-empty", "field",
+         lambda e: setattr(e, "positional", [str(e.bids), "", "participant"]),
+         64, ("output_dir", "empty", "unset shell variable")),
+    Case("work-dir-empty", "field", _with("--work-dir", ""), 64, ("--work-dir", "empty")),
     Case("bids-dir-is-a-file", "field",
          lambda e: setattr(e, "positional", [str(e.bids / "dataset_description.json"),
                                              str(e.out), "participant"]),
@@ -441,6 +501,118 @@ CASES = [
          18, ("rest", "naming")),
     Case("unknown-session", "field", _with("--session-label", "mri"),
          18, ("ses-mri",)),
+    # -- 19.7: what made the app wait forever ------------------------------------------------------
+    Case("symlink-loop-in-a-subject", "19.7", _link_loop("bids/sub-01/anat/up", "../.."),
+         65, ("loop of symbolic links", "sub-01/anat/up", "Remove or correct that link")),
+    Case("symlink-loop-in-stimuli", "19.7", _link_loop("bids/stimuli/up", ".."),
+         65, ("loop of symbolic links", "stimuli/up")),
+    Case("symlink-loop-in-emptyroom", "19.7",
+         lambda e: (_link_loop("bids/sub-emptyroom/up", "..")(e),
+                    e.options.extend(["--participant-label", "01"])),
+         65, ("loop of symbolic links", "sub-emptyroom/up")),
+    Case("derivatives-freesurfer-is-a-link-loop", "19.7",
+         _link_loop("bids/derivatives/freesurfer", "freesurfer"),
+         65, ("derivatives/freesurfer", "loop of symbolic links")),
+    Case("fs-subjects-dir-is-a-link-loop", "19.7",
+         lambda e: (_link_loop("fs", "fs")(e),
+                    e.options.extend(["--fs-subjects-dir", str(e.root / "fs")])),
+         65, ("--fs-subjects-dir", "loop of symbolic links")),
+    Case("output-folder-is-a-link-loop", "19.7", _output_is_a_link_loop,
+         73, ("output folder", "loop of symbolic links")),
+    Case("memory-below-every-step", "19.7", _with("--mem-gb", "0.005"),
+         64, ("--mem-gb = 0.005 GB", "forward_model", "Set --mem-gb to at least")),
+    Case("plugin-memory-below-every-step", "19.7",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {memory_gb: 0.005, n_procs: 2}\n"),
+         64, ("memory_gb (plugin file) = 0.005 GB", "forward_model")),
+    # -- 19.8: values out of range, wherever they come from ----------------------------------------
+    Case("filter-value-is-an-object", "19.8",
+         _file_option("--bids-filter-file", "filter.json", '{"bold": {"session": {"a": 1}}}'),
+         64, ("entity 'session' of 'bold'", "{'a': 1}")),
+    Case("filter-file-not-utf8", "19.8",
+         _file_option("--bids-filter-file", "filter.json", b'{"bold": {"session": "\xe9"}}'),
+         64, ("filter.json", "not UTF-8", "save it as UTF-8")),
+    Case("band-edges-as-strings", "19.8",
+         _file_option("--config", "c.toml", '[meg.bands]\nalpha = ["8", "13"]\n'),
+         64, ("meg.bands", "c.toml", "numbers")),
+    Case("no-analysis-window", "19.8", _file_option("--config", "c.toml", "[meg]\nn_windows = 0\n"),
+         64, ("meg.n_windows", ">= 1", "got 0")),
+    Case("zero-processes-in-config", "19.8",
+         _file_option("--config", "c.toml", "[nipype]\nnprocs = 0\n"),
+         64, ("nipype.nprocs", "got 0")),
+    Case("zero-processes", "19.8", _with("--nprocs", "0"), 64, ("nprocs", "got 0")),
+    Case("negative-threads", "19.8", _with("--omp-nthreads", "-1"),
+         64, ("omp_nthreads", "got -1")),
+    Case("zero-memory", "19.8", _with("--mem-gb", "0"), 64, ("mem_gb", "> 0", "got 0")),
+    Case("memory-not-a-number", "19.8", _with("--mem-gb", "nan"), 64, ("mem_gb", "nan")),
+    Case("negative-dummy-scans", "19.8",
+         _file_option("--config", "c.toml", "[fmri]\ndummy_scans = -2\n"),
+         64, ("fmri.dummy_scans", "got -2")),
+    Case("no-bootstrap", "19.8", _with("--n-bootstrap", "0"), 64, ("n_bootstrap", "got 0")),
+    Case("no-cluster", "19.8", _with("--n-clusters", "0"), 64, ("n_clusters", "got 0")),
+    Case("plugin-arguments-not-a-table", "19.8",
+         _file_option("--use-plugin", "plugin.yml", "plugin: MultiProc\nplugin_args: 5\n"),
+         64, ("plugin.yml", "plugin_args", "table")),
+    Case("plugin-memory-below-zero", "19.8",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {memory_gb: -1}\n"),
+         64, ("plugin.yml", "'memory_gb'", "> 0")),
+    Case("plugin-file-not-yaml", "19.8",
+         _file_option("--use-plugin", "plugin.yml", "plugin: [MultiProc\n"),
+         64, ("plugin.yml", "YAML")),
+    Case("config-not-utf8", "19.8",
+         _file_option("--config", "c.toml", b"[meg]\norigin = '\xe9'\n"),
+         64, ("c.toml", "not UTF-8", "save it as UTF-8")),
+    Case("negative-memory-in-config", "19.8",
+         _file_option("--config", "c.toml", "[nipype]\nmem_gb = -1\n"),
+         64, ("nipype.mem_gb", "c.toml", "got -1")),
+    Case("negative-seed", "19.8", _with("--random-seed", "-5"),
+         64, ("--random-seed", "got -5")),
+    Case("more-threads-than-processes", "19.8", _with("--nprocs", "1", "--omp-nthreads", "2"),
+         64, ("--omp-nthreads", "cannot exceed", "--nprocs")),
+    Case("no-bands", "19.8", _file_option("--config", "c.toml", "[meg]\nbands = {}\n"),
+         64, ("meg.bands", "c.toml")),
+    Case("too-few-observations-for-the-bootstrap", "19.8",
+         _file_option("--config", "c.toml", "[stats]\nmin_observations = 3\n"),
+         64, ("min_observations", "bootstrap_fraction", "at least 4")),
+    Case("unknown-plugin", "19.8", _file_option("--use-plugin", "plugin.yml", "plugin: Foo\n"),
+         64, ("plugin.yml", "'Foo'", "MultiProc")),
+    Case("plugin-argument-misspelt", "19.8",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {n_proc: 2}\n"),
+         64, ("plugin.yml", "'n_proc'", "n_procs")),
+    Case("plugin-argument-of-the-wrong-type", "19.8",
+         _file_option("--use-plugin", "plugin.yml",
+                      "plugin: MultiProc\nplugin_args: {n_procs: two}\n"),
+         64, ("plugin.yml", "'n_procs'", "two")),
+    Case("atlas-name-with-a-slash", "19.8", _with("--atlas", "../../aparc"),
+         64, ("--atlas", "../../aparc")),
+    # -- the group level and --reports-only: the same folder rules -------------------------------
+    Case("group-output-is-a-raw-dataset", "19.3",
+         lambda e: (_another_raw_dataset(e), _group(atlas_outputs=None)(e)),
+         64, ("other-study", "raw BIDS dataset")),
+    Case("group-output-is-derivatives-freesurfer", "19.3",
+         lambda e: (setattr(e, "out", e.bids / "derivatives" / "freesurfer"),
+                    (e.out / "fsaverage").mkdir(parents=True), _group(atlas_outputs=None)(e)),
+         64, ("FreeSurfer",)),
+    Case("group-task-with-a-slash", "19.8", _group("--task", "a/b"),
+         64, ("--task", "'a/b'", "letters and digits")),
+    Case("group-named-atlas-not-in-the-outputs", "19.2", _group("--atlas", "desikan"),
+         66, ("atlas-desikan", "atlas-fallback", "--atlas")),
+    Case("group-too-few-observations", "field", _group(observations=2),
+         65, ("Only 2 (subject, run) observation(s)", "min_observations")),
+    Case("group-more-clusters-than-parcels", "field", _group(observations=5),
+         64, ("--n-clusters", "17", "4 parcels", "at most 4")),
+    Case("group-boilerplate-only", "field", _group("--boilerplate-only"),
+         64, ("--boilerplate-only", "participant")),
+    Case("reports-only-output-inside-dataset", "19.3",
+         lambda e: (_inside_dataset_earlier_output(e), e.options.append("--reports-only")),
+         64, ("inside the input dataset",)),
+    Case("reports-only-saved-inputs-cut", "field", _report_inputs_cut,
+         65, ("sub-01.json", "cannot be read", "participant level")),
+    Case("reports-only-swapped", "19.3",
+         lambda e: (_swap_with_earlier_output(e), e.options.append("--reports-only")),
+         64, ("swap",)),
 ]
 
 
@@ -486,10 +658,10 @@ def test_bad_input(case: Case, tmp_path: Path, request) -> None:
         (root / folder).mkdir()
     try:
         case.make(env)
-        before = _snapshot(root, skip=(root / "mplconfig",))
+        before = fingerprint(root, skip=(root / "mplconfig",))
         done = subprocess.run(env.argv(), capture_output=True, text=True, cwd=env.cwd,
                               env=_environment(env), timeout=600)
-        after = _snapshot(root, skip=(root / "mplconfig",))
+        after = fingerprint(root, skip=(root / "mplconfig",))
     finally:
         if env.work.is_dir() and os.geteuid() == 0:
             subprocess.run(["chattr", "-i", str(env.work)], capture_output=True)

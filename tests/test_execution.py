@@ -64,3 +64,33 @@ def test_failed_run_resumes_from_the_work_folder(tmp_path, plugin):
     assert len(list((tmp_path / "runs").iterdir())) == 1   # the finished step was not redone
     second = next(n for n in graph.nodes() if n.name == "second")
     assert second.result.outputs.out == 41
+
+
+def _bad_events(value: int) -> int:
+    from bids_app.blocks import EventsError
+
+    raise EventsError("sub-01_task-naming_run-01_events.tsv: no stimulus of the condition "
+                      "'object_object'")
+
+
+@pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
+def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin):
+    """A step failing on bad data reaches the user with its own message and exit code 65.
+    Nipype writes the step's traceback indented by a tab in the crash file, and only its own
+    NodeExecutionError ('Exception raised while executing Node ...') was found and shown,
+    exit 1."""
+    from bids_app.errors import EXIT_BAD_DATA
+
+    crash_dir = tmp_path / "crash"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
+    wf = pe.Workflow(name="bad_wf", base_dir=str(tmp_path / "work"))
+    node = pe.Node(Function(input_names=["value"], output_names=["out"], function=_bad_events),
+                   name="blocks")
+    node.inputs.value = 1
+    wf.add_nodes([node])
+    with pytest.raises(WorkflowFailed) as failed:
+        run_workflow(wf, plugin=plugin, plugin_args={}, nprocs=2, mem_gb=None,
+                     crash_dir=crash_dir)
+    assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
+    assert failed.value.message == ("bad_wf.blocks: sub-01_task-naming_run-01_events.tsv: no "
+                                    "stimulus of the condition 'object_object'")

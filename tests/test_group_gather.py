@@ -116,3 +116,18 @@ def test_group_sidecars_state_the_settings_used(tmp_path, correction, cluster_rh
         else:
             assert "Bonferroni correction over the windows" in text, (key, text)
         assert ("parcels" in text) == (key == "bootstrap" and cluster_rho == "mean-parcel-rho")
+
+
+def test_group_atlas_never_replaces_a_named_atlas(tmp_path):
+    """The group level took the only parcellation present when --atlas named another one (an
+    INFO line in the log): a named atlas must be found, at both levels (issue 19, item 2)."""
+    from bids_app.workflows.group import group_atlas
+
+    (tmp_path / "atlas-fallback_dseg.tsv").write_text("index\tname\n")
+    assert group_atlas(tmp_path, "auto") == "fallback"
+    assert group_atlas(tmp_path, "fallback") == "fallback"
+    with pytest.raises(MissingInputError, match=r"--atlas desikan \(atlas-desikan\), only "
+                                                r"atlas-fallback"):
+        group_atlas(tmp_path, "desikan")
+    (tmp_path / "atlas-destrieux_dseg.tsv").write_text("index\tname\n")
+    assert group_atlas(tmp_path, "auto") == "destrieux"

@@ -114,3 +114,38 @@ def test_links_without_a_loop_are_accepted(skeleton, tmp_path):
     check_symlink_loops(skeleton, ["01"])
     with pytest.raises(BadDataError, match="sub-02/anat/up"):
         check_symlink_loops(skeleton, ["02"])
+
+
+def test_loops_where_only_the_validator_reads(skeleton):
+    """The BIDS validator reads stimuli/, models/ and the empty-room recordings, which pybids
+    does not index: a loop there made it run for minutes and die out of memory ('failed to
+    run', exit 16), the link unnamed. The walk covers what the validator is given."""
+    from bids_app.io.bids import dataset_entries
+
+    (skeleton / "stimuli").mkdir()
+    os.symlink("..", skeleton / "stimuli" / "up")
+    with pytest.raises(BadDataError, match="stimuli/up"):
+        check_symlink_loops(skeleton)
+    os.unlink(skeleton / "stimuli" / "up")
+    (skeleton / "sub-emptyroom").mkdir()
+    os.symlink("..", skeleton / "sub-emptyroom" / "up")
+    with pytest.raises(BadDataError, match="sub-emptyroom/up"):
+        check_symlink_loops(skeleton, ["01"])
+    names = [entry.name for entry in dataset_entries(skeleton, ["01"])]
+    assert names == ["dataset_description.json", "stimuli", "sub-01", "sub-emptyroom",
+                     "task-naming_bold.json"]
+
+
+@pytest.mark.parametrize("where", ["input", "output"])
+def test_a_folder_that_is_a_loop_of_links_is_named(tmp_path, where):
+    """Path.resolve raises RuntimeError on a loop (Python < 3.13): it reached the user as
+    'Unexpected error' with a traceback, exit 1."""
+    from bids_app.errors import CantCreateError
+    from bids_app.io.bids import resolve_folder
+
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    error = BadDataError if where == "input" else CantCreateError
+    with pytest.raises(error, match=rf"{tmp_path / 'a'} is part of a loop of symbolic links"):
+        resolve_folder(tmp_path / "a" / "sub", f"the {where} folder", error)
+    assert resolve_folder(tmp_path / "new" / "sub", "the output folder") == tmp_path / "new/sub"

@@ -27,7 +27,7 @@ def _input_type(action: argparse.Action) -> dict[str, Any]:
     if isinstance(action, (argparse._StoreTrueAction, argparse._CountAction)):
         return {"type": "Flag"}
     kind = action.type
-    if kind in (Path, p._existing_file, p._existing_dir):
+    if kind in (Path, p._path, p._existing_file, p._existing_dir):
         return {"type": "File"}
     if kind in (p._integer, p._number):
         out: dict[str, Any] = {"type": "Number"}

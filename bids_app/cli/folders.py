@@ -15,13 +15,18 @@ created when one of them cannot be written, so that a refused run leaves nothing
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from pathlib import Path
 
 from bids_app.config import Config
 from bids_app.errors import CantCreateError, UsageError
+from bids_app.io.bids import (
+    dataset_generators,
+    is_app_output,
+    read_dataset_description,
+    resolve_folder,
+)
 from bids_app.io.derivatives import APP_NAME
 
 LOGGER = logging.getLogger("bids_app")
@@ -44,7 +49,7 @@ def input_folders(config: Config) -> dict[str, Path]:
         folders["the folder given with --fs-subjects-dir"] = Path(ex.fs_subjects_dir)
     if ex.fmriprep_dir is not None:
         folders["the folder given with --fmriprep-dir"] = Path(ex.fmriprep_dir)
-    return {name: Path(path).expanduser().resolve() for name, path in folders.items()}
+    return {name: resolve_folder(path, name) for name, path in folders.items()}
 
 
 def check_output_location(path: Path, what: str, *, bids_dir: Path,
@@ -74,7 +79,7 @@ def check_output_location(path: Path, what: str, *, bids_dir: Path,
         excepted) or another input folder, or is ``<bids_dir>/derivatives`` itself.
     """
     shown = Path(path).expanduser().absolute()
-    resolved = shown.resolve()
+    resolved = resolve_folder(shown, f"the {what} folder", CantCreateError)
     bids_dir = Path(bids_dir).resolve()
     derivatives = bids_dir / "derivatives"
     if resolved == bids_dir:
@@ -126,19 +131,16 @@ def check_output_dataset(path: Path, bids_dir: Path | None = None) -> None:
         The folder holds a raw BIDS dataset, another tool's derivatives, or an unreadable
         ``dataset_description.json``.
     """
-    description = Path(path) / "dataset_description.json"
-    if not description.is_file():
-        return
     fix = _suggestion(Path(bids_dir)) if bids_dir is not None else "Choose a new folder."
     try:
-        content = json.loads(description.read_text(encoding="utf-8"))
-        if not isinstance(content, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as err:
+        content = read_dataset_description(path)
+    except ValueError as err:
         raise UsageError(
             f"The output folder {path} holds a dataset_description.json that cannot be read "
             f"({err}); it is not an output folder of {APP_NAME}. {fix}"
         ) from None
+    if content is None or is_app_output(content):
+        return
     kind = content.get("DatasetType", "raw")  # BIDS: raw when absent
     if kind != "derivative":
         raise UsageError(
@@ -146,18 +148,17 @@ def check_output_dataset(path: Path, bids_dir: Path | None = None) -> None:
             f"); writing there would replace its dataset_description.json. Did you swap bids_dir "
             f"and output_dir? The input dataset comes first. {fix}"
         )
-    tools = [str(g.get("Name")) for g in content.get("GeneratedBy") or []
-             if isinstance(g, dict)]
-    if APP_NAME not in tools:
-        made_by = ", ".join(tools) or "another tool (no GeneratedBy)"
-        raise UsageError(
-            f"The output folder {path} holds the derivatives of {made_by}; {APP_NAME} writes "
-            f"into a folder of its own. {fix}"
-        )
+    made_by = ", ".join(dataset_generators(content)) or "another tool (no GeneratedBy)"
+    raise UsageError(
+        f"The output folder {path} holds the derivatives of {made_by}; {APP_NAME} writes "
+        f"into a folder of its own. {fix}"
+    )
 
 
-def check_folders(config: Config) -> None:
+def check_folders(config: Config, *, work: bool = True) -> None:
     """Check the output and work folders before anything is written (resolves their paths).
+
+    ``work=False`` checks the output folder alone (``--reports-only`` uses no work folder).
 
     Raises
     ------
@@ -169,6 +170,8 @@ def check_folders(config: Config) -> None:
     ex.output_dir = check_output_location(ex.output_dir, "output", bids_dir=ex.bids_dir,
                                           inputs=inputs)
     check_output_dataset(ex.output_dir, ex.bids_dir)
+    if not work:
+        return
     if ex.work_dir is None:
         ex.work_dir = Path.cwd() / "work"
     ex.work_dir = check_output_location(ex.work_dir, "work", bids_dir=ex.bids_dir, inputs=inputs)

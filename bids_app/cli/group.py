@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from bids_app.cli.folders import check_folders
-from bids_app.cli.run import new_run_id, open_output, save_config
+from bids_app.cli.run import execution_options, new_run_id, open_output, save_config
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK, MissingInputError
 
@@ -27,7 +27,7 @@ def run_group(config: Config) -> int:
             "participant level into this folder first: megfmri-fusion <bids_dir> "
             f"{out} participant"
         )
-    from bids_app.workflows.execution import configure_nipype, run_workflow
+    from bids_app.workflows.execution import check_resources, configure_nipype, run_workflow
     from bids_app.workflows.group import init_group_wf_from_config
 
     run_id = new_run_id()
@@ -35,16 +35,9 @@ def run_group(config: Config) -> int:
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=config.nipype.stop_on_first_crash,
                      verbosity=ex.verbosity)
     workflow = init_group_wf_from_config(config)  # finds the participant outputs' atlas
+    check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
     open_output(config, run_id)
     save_config(config, run_id)
-    run_workflow(
-        workflow,
-        plugin=config.nipype.plugin,
-        plugin_args=config.nipype.plugin_args,
-        nprocs=config.nipype.nprocs,
-        mem_gb=config.nipype.mem_gb,
-        crash_dir=crash_dir,
-        label="group",
-    )
+    run_workflow(workflow, crash_dir=crash_dir, label="group", **execution_options(config))
     LOGGER.info("Group level done: report %s", out / "group.html")
     return EXIT_OK

@@ -70,6 +70,16 @@ class _ExecSpecAction(argparse.Action):
         parser.exit(0)
 
 
+def _path(value: str) -> Path:
+    """A path; an empty one (often an unset shell variable, "$OUT") would mean the current
+    folder, and outputs would land there."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            "the path is empty (an unset shell variable?); give the folder explicitly, '.' for "
+            "the current folder")
+    return Path(value)
+
+
 def _existing_file(value: str) -> Path:
     path = Path(value).expanduser()
     if not path.is_file():
@@ -121,9 +131,9 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("bids_dir", type=Path,
+    parser.add_argument("bids_dir", type=_path,
                         help="root folder of the input BIDS dataset (never written to)")
-    parser.add_argument("output_dir", type=Path,
+    parser.add_argument("output_dir", type=_path,
                         help="output folder for the BIDS-Derivatives (e.g. <bids_dir>/derivatives/"
                         "megfmri-fusion)")
     parser.add_argument("analysis_level", metavar="{participant,group}",
@@ -150,10 +160,10 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
                    "object_object action_action object_action")
 
     g = parser.add_argument_group("inputs and derivatives")
-    g.add_argument("--fs-subjects-dir", dest="fs_subjects_dir", type=Path, metavar="DIR",
+    g.add_argument("--fs-subjects-dir", dest="fs_subjects_dir", type=_path, metavar="DIR",
                    help="FreeSurfer SUBJECTS_DIR with sub-<label> reconstructions (default: "
                    "<bids_dir>/derivatives/freesurfer)")
-    g.add_argument("--fs-license-file", dest="fs_license_file", type=Path, metavar="FILE",
+    g.add_argument("--fs-license-file", dest="fs_license_file", type=_path, metavar="FILE",
                    help="FreeSurfer licence (default: $FS_LICENSE, then "
                    "$FREESURFER_HOME/license.txt); needed only when FreeSurfer runs")
     g.add_argument("--fmriprep-dir", dest="fmriprep_dir", type=_existing_dir, metavar="DIR",
@@ -189,7 +199,7 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--use-plugin", dest="use_plugin", type=_existing_file, metavar="FILE",
                    help="nipype plugin file (TOML or YAML: 'plugin: SLURMGraph' and "
                    "'plugin_args: {...}')")
-    g.add_argument("-w", "--work-dir", dest="work_dir", type=Path, metavar="DIR",
+    g.add_argument("-w", "--work-dir", dest="work_dir", type=_path, metavar="DIR",
                    help="working folder caching finished steps (default: ./work); rerunning "
                    "with the same folder resumes an interrupted run")
     g.add_argument("--stop-on-first-crash", dest="stop_on_first_crash", action="store_true",
@@ -279,29 +289,36 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
     Returns
     -------
     namespace : argparse.Namespace
-        With ``bids_dir``, ``output_dir``, ``analysis_level`` and ``config_file`` (or None).
+        With ``bids_dir``, ``output_dir``, ``analysis_level`` and ``config_file`` (or None);
+        ``option_names``, how the command line spells each option given
+        (``{"nipype.nprocs": "--nprocs"}``); and ``file_settings``, the settings read from the
+        files the options name, as ``(source, {section: {option: value}})`` pairs
+        (``--use-plugin``, ``--bids-filter-file``), for messages that name the file.
     overrides : dict
         ``{section: {option: value}}`` for every configuration option given on the command line.
     """
     parser = build_parser()
     ns = parser.parse_args(argv)
+    flags = {action.dest: next((o for o in action.option_strings if o.startswith("--")),
+                               action.option_strings[0])
+             for action in parser._actions if action.option_strings}
     overrides: dict[str, dict[str, Any]] = {}
-
-    def put(key: str, value: Any) -> None:
-        section, name = key.split(".")
-        overrides.setdefault(section, {})[name] = value
-
+    ns.option_names = {}
+    ns.file_settings = []
     for dest, key in CONFIG_MAP.items():
         if hasattr(ns, dest):
             value = getattr(ns, dest)
             if dest == "participant_label":
                 value = _read_labels(value)
-            put(key, value)
+            section, name = key.split(".")
+            overrides.setdefault(section, {})[name] = value
+            ns.option_names[key] = flags[dest]
     if hasattr(ns, "bids_filter_file"):
         filters = _read_mapping(ns.bids_filter_file, "The BIDS filter file")
         if not isinstance(filters, dict):
             raise UsageError(f"The BIDS filter file {ns.bids_filter_file} must hold a JSON object.")
-        put("execution.bids_filters", filters)
+        ns.file_settings.append((f"the BIDS filter file {ns.bids_filter_file}",
+                                 {"execution": {"bids_filters": filters}}))
     if hasattr(ns, "use_plugin"):
         plugin = _read_mapping(ns.use_plugin, "The plugin file")
         if not isinstance(plugin, dict) or "plugin" not in plugin:
@@ -309,7 +326,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
                 f"The plugin file {ns.use_plugin} must name the plugin, e.g. 'plugin: SLURMGraph' "
                 "with optional 'plugin_args: {...}'."
             )
-        put("nipype.plugin", plugin["plugin"])
-        put("nipype.plugin_args", plugin.get("plugin_args") or {})
+        ns.file_settings.append((f"the plugin file {ns.use_plugin}", {"nipype": {
+            "plugin": plugin["plugin"], "plugin_args": plugin.get("plugin_args") or {}}}))
     ns.config_file = getattr(ns, "config_file", None)
     return ns, overrides

@@ -10,7 +10,13 @@ import logging
 from pathlib import Path
 
 from bids_app.cli.folders import check_folders
-from bids_app.cli.run import new_run_id, open_output, require_fs_license, save_config
+from bids_app.cli.run import (
+    execution_options,
+    new_run_id,
+    open_output,
+    require_fs_license,
+    save_config,
+)
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK
 
@@ -88,7 +94,7 @@ def run_participant(config: Config) -> int:
         init_participant_wf_from_config,
         write_boilerplate,
     )
-    from bids_app.workflows.execution import configure_nipype, run_workflow
+    from bids_app.workflows.execution import check_resources, configure_nipype, run_workflow
 
     ex = config.execution
     ex.bids_dir = check_bids_root(ex.bids_dir)
@@ -104,29 +110,22 @@ def run_participant(config: Config) -> int:
     require_fs_license(config, freesurfer_reasons(plan, config))
 
     run_id = new_run_id()
-    open_output(config, run_id)
-    write_dataset_description(ex.output_dir, ex.bids_dir)
-    save_config(config, run_id)
-
     crash_dir = Path(ex.output_dir) / "logs" / f"crash-{run_id}"
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=config.nipype.stop_on_first_crash,
                      verbosity=ex.verbosity)
     workflow = init_participant_wf_from_config(config, plan)
+    check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
+
+    open_output(config, run_id)
+    write_dataset_description(ex.output_dir, ex.bids_dir)
+    save_config(config, run_id)
     citation = write_boilerplate(workflow, Path(ex.output_dir) / "logs")
     LOGGER.info("Methods text written to %s", citation)
     if ex.boilerplate_only:
         return EXIT_OK
     if ex.write_graph:
         _write_graph(workflow, Path(ex.output_dir) / "logs")
-    run_workflow(
-        workflow,
-        plugin=config.nipype.plugin,
-        plugin_args=config.nipype.plugin_args,
-        nprocs=config.nipype.nprocs,
-        mem_gb=config.nipype.mem_gb,
-        crash_dir=crash_dir,
-        label="participant",
-    )
+    run_workflow(workflow, crash_dir=crash_dir, label="participant", **execution_options(config))
     for sub in plan.subjects:
         LOGGER.info("sub-%s done: report %s", sub.subject,
                     Path(ex.output_dir) / f"sub-{sub.subject}.html")

@@ -17,8 +17,18 @@ LOGGER = logging.getLogger("bids_app")
 
 
 def run_reports_only(config: Config) -> int:
-    """Rebuild the reports of the configured level; return the exit code."""
-    out = Path(config.execution.output_dir)
+    """Rebuild the reports of the configured level; return the exit code.
+
+    The dataset and the output folder are checked as for a run (the reports are written into
+    the output folder): never into the dataset or a folder the app reads.
+    """
+    from bids_app.cli.folders import check_folders
+    from bids_app.io.bids import check_bids_root
+
+    ex = config.execution
+    ex.bids_dir = check_bids_root(ex.bids_dir)
+    check_folders(config, work=False)
+    out = Path(ex.output_dir)
     if config.execution.analysis_level == "participant":
         _participant_reports(out, config.execution.participant_label)
     else:

@@ -7,9 +7,11 @@ The sequence (each step fails early with a clear message and an exit code, see
 2. check the input dataset and prepare the output and work folders (never inside the dataset,
    except under ``<bids_dir>/derivatives``);
 3. participant level: validate with the BIDS validator, discover and pair runs, check every input
-   file, check the FreeSurfer licence when FreeSurfer will run, write the dataset description,
-   the saved configuration and the methods text, then build and run the nipype graph;
-   group level: gather the participant outputs, build and run the group graph;
+   file, check the FreeSurfer licence when FreeSurfer will run, build the nipype graph and check
+   the memory limit against its steps; only then create the folders, write the dataset
+   description, the saved configuration and the methods text, and run the graph;
+   group level: find the participant outputs, build the group graph, check the memory limit,
+   then create the folders and run it;
 4. summarise what was written, or which step failed and where its crash report is.
 """
 
@@ -115,7 +117,9 @@ def build_config(argv: list[str] | None = None) -> Config:
     overrides.setdefault("execution", {}).update(
         {"bids_dir": ns.bids_dir, "output_dir": ns.output_dir, "analysis_level": level}
     )
-    config.update(overrides, source="the command line")
+    config.update(overrides, source="the command line", names=ns.option_names)
+    for source, settings in ns.file_settings:  # --bids-filter-file, --use-plugin
+        config.update(settings, source=source)
     ex = config.execution
     from bids_app.io.bids import normalize_labels
 
@@ -160,6 +164,14 @@ def open_output(config: Config, run_id: str) -> None:
                   (ex.work_dir, "work")])
     _add_file_logging(ex.output_dir / "logs" / f"megfmri-fusion_{run_id}.log")
     LOGGER.info("megfmri-fusion %s, run %s (%s level)", __version__, run_id, ex.analysis_level)
+
+
+def execution_options(config: Config) -> dict:
+    """The plugin, processes and memory of the run: the keyword arguments of
+    :func:`~bids_app.workflows.execution.check_resources` and ``run_workflow``."""
+    nipype = config.nipype
+    return {"plugin": nipype.plugin, "plugin_args": nipype.plugin_args, "nprocs": nipype.nprocs,
+            "mem_gb": nipype.mem_gb}
 
 
 def save_config(config: Config, run_id: str) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bids_app.errors import (
+    AppError,
     BadDataError,
     InvalidBIDSError,
     MissingInputError,
@@ -36,6 +37,8 @@ LOGGER = logging.getLogger(__name__)
 
 #: Top-level folders of a dataset that discovery does not index (pybids' ``ignore``).
 NOT_INDEXED = ("code", "stimuli", "sourcedata", "derivatives", "models")
+#: Top-level folders the app never reads: neither indexed nor given to the BIDS validator.
+NOT_READ = ("code", "sourcedata", "derivatives")
 BOLD_EXTENSIONS = (".nii.gz", ".nii")
 MEG_EXTENSIONS = (".fif",)
 FSAVERAGE_SPACES = ("fsaverage5", "fsaverage6", "fsaverage")
@@ -139,6 +142,7 @@ class DatasetPlan:
 def check_bids_root(bids_dir: Path) -> Path:
     """Return the resolved dataset root, or explain why it is not a BIDS dataset."""
     bids_dir = Path(bids_dir)
+    resolve_folder(bids_dir, "the input dataset")
     if not bids_dir.exists():
         raise MissingInputError(
             f"The input dataset {bids_dir} does not exist. Give the path of a BIDS dataset (the "
@@ -146,31 +150,61 @@ def check_bids_root(bids_dir: Path) -> Path:
         )
     if not bids_dir.is_dir():
         raise UsageError(f"The input dataset {bids_dir} is a file, not a folder.")
-    description = bids_dir / "dataset_description.json"
-    if not description.is_file():
+    try:
+        content = read_dataset_description(bids_dir)
+    except ValueError as err:
+        raise InvalidBIDSError(
+            f"{bids_dir / 'dataset_description.json'} is not valid JSON ({err}). Repair it "
+            "(BIDS: a JSON object with at least \"Name\" and \"BIDSVersion\")."
+        ) from None
+    if content is None:
         raise InvalidBIDSError(
             f"{bids_dir} is not a BIDS dataset: it has no dataset_description.json. Give the root "
             "folder of the dataset (the one holding dataset_description.json and the sub-* folders)."
         )
-    try:
-        content = json.loads(description.read_text(encoding="utf-8"))
-        if not isinstance(content, dict):
-            raise ValueError("it must hold a JSON object")
-    except (UnicodeDecodeError, ValueError) as err:
-        raise InvalidBIDSError(
-            f"{description} is not valid JSON ({err}). Repair it (BIDS: a JSON object with at "
-            "least \"Name\" and \"BIDSVersion\")."
-        ) from None
-    from bids_app.io.derivatives import APP_NAME
-
-    makers = [g.get("Name") for g in content.get("GeneratedBy") or [] if isinstance(g, dict)]
-    if content.get("DatasetType") == "derivative" and APP_NAME in makers:
+    if is_app_output(content):
         raise UsageError(
             f"{bids_dir} is an output folder of megfmri-fusion, not the raw dataset. Did you swap "
             "bids_dir and output_dir? The input dataset comes first: megfmri-fusion <bids_dir> "
             "<output_dir> participant."
         )
     return bids_dir.resolve()
+
+
+def read_dataset_description(folder: Path) -> dict[str, Any] | None:
+    """The ``dataset_description.json`` of ``folder``; None when there is none.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or is not a JSON object (the message says why).
+    """
+    path = Path(folder) / "dataset_description.json"
+    if not path.is_file():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(err.strerror or str(err)) from None
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(str(err)) from None
+    if not isinstance(content, dict):
+        raise ValueError("it must hold a JSON object")
+    return content
+
+
+def dataset_generators(description: dict[str, Any]) -> list[str]:
+    """The names in a dataset description's ``GeneratedBy`` (the tools that made it)."""
+    return [str(g.get("Name")) for g in description.get("GeneratedBy") or []
+            if isinstance(g, dict)]
+
+
+def is_app_output(description: dict[str, Any]) -> bool:
+    """True for the description of an output folder of this app (a derivative it generated)."""
+    from bids_app.io.derivatives import APP_NAME
+
+    return (description.get("DatasetType") == "derivative"
+            and APP_NAME in dataset_generators(description))
 
 
 def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str]:
@@ -224,15 +258,77 @@ def available_subjects(bids_dir: Path, participant_label: Sequence[str] = ()) ->
     return list(participant_label) or subjects
 
 
+def dataset_entries(bids_dir: Path, participant_label: Sequence[str] = ()) -> list[os.DirEntry]:
+    """The top-level entries of the dataset that the app reads, sorted by name.
+
+    What the BIDS validator is given (:func:`bids_app.io.validation.validate`) and what
+    discovery indexes with pybids lie among these: every entry but hidden ones, the folders in
+    :data:`NOT_READ` and, when ``participant_label`` selects subjects, the other subjects' folders
+    (the empty-room recordings, ``sub-emptyroom``, are kept: the validator checks them).
+    """
+    wanted = {f"sub-{label}" for label in participant_label} | {"sub-emptyroom"}
+    return [
+        entry for entry in sorted(os.scandir(bids_dir), key=lambda e: e.name)
+        if not entry.name.startswith(".") and entry.name not in NOT_READ
+        and not (participant_label and entry.name.startswith("sub-")
+                 and entry.name not in wanted)
+    ]
+
+
+def resolve_folder(path: Path, what: str, error: type[AppError] = BadDataError) -> Path:
+    """``path``, absolute, with its symbolic links resolved (it need not exist).
+
+    Parameters
+    ----------
+    path : Path
+        A folder the app reads or writes.
+    what : str
+        How the user knows it, for the message ("the input dataset", "the output folder").
+    error : type
+        The error raised for a loop: :class:`BadDataError` (exit 65) for a folder the app
+        reads, :class:`CantCreateError` (73) for one it writes.
+
+    Raises
+    ------
+    AppError
+        A symbolic link on the way to ``path`` belongs to a loop of links (following it never
+        ends); the message names that link.
+    """
+    shown = Path(path).expanduser().absolute()
+    try:
+        return shown.resolve()
+    except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+        link = next((p for p in [*reversed(shown.parents), shown] if _loops(p)), shown)
+    reads = error is BadDataError
+    raise error(
+        f"{what[0].upper()}{what[1:]} {shown} cannot be {'read' if reads else 'used'}: the "
+        f"symbolic link {link} is part of a loop of symbolic links (following it never ends). "
+        "Remove or correct that link" + ("; the app never changes its inputs." if reads
+                                         else ", or choose another folder.")
+    )
+
+
+def _loops(path: Path) -> bool:
+    """True when ``path`` is a symbolic link that never resolves (a loop of links)."""
+    if not path.is_symlink():
+        return False
+    try:
+        path.resolve(strict=False)
+    except (RuntimeError, OSError):
+        return True
+    return False
+
+
 def check_symlink_loops(bids_dir: Path, participant_label: Sequence[str] = ()) -> None:
     """Refuse a dataset whose symbolic links lead back into themselves.
 
     pybids and the BIDS validator follow links to folders. A link to one of its own parent
     folders (``sub-01/anat/up -> ../..``), or links that lead to each other's folders, make
     their walk endless: with two such links the number of paths doubles at every level and
-    discovery hangs without a word. This walk follows links as they do, over what they read
-    (the selected ``sub-*`` folders and the other top-level folders discovery indexes), but
-    enters each real folder once and stops at the first link that leads to a folder it lies in.
+    discovery hangs without a word (the validator runs out of memory after minutes). This walk
+    follows links as they do, over everything either of them reads (:func:`dataset_entries`),
+    but enters each real folder once and stops at the first link that leads to a folder it
+    lies in.
 
     Raises
     ------
@@ -240,15 +336,9 @@ def check_symlink_loops(bids_dir: Path, participant_label: Sequence[str] = ()) -
         Naming the link, where it points and what to do.
     """
     root = Path(bids_dir)
-    wanted = {f"sub-{label}" for label in participant_label}
-    tops = [
-        entry for entry in sorted(os.scandir(root), key=lambda e: e.name)
-        if not entry.name.startswith(".") and entry.name not in NOT_INDEXED
-        and not (wanted and entry.name.startswith("sub-") and entry.name not in wanted)
-    ]
     inside: set[str] = {os.path.realpath(root)}  # real folders on the path being walked
     finished: set[str] = set()
-    for entry in tops:
+    for entry in dataset_entries(root, participant_label):
         loop = _link_loop(entry, inside, finished)
         if loop is not None:
             link, target = loop

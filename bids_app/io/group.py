@@ -62,6 +62,41 @@ def find_participant_outputs(output_dir: Path) -> pd.DataFrame:
                                        "suffix", "path"])
 
 
+def observation_files(output_dir: Path, *, task: str, atlas: str,
+                      min_observations: int) -> list[tuple[dict, Path, Path]]:
+    """(observation, MEG table, BOLD table) of every (subject, run) of ``task`` with both.
+
+    Raises
+    ------
+    MissingInputError
+        No participant output for the task and atlas.
+    BadDataError
+        Fewer than ``min_observations`` observations.
+    """
+    files = find_participant_outputs(output_dir)
+    files = files[(files.task == task) & (files.atlas == atlas)]
+    if files.empty:
+        raise MissingInputError(
+            f"No participant outputs for task '{task}' and atlas '{atlas}' in {output_dir}. Run "
+            "the participant level (with the same atlas) into this folder first."
+        )
+    pairs = _pair_files(files)
+    if len(pairs) < min_observations:
+        raise BadDataError(
+            f"Only {len(pairs)} (subject, run) observation(s) with both MEG and fMRI outputs for "
+            f"task '{task}' in {output_dir}; the group statistics need at least "
+            f"{min_observations} (stats.min_observations). Process more participants first."
+        )
+    return pairs
+
+
+def included_parcels(parcel_table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Names and hemispheres of the parcels an ``atlas-<atlas>_dseg.tsv`` table includes, in
+    order (the rows of the group arrays)."""
+    included = parcel_table[parcel_table["included"].astype(bool)]
+    return included["name"].tolist(), included["hemi"].tolist()
+
+
 def _pair_files(files: pd.DataFrame) -> list[tuple[dict, Path, Path]]:
     """(observation, meg file, bold file) for every (subject, run) with both modalities.
 
@@ -109,23 +144,9 @@ def gather(
         Fewer than ``min_observations`` observations, or conditions, bands, windows or parcels
         that do not match across participants (the files are named).
     """
-    files = find_participant_outputs(output_dir)
-    files = files[(files.task == task) & (files.atlas == atlas)]
-    if files.empty:
-        raise MissingInputError(
-            f"No participant outputs for task '{task}' and atlas '{atlas}' in {output_dir}. Run "
-            "the participant level (with the same atlas) into this folder first."
-        )
-    pairs = _pair_files(files)
-    if len(pairs) < min_observations:
-        raise BadDataError(
-            f"Only {len(pairs)} (subject, run) observation(s) with both MEG and fMRI outputs for "
-            f"task '{task}' in {output_dir}; the group statistics need at least "
-            f"{min_observations} (stats.min_observations). Process more participants first."
-        )
-    included = parcel_table[parcel_table["included"].astype(bool)]
-    parcels = included["name"].tolist()
-    hemis = included["hemi"].tolist()
+    pairs = observation_files(output_dir, task=task, atlas=atlas,
+                              min_observations=min_observations)
+    parcels, hemis = included_parcels(parcel_table)
     conditions, bands = list(conditions), list(bands)
     windows = np.round(np.asarray(windows_ms, float), 3)
 

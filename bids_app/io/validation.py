@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bids_app.errors import InvalidBIDSError, MissingInputError
+from bids_app.io.bids import dataset_entries
 
 LOGGER = logging.getLogger(__name__)
 
@@ -93,14 +94,8 @@ def validate(bids_dir: Path, participant_label: Sequence[str] = ()) -> Validatio
     with tempfile.TemporaryDirectory(prefix="megfmri-validate-") as tmp:
         target = Path(tmp) / bids_dir.name
         target.mkdir()
-        selected = {f"sub-{s}" for s in participant_label}
-        for entry in sorted(bids_dir.iterdir()):
-            name = entry.name
-            if name in ("derivatives", "sourcedata", "code") or name.startswith("."):
-                continue
-            if name.startswith("sub-") and selected and name not in selected | {"sub-emptyroom"}:
-                continue
-            (target / name).symlink_to(entry)
+        for entry in dataset_entries(bids_dir, participant_label):
+            (target / entry.name).symlink_to(entry.path)
         LOGGER.info("Running the BIDS validator on %s ...", bids_dir)
         try:
             proc = subprocess.run(

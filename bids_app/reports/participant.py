@@ -325,14 +325,19 @@ def save_report_inputs(output_dir: Path, subject: str, **inputs) -> Path:
 
 def rebuild_participant_report(output_dir: Path, subject: str) -> Path:
     """Write ``sub-<subject>.html`` again from the saved inputs and ``logs/CITATION.md``."""
-    from bids_app.errors import MissingInputError
+    from bids_app.errors import BadDataError, MissingInputError
 
     path = report_inputs_path(output_dir, subject)
     if not path.is_file():
         raise MissingInputError(
             f"No saved report inputs for sub-{subject} ({path}): run the participant level for "
             "this subject first (without --reports-only).")
-    inputs = json.loads(path.read_text())
+    try:
+        inputs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise BadDataError(
+            f"The saved report inputs {path} cannot be read ({err}): run the participant level "
+            f"for sub-{subject} again (without --reports-only) to write them anew.") from None
     inputs.pop("subject")
     inputs["summaries"] = [tuple(pair) for pair in inputs["summaries"]]
     methods = Path(output_dir) / "logs" / "CITATION.md"

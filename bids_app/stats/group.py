@@ -218,6 +218,19 @@ def _label_columns(axes: list[tuple[str, Sequence]]) -> dict:
     return out
 
 
+def check_n_clusters(n_clusters: int, n_parcels: int) -> None:
+    """Ward clusters need 1 to ``n_parcels`` clusters.
+
+    Raises
+    ------
+    GroupStatsError
+        ``n_clusters`` is not an integer in that range.
+    """
+    if not (isinstance(n_clusters, (int, np.integer)) and 1 <= n_clusters <= n_parcels):
+        raise GroupStatsError(f"Invalid value for 'n_clusters': must be an integer between 1 and "
+                              f"the number of parcels ({n_parcels}), got {n_clusters!r}")
+
+
 def _check(meg, fmri, parcels, hemis, conditions, bands, windows_ms, n_clusters, n_bootstrap,
            fraction, ci_levels, alpha, correction, cluster_rho, seed, min_observations):
     """Validate inputs and options; return float arrays and the levels as a tuple."""
@@ -257,9 +270,7 @@ def _check(meg, fmri, parcels, hemis, conditions, bands, windows_ms, n_clusters,
                                   f"{a.size}); every observation needs every value")
         if not np.isfinite(a).all():
             raise GroupStatsError(f"Infinite values in {name!r}")
-    if not (isinstance(n_clusters, (int, np.integer)) and 1 <= n_clusters <= n_parcels):
-        raise GroupStatsError(f"Invalid value for 'n_clusters': must be an integer between 1 and "
-                              f"the number of parcels ({n_parcels}), got {n_clusters!r}")
+    check_n_clusters(n_clusters, n_parcels)
     if not (isinstance(n_bootstrap, (int, np.integer)) and n_bootstrap >= 1):
         raise GroupStatsError(f"Invalid value for 'n_bootstrap': must be a positive integer, got "
                               f"{n_bootstrap!r}")

@@ -139,6 +139,23 @@ def check_memory(nodes, memory_gb: float, option: str) -> None:
         )
 
 
+def check_resources(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: int,
+                    mem_gb: float | None) -> None:
+    """Check, before the run and before anything is written, that the memory limit of the
+    plugin lets every step of ``workflow`` start (:func:`check_memory`).
+
+    Raises
+    ------
+    UsageError
+        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares.
+    """
+    _name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
+    limit = args.get("memory_gb", mem_gb)
+    if limit is not None:
+        option = "memory_gb (plugin file)" if "memory_gb" in plugin_args else "--mem-gb"
+        check_memory(list(workflow._create_flat_graph().nodes()), limit, option)
+
+
 def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: int,
                  mem_gb: float | None, crash_dir: Path, label: str = "steps"):
     """Run ``workflow`` and return nipype's execution graph.
@@ -146,18 +163,16 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
     Raises
     ------
     UsageError
-        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares
-        (:func:`check_memory`), before anything runs.
+        A memory limit below what a step declares (:func:`check_resources`), before anything
+        runs; the command line checks it earlier, before anything is written.
     WorkflowFailed
         When a node fails; the message names each failed step with its error (bad-data errors
         from the pure packages keep their message and exit code 65).
     """
+    check_resources(workflow, plugin=plugin, plugin_args=plugin_args, nprocs=nprocs,
+                    mem_gb=mem_gb)
     name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
     nodes = list(workflow._create_flat_graph().nodes())
-    limit = args.get("memory_gb", mem_gb)
-    if limit is not None:
-        option = ("memory_gb (plugin file)" if "memory_gb" in plugin_args else "--mem-gb")
-        check_memory(nodes, limit, option)
     progress = None
     if name in LOCAL_PLUGINS:
         progress = ProgressCallback(len(nodes), label=label)

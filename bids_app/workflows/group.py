@@ -100,29 +100,80 @@ def init_group_wf(
 
 
 def group_atlas(output_dir: Path, configured: str) -> str:
-    """The atlas entity of the participant outputs (the configured one, or the only one)."""
-    from bids_app.io.atlases import atlas_label
+    """The atlas entity of the participant outputs the group level reads.
 
-    from bids_app.io.atlases import DEFAULT_ATLAS
+    With ``--atlas auto`` (the default): Destrieux when its outputs are there, else the only
+    parcellation there is. A named atlas is never replaced: its outputs must be there.
+
+    Raises
+    ------
+    MissingInputError
+        No participant outputs, none of the named atlas, or several parcellations and no
+        ``--atlas`` to choose.
+    """
+    from bids_app.io.atlases import DEFAULT_ATLAS, atlas_label
 
     tables = sorted(Path(output_dir).glob("atlas-*_dseg.tsv"))
     labels = [p.name[len("atlas-"):-len("_dseg.tsv")] for p in tables]
     wanted = atlas_label(DEFAULT_ATLAS if configured == "auto" else configured)
     if wanted in labels:
         return wanted
-    if len(labels) == 1:
-        LOGGER.info("Using the participant outputs' parcellation '%s' (configured: %s)",
-                    labels[0], configured)
-        return labels[0]
     if not labels:
         raise MissingInputError(
             f"No atlas-*_dseg.tsv in {output_dir}: run the participant level into this folder "
             "first."
         )
+    found = ", ".join(f"atlas-{label}" for label in labels)
+    if configured != "auto":
+        raise MissingInputError(
+            f"{output_dir} holds no participant outputs of the atlas named with --atlas "
+            f"{configured} (atlas-{wanted}), only {found}. Leave --atlas out to use those, or "
+            f"run the participant level with --atlas {configured} first."
+        )
+    if len(labels) == 1:
+        LOGGER.info("Using the participant outputs' parcellation '%s'", labels[0])
+        return labels[0]
     raise MissingInputError(
-        f"{output_dir} holds outputs of several parcellations ({', '.join(labels)}); choose one "
-        "with --atlas."
+        f"{output_dir} holds outputs of several parcellations ({found}); choose one with --atlas."
     )
+
+
+def check_group_inputs(output_dir: Path, *, tasks: list[str], atlas: str, n_clusters: int,
+                       min_observations: int) -> None:
+    """Check, before the graph runs, what its steps would otherwise find after they start:
+    enough observations of every task, and no more clusters than the atlas has parcels (the
+    functions the steps call).
+
+    Raises
+    ------
+    MissingInputError, BadDataError
+        No participant outputs of a task, too few observations, or a parcellation table that
+        cannot be read.
+    UsageError
+        ``--n-clusters`` above the number of parcels.
+    """
+    from bids_app.errors import BadDataError, UsageError
+    from bids_app.io.derivatives import read_table
+    from bids_app.io.group import included_parcels, observation_files
+    from bids_app.stats import GroupStatsError
+    from bids_app.stats.group import check_n_clusters
+
+    for task in tasks:
+        observation_files(output_dir, task=task, atlas=atlas, min_observations=min_observations)
+    path = Path(output_dir) / f"atlas-{atlas}_dseg.tsv"
+    try:
+        parcels, _hemis = included_parcels(read_table(path))
+    except (OSError, ValueError, KeyError) as err:
+        raise BadDataError(f"The parcellation table {path} cannot be read ({err!r}): run the "
+                           "participant level again to write it.") from None
+    try:
+        check_n_clusters(n_clusters, len(parcels))
+    except GroupStatsError:
+        raise UsageError(
+            f"--n-clusters ('stats.n_clusters') is {n_clusters}, more than the {len(parcels)} "
+            f"parcels the participant outputs include ({path.name}): choose at most "
+            f"{len(parcels)}."
+        ) from None
 
 
 def init_group_wf_from_config(config: Config) -> pe.Workflow:
@@ -132,6 +183,8 @@ def init_group_wf_from_config(config: Config) -> pe.Workflow:
     ex, st = config.execution, config.stats
     atlas = group_atlas(Path(ex.output_dir), config.anatomy.atlas)
     tasks = list(ex.task) or tasks_in(Path(ex.output_dir), atlas)
+    check_group_inputs(Path(ex.output_dir), tasks=tasks, atlas=atlas, n_clusters=st.n_clusters,
+                       min_observations=st.min_observations)
     return init_group_wf(
         output_dir=Path(ex.output_dir), work_dir=Path(ex.work_dir), tasks=tasks, atlas=atlas,
         conditions=list(config.workflow.conditions), bands=list(config.meg.bands),
