@@ -13,6 +13,7 @@ def test_unwritable_caches_move_into_the_work_folder(tmp_path, monkeypatch):
     blocked = tmp_path / "a-file"
     blocked.write_text("")  # nothing can be created below a file, whoever runs the test
     writable = tmp_path / "site-tmp"
+    writable.mkdir()
     monkeypatch.setenv("MPLCONFIGDIR", str(blocked / "matplotlib"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked / "cache"))
     monkeypatch.setenv("TMPDIR", str(writable))
@@ -33,3 +34,16 @@ def test_unwritable_tmpdir_resets_tempfile(tmp_path, monkeypatch):
     ensure_writable_caches(work)
     assert tempfile.gettempdir() == str(work / ".cache" / "tmpdir")
     monkeypatch.setattr(tempfile, "tempdir", None)
+
+
+def test_the_check_writes_nothing(tmp_path, monkeypatch):
+    """Asking whether a place is writable creates nothing (the app writes only to its output
+    and work folders)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("MPLCONFIGDIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert ensure_writable_caches(tmp_path / "work") == {}
+    assert list(home.iterdir()) == [] and not (tmp_path / "work").exists()

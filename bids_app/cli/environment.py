@@ -32,24 +32,25 @@ CACHE_VARIABLES = {
 
 
 def writable(folder: Path) -> bool:
-    """Whether files can be created in ``folder`` (created if missing)."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".megfmri-write-test-"):
-            pass
-    except OSError:
+    """Whether files can be created in ``folder``, or ``folder`` created, by this process;
+    asked of the operating system (``access(2)``, which knows read-only mounts), so that the
+    question writes nothing."""
+    folder = Path(folder).absolute()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
         return False
-    return True
+    return os.access(existing, os.W_OK | os.X_OK)
 
 
 def ensure_writable_caches(work_dir: Path) -> dict[str, str]:
     """Point every variable of :data:`CACHE_VARIABLES` whose folder cannot be written into the
-    work folder; return the variables changed (``{name: new folder}``)."""
+    work folder; return the variables changed (``{name: new folder}``). Nothing is created
+    outside the work folder."""
     changed = {}
     for name, default in CACHE_VARIABLES.items():
         current = os.environ.get(name) or default()
-        if writable(Path(current)):
+        # tempfile skips a $TMPDIR that does not exist, so that one must exist already
+        if writable(Path(current)) and (name != "TMPDIR" or Path(current).is_dir()):
             continue
         target = Path(work_dir) / ".cache" / name.lower()
         target.mkdir(parents=True, exist_ok=True)
