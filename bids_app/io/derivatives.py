@@ -408,7 +408,8 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
             before = None
         if before == content:
             return path
-        if isinstance(before, dict) and before.get("GeneratedBy") != content["GeneratedBy"]:
+        if isinstance(before, dict) and (_versions_text(before.get("GeneratedBy"))
+                                         != _versions_text(content["GeneratedBy"])):
             LOGGER.warning(
                 "The output folder %s holds results made with other software versions (%s); "
                 "dataset_description.json now records this run's (%s). Use one image or "
@@ -418,10 +419,16 @@ def write_dataset_description(output_dir: Path, bids_dir: Path) -> Path:
 
 
 def _versions_text(generated: Any) -> str:
+    """``name version`` of every GeneratedBy entry, with the image's tag when in one."""
     if not isinstance(generated, list):
         return "unknown"
-    return ", ".join(f"{g.get('Name')} {g.get('Version')}" for g in generated
-                     if isinstance(g, dict))
+    parts = []
+    for entry in generated:
+        if isinstance(entry, dict):
+            image = (entry.get("Container") or {}).get("Tag")
+            parts.append(f"{entry.get('Name')} {entry.get('Version')}"
+                         + (f" (image {image})" if image else ""))
+    return ", ".join(parts)
 
 
 #: ``SpatialReference`` of files on FreeSurfer's fsaverage meshes (a BIDS standard space).
