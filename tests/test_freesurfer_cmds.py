@@ -35,7 +35,7 @@ def test_watershed_node_calls_mne(tmp_path):
 def fake_watershed(monkeypatch):
     """mne.bem.make_watershed_bem replaced by a stand-in that writes what it writes (the
     surfaces in <subject>/bem, the watershed folder) and counts its calls."""
-    import mne
+    import mne.bem
 
     calls = []
 
@@ -49,7 +49,7 @@ def fake_watershed(monkeypatch):
             (bem / f"{surf}.surf").write_text(surf)
         calls.append((subject, subjects_dir))
 
-    monkeypatch.setattr(mne.bem, "make_watershed_bem", watershed)
+    monkeypatch.setattr(mne.bem, "make_watershed_bem", watershed)  # what the interface calls
     return calls
 
 

@@ -89,7 +89,7 @@ class WatershedBEM(SimpleInterface):
     def _run_interface(self, runtime):
         import shutil
 
-        import mne
+        import mne.bem  # a submodule: MNE 1.8 does not load it lazily as mne.bem
 
         from bids_app.meg.headmodel import inner_skull_path
 

@@ -275,9 +275,15 @@ def write_table(table: pd.DataFrame, path: Path, *, description: str,
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a TSV (optionally gzipped) written by :func:`write_table`."""
+    """Read a TSV (optionally gzipped) written by :func:`write_table`.
+
+    Floats are parsed exactly (``float_precision="round_trip"``): pandas 2's default parser
+    can be one unit in the last place off, which would break the exact round trip of
+    :func:`tsv_bytes` (measured with pandas 2.2: 9 of 12 block values 1e-16 off).
+    """
     return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
-                       compression="gzip" if str(path).endswith(".gz") else None)
+                       compression="gzip" if str(path).endswith(".gz") else None,
+                       float_precision="round_trip")
 
 
 # --------------------------------------------------------------------------------------------------
