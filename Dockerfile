@@ -113,9 +113,11 @@ ENV HOME=/home/megfmri \
 RUN useradd --no-create-home --home-dir /home/megfmri --uid 1000 megfmri \
     && mkdir -p /home/megfmri
 
-# Python dependencies: exact versions, every file checked against its SHA-256.
+# Python dependencies: exact versions, every file checked against its SHA-256. One of them
+# (docopt) is a source distribution: it is built with the base image's setuptools rather than
+# an isolated build environment, whose downloads hash-checking mode would refuse.
 COPY image-requirements.txt /tmp/image-requirements.txt
-RUN python -m pip install --no-cache-dir --no-deps --require-hashes \
+RUN python -m pip install --no-cache-dir --no-deps --require-hashes --no-build-isolation \
         -r /tmp/image-requirements.txt \
     && rm /tmp/image-requirements.txt
 
