@@ -114,12 +114,16 @@ RUN useradd --no-create-home --home-dir /home/megfmri --uid 1000 megfmri \
     && mkdir -p /home/megfmri
 
 # Python dependencies: exact versions, every file checked against its SHA-256. One of them
-# (docopt) is a source distribution: it is built with the base image's setuptools rather than
-# an isolated build environment, whose downloads hash-checking mode would refuse.
+# (docopt) is a source distribution: it is built with the pinned setuptools, installed first,
+# rather than in an isolated build environment, whose downloads hash-checking mode refuses.
 COPY image-requirements.txt /tmp/image-requirements.txt
-RUN python -m pip install --no-cache-dir --no-deps --require-hashes --no-build-isolation \
+RUN grep -A1 --no-group-separator -E '^(setuptools|wheel)==' /tmp/image-requirements.txt \
+        > /tmp/build-requirements.txt \
+    && python -m pip install --no-cache-dir --no-deps --require-hashes \
+        -r /tmp/build-requirements.txt \
+    && python -m pip install --no-cache-dir --no-deps --require-hashes --no-build-isolation \
         -r /tmp/image-requirements.txt \
-    && rm /tmp/image-requirements.txt
+    && rm /tmp/image-requirements.txt /tmp/build-requirements.txt
 
 # Templates and atlases fetched now, so that runs are offline. FreeSurfer's fsaverage (with
 # aparc.a2009s) is in $FREESURFER_HOME/subjects; TemplateFlow's tpl-fsaverage Destrieux2009
