@@ -115,7 +115,8 @@ def main() -> None:
         groups[:] = np.repeat(np.arange(N_BLOCKS), TRIALS_PER_BLOCK)
         _, pooled = event_related_csd(data, SFREQ, epochs.times, freqs=freqs, n_cycles=cycles,
                                       groups=groups, windows_s=np.array(windows))
-        filters = dics_filters(epochs.info, fwd, pooled, freqs)
+        filters = dics_filters(epochs.info, fwd, pooled, freqs, reg=Config().meg.dics_reg,
+                               pick_ori=Config().meg.pick_ori)
         ours, _ = event_related_csd(data[first_block], SFREQ, epochs.times, freqs=freqs,
                                     n_cycles=cycles, groups=np.zeros(len(first_block), int),
                                     windows_s=np.array(windows))

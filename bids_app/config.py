@@ -455,7 +455,14 @@ class MEGConfig:
         "is 0.05, see docs/meg.md).", bounds=NON_NEGATIVE,
     )
     pick_ori: str = _opt(
-        "max-power", "DICS source orientation.", allowed=("max-power", "normal")
+        "normal", "DICS source orientation: the cortical normal of each grid point (from the "
+        "FreeSurfer white surface) or MNE's max-power orientation (see docs/meg.md).",
+        allowed=("max-power", "normal")
+    )
+    baseline_scope: str = _opt(
+        "block", "Baseline each window is compared with: the block's own (the paper) or the "
+        "mean of the run's block baselines (less noisy; see docs/meg.md).",
+        allowed=("block", "run")
     )
 
 

@@ -152,7 +152,8 @@ def test_participant_sidecars_record_the_settings_used(study):
     assert meg["find_bad_channels"] is False          # the demo configuration
     assert meg["eog_channels"] and 0 <= meg["n_trials_rejected"] < meg["n_trials"] == 60
     assert set(meg["bands"]) == BANDS and meg["bands"]["alpha"] == [8.0, 13.0]
-    assert (meg["dics_reg"], meg["pick_ori"], meg["head_model"]) == (0.2, "max-power", "BEM")
+    assert (meg["dics_reg"], meg["pick_ori"], meg["baseline_scope"], meg["head_model"]) == (
+        0.2, "normal", "block", "BEM")
     assert meg["baseline_ms"] == [-200.0, 0.0] and meg["window_length_ms"] == 200.0
 
 

@@ -19,6 +19,7 @@ from bids_app.meg.dics import (
     event_related_csd,
     normalize_run,
     parcel_average,
+    baseline_reference,
     relative_change,
     segmentation,
     source_power,
@@ -89,7 +90,8 @@ def test_source_power_equals_apply_dics_csd(setup):
     groups = np.repeat([0, 1, 2], 3)
     csd, pooled = event_related_csd(X, SFREQ, times, freqs=freqs, n_cycles=cycles,
                                     groups=groups, windows_s=WINDOWS, real=False)
-    filters = dics_filters(info, fwd, pooled.real, freqs, reg=0.05, reduce_rank=True)
+    filters = dics_filters(info, fwd, pooled.real, freqs, reg=0.05, pick_ori="max-power",
+                           reduce_rank=True)
     fast = source_power(filters, csd, batch=2)
     assert fast.shape == (3, len(WINDOWS), 40)
     for g in range(3):
@@ -145,6 +147,18 @@ def test_relative_change_parcel_average_and_normalisation():
     np.testing.assert_allclose(norm, expected)
 
 
+def test_baseline_of_the_block_or_of_the_run():
+    """``baseline_scope="run"`` compares every block with the mean of the blocks' baselines."""
+    rng = np.random.default_rng(2)
+    power = rng.uniform(1.0, 2.0, (4, 1 + 3, 6))            # blocks, baseline + windows, points
+    own = relative_change(power[:, 1:], baseline_reference(power[:, :1], "block"))
+    np.testing.assert_allclose(own, power[:, 1:] / power[:, :1] - 1)
+    pooled = relative_change(power[:, 1:], baseline_reference(power[:, :1], "run"))
+    np.testing.assert_allclose(pooled, power[:, 1:] / power[:, 0].mean(axis=0) - 1)
+    with pytest.raises(ValueError, match="'block' or 'run'"):
+        baseline_reference(power[:, :1], "subject")
+
+
 def test_reduced_basis_gives_the_same_power(setup):
     """Rank-deficient data (as after SSS): CSDs in the data's basis give the same power."""
     info, fwd, times, X = setup
@@ -160,7 +174,8 @@ def test_reduced_basis_gives_the_same_power(setup):
                                                  **kwargs)
     assert basis.shape == (X.shape[1], 30)
     np.testing.assert_allclose(pooled_r, pooled, atol=1e-10 * np.abs(pooled).max())
-    filters = dics_filters(info, fwd, pooled, freqs, reduce_rank=True)
+    filters = dics_filters(info, fwd, pooled, freqs, reg=0.05, pick_ori="max-power",
+                           reduce_rank=True)
     np.testing.assert_allclose(source_power(filters, reduced, basis=basis),
                                source_power(filters, full), rtol=1e-8)
 
@@ -185,7 +200,8 @@ def test_normal_orientation_accepts_a_free_orientation_forward(setup):
     _, pooled = event_related_csd(X, SFREQ, times, freqs=freqs,
                                   n_cycles=capped_n_cycles(freqs, 7.0, SFREQ, len(times)),
                                   groups=np.repeat([0, 1, 2], 3), windows_s=WINDOWS)
-    filters = dics_filters(info, free, pooled, freqs, pick_ori="normal", reduce_rank=True)
+    filters = dics_filters(info, free, pooled, freqs, reg=0.05, pick_ori="normal",
+                           reduce_rank=True)
     ref = mne.beamformer.make_dics(
         info, mne.convert_forward_solution(free, surf_ori=True, verbose="error"),
         to_csd_object(pooled, info["ch_names"], freqs), reg=0.05, pick_ori="normal",

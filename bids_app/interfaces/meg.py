@@ -213,7 +213,9 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     baseline_ms = traits.Tuple(traits.Float, traits.Float, default=(-200.0, 0.0), usedefault=True,
                                desc="baseline (ms)")
     dics_reg = traits.Float(0.2, usedefault=True, desc="DICS regularisation")
-    pick_ori = traits.Enum("max-power", "normal", usedefault=True, desc="DICS orientation")
+    pick_ori = traits.Enum("normal", "max-power", usedefault=True, desc="DICS orientation")
+    baseline_scope = traits.Enum("block", "run", usedefault=True,
+                                 desc="baseline of each block: its own or the run's mean")
     n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
 
 
@@ -257,7 +259,7 @@ class BandPower(SimpleInterface):
                 window_length_ms=self.inputs.window_length_ms,
                 baseline_ms=self.inputs.baseline_ms, freq_step_hz=self.inputs.freq_step_hz,
                 n_cycles=self.inputs.n_cycles, reg=self.inputs.dics_reg,
-                pick_ori=self.inputs.pick_ori,
+                pick_ori=self.inputs.pick_ori, baseline_scope=self.inputs.baseline_scope,
                 min_trials_per_block=self.inputs.min_trials_per_block,
                 reduce_rank=self.inputs.is_sphere, n_jobs=self.inputs.n_jobs)
         cwd = Path(runtime.cwd)
@@ -296,6 +298,7 @@ class BandPower(SimpleInterface):
             "window_length_ms": inputs.window_length_ms,
             "baseline_ms": list(inputs.baseline_ms),
             "dics_reg": inputs.dics_reg, "pick_ori": inputs.pick_ori,
+            "baseline_scope": inputs.baseline_scope,
             "head_model": "sphere" if inputs.is_sphere else "BEM",
             "n_sources": int(forward["nsource"]),
         }

@@ -327,8 +327,7 @@ def to_csd_object(matrices: np.ndarray, ch_names: Sequence[str], freqs: Sequence
 
 
 def dics_filters(info: mne.Info, forward: mne.Forward, pooled: np.ndarray,
-                 freqs: Sequence[float], *, reg: float = 0.05,
-                 pick_ori: str = "max-power",
+                 freqs: Sequence[float], *, reg: float, pick_ori: str,
                  reduce_rank: bool = False) -> mne.beamformer.Beamformer:
     """One DICS spatial filter for a band, from the run's pooled CSD.
 
@@ -390,6 +389,24 @@ def source_power(filters: mne.beamformer.Beamformer, csds: np.ndarray,
         rows[start:start + batch] = np.einsum("kcr,rc->kr", projected, gain, optimize=True)
     power = rows.reshape(len(flat), -1, n_orient).sum(axis=-1)
     return power.reshape(*lead, -1)
+
+
+def baseline_reference(baseline: np.ndarray, scope: str = "block") -> np.ndarray:
+    """The baseline power each block is compared with.
+
+    Parameters
+    ----------
+    baseline : ndarray, shape (n_blocks, ...)
+        Each block's baseline power.
+    scope : {"block", "run"}
+        ``"block"`` returns ``baseline``; ``"run"`` the mean over the blocks, broadcastable
+        against it.
+    """
+    if scope == "block":
+        return baseline
+    if scope == "run":
+        return baseline.mean(axis=0, keepdims=True)
+    raise ValueError(f"baseline scope must be 'block' or 'run', got {scope!r}")
 
 
 def relative_change(power: np.ndarray, baseline: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from bids_app.meg.dics import (
     normalize_run,
     parcel_average,
     relative_change,
+    baseline_reference,
     source_power,
 )
 
@@ -67,7 +68,8 @@ def event_related_power(
     freq_step_hz: float = 1.0,
     n_cycles: float = 7.0,
     reg: float = 0.05,
-    pick_ori: str = "max-power",
+    pick_ori: str = "normal",
+    baseline_scope: str = "block",
     min_trials_per_block: int = 5,
     reduce_rank: bool = False,
     n_jobs: int = 1,
@@ -96,6 +98,11 @@ def event_related_power(
         Wavelet frequencies within each band and cycles per wavelet (capped to the epoch).
     reg, pick_ori
         DICS regularisation and orientation (:func:`bids_app.meg.dics.dics_filters`).
+    baseline_scope : {"block", "run"}
+        The power each window is compared with: the block's own baseline (the paper's
+        definition) or the mean of the baselines of the run's included blocks, which halves
+        the noise of the ratio when the baseline itself does not change with the task (see
+        docs/meg.md for what each costs).
     min_trials_per_block : int
         Blocks with fewer kept trials are left out of the table (and reported).
     reduce_rank : bool
@@ -138,7 +145,7 @@ def event_related_power(
         filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori,
                                reduce_rank=reduce_rank)
         power = source_power(filters, csd, basis=basis)            # (blocks, 1 + windows, src)
-        change = relative_change(power[:, 1:], power[:, :1])
+        change = relative_change(power[:, 1:], baseline_reference(power[:, :1], baseline_scope))
         values = parcel_average(change, parcel_of_source, n_parcels)  # (blocks, windows, parcels)
         normalized = normalize_run(values)
         frames.append(_long_table(used, band, window_starts_ms, parcel_names, values,

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import mne
 import numpy as np
 
-__all__ = ["FocalSite", "place_site", "site_gain", "site_voxels", "label_centroid"]
+__all__ = ["FocalSite", "place_site", "site_forward", "site_gain", "site_voxels",
+           "label_centroid"]
 
 
 @dataclass
@@ -120,6 +121,26 @@ def label_centroid(white_rr: np.ndarray, vertex_labels: np.ndarray, names: list[
     return white_rr[inside].mean(axis=0)
 
 
+def site_forward(info: mne.Info, trans, bem, points_mm: np.ndarray,
+                 normals: np.ndarray) -> mne.Forward:
+    """Free-orientation MNE forward model of sources at arbitrary positions (template surface
+    RAS, mm), their normals kept in the discrete source space (rotated to the head frame).
+
+    Raises
+    ------
+    ValueError
+        A point lies outside the inner skull (MNE dropped it).
+    """
+    src = mne.setup_volume_source_space(pos={"rr": np.asarray(points_mm) / 1000.0,
+                                             "nn": np.asarray(normals)}, verbose="error")
+    meg = mne.pick_info(info, mne.pick_types(info, meg=True, ref_meg=False, exclude=[]))
+    fwd = mne.make_forward_solution(meg, trans, src, bem, meg=True, eeg=False, n_jobs=1,
+                                    verbose="error")
+    if len(fwd["src"][0]["vertno"]) != len(points_mm):
+        raise ValueError("a focal source lies outside the inner skull")
+    return fwd
+
+
 def site_gain(info: mne.Info, trans, bem, points_mm: np.ndarray,
               normals: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Gain (T or T/m per A m) of sources at arbitrary positions along their normals.
@@ -132,19 +153,13 @@ def site_gain(info: mne.Info, trans, bem, points_mm: np.ndarray,
     Returns
     -------
     gain : ndarray, shape (n_meg_channels, n_points)
-        ``G_free @ n`` for each point, the normal rotated into the head frame as the forward
-        model's columns are.
+        ``G_free @ n`` for each point of :func:`site_forward`, the normal rotated into the
+        head frame as the forward model's columns are.
     ch_names : list of str
         The rows.
     """
-    src = mne.setup_volume_source_space(pos={"rr": np.asarray(points_mm) / 1000.0,
-                                             "nn": np.asarray(normals)}, verbose="error")
-    meg = mne.pick_info(info, mne.pick_types(info, meg=True, ref_meg=False, exclude=[]))
-    fwd = mne.make_forward_solution(meg, trans, src, bem, meg=True, eeg=False, n_jobs=1,
-                                    verbose="error")
+    fwd = site_forward(info, trans, bem, points_mm, normals)
     used = fwd["src"][0]["vertno"]
-    if len(used) != len(points_mm):
-        raise ValueError("a focal source lies outside the inner skull")
     nn_head = fwd["src"][0]["nn"][used]                          # rotated with the positions
     free = fwd["sol"]["data"].reshape(len(fwd["sol"]["row_names"]), len(used), 3)
     gain = np.einsum("cpk,pk->cp", free, nn_head)

@@ -43,7 +43,8 @@ def init_meg_run_wf(
     window_length_ms: float = 200.0,
     baseline_ms: tuple[float, float] = (-200.0, 0.0),
     dics_reg: float = 0.2,
-    pick_ori: str = "max-power",
+    pick_ori: str = "normal",
+    baseline_scope: str = "block",
     omp_nthreads: int = 1,
     name: str = "meg_run_wf",
 ) -> pe.Workflow:
@@ -68,8 +69,8 @@ def init_meg_run_wf(
         tSSS (:func:`bids_app.meg.tsss`).
     tmin_s, tmax_s, padding_s, eog_reject_uv, missing_eog, min_trials_per_block, ch_type
         Epochs and rejection (:func:`bids_app.meg.make_epochs`).
-    dics_reg, pick_ori
-        DICS filters.
+    dics_reg, pick_ori, baseline_scope
+        DICS filters and the baseline of each block.
     omp_nthreads : int
         Threads of the forward model and the FFTs.
 
@@ -95,7 +96,8 @@ def init_meg_run_wf(
         bands=", ".join(f"{k} {v[0]:g}-{v[1]:g} Hz" for k, v in bands.items()),
         n_windows=len(window_starts_ms), length=window_length_ms,
         first=window_starts_ms[0], last=window_starts_ms[-1], cycles=n_cycles,
-        b0=baseline_ms[0], b1=baseline_ms[1], reg=dics_reg,
+        b0=baseline_ms[0], b1=baseline_ms[1], reg=dics_reg, ori=_ORIENTATION[pick_ori],
+        baseline=_BASELINE[baseline_scope],
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=list(ANAT_FIELDS)), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["power", "out_file", "report_data"]),
@@ -121,7 +123,8 @@ def init_meg_run_wf(
                   bands={k: list(v) for k, v in bands.items()}, freq_step_hz=freq_step_hz,
                   n_cycles=n_cycles, window_starts_ms=list(window_starts_ms),
                   window_length_ms=window_length_ms, baseline_ms=tuple(baseline_ms),
-                  dics_reg=dics_reg, pick_ori=pick_ori, n_jobs=omp_nthreads),
+                  dics_reg=dics_reg, pick_ori=pick_ori, baseline_scope=baseline_scope,
+                  n_jobs=omp_nthreads),
         name="band_power", n_procs=omp_nthreads, mem_gb=estimate_mem_gb("band_power", data_gb))
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.meg),
@@ -158,6 +161,10 @@ _TSSS_DESC = (
     "detection of noisy and flat channels, using the system's fine-calibration and cross-talk "
     "files when available; recordings already SSS-processed were left unchanged. "
 )
+_ORIENTATION = {"normal": "oriented along the cortical normal of each grid point",
+                "max-power": "maximum-power orientation"}
+_BASELINE = {"block": "the block's baseline",
+             "run": "the mean baseline of the run's blocks"}
 _DESC = (
     "{tsss}Epochs from {tmin} to {tmax} ms around each picture were cut and trials in which an "
     "EOG channel exceeded {eog} µV peak-to-peak were rejected. Source power was estimated on "
@@ -166,8 +173,7 @@ _DESC = (
     "spacing, averaged within each band) were computed for each block of pictures in "
     "{n_windows} windows of {length:g} ms starting from {first:g} to {last:g} ms and in the "
     "baseline ({b0:g} to {b1:g} ms); one filter per run and band (regularisation {reg:g}, "
-    "unit-noise-gain, maximum-power orientation) was computed from the cross-spectral density "
-    "pooled over all trials and windows. The relative power change from the baseline was "
-    "averaged over the grid points of each parcel and normalised per run and band (mean over "
+    "unit-noise-gain, {ori}) was computed from the cross-spectral density pooled over all "
+    "trials and windows. The relative power change from {baseline} was averaged over the grid points of each parcel and normalised per run and band (mean over "
     "blocks removed per window, divided by the standard deviation over blocks and windows)."
 )
