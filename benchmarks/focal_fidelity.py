@@ -10,8 +10,8 @@ all runs) with the planted change (``sourcedata/simulation/blocks.tsv``):
 
 * **sensors**: the 10 gradiometers with the largest gain for the site, power from the app's
   wavelet CSD (no beamformer);
-* **LCMV, true points**: a unit-gain scalar LCMV (``w = C⁻¹g / gᵀC⁻¹g``, regularisation 5 % of
-  the mean sensor variance, as MNE's ``reg``) with the true gain ``g`` of each point, on
+* **LCMV, true points**: a unit-gain scalar LCMV (``w = C⁻¹g / gᵀC⁻¹g``, regularisation 5 %
+  of the mean sensor variance, as MNE's ``reg``) with the true gain ``g`` of each point, on
   band-pass-filtered data, power as mean square in the windows; on the unprocessed recording
   and on the app's tSSS output. It knows where the sources are and how they point: it bounds
   what a measurement can reach;
@@ -54,7 +54,7 @@ from bids_app.meg.maxwell import tsss
 from bids_app.meg.power import event_related_power
 from bids_app.simulate import meg as sim_meg
 from bids_app.simulate.anatomy import prepare_template_anatomy
-from bids_app.simulate.focal import site_forward, site_gain
+from bids_app.simulate.focal import holding_parcels, site_forward, site_gain
 
 MEG = Config().meg
 STARTS = np.array(Config().window_starts_ms())
@@ -179,12 +179,10 @@ def planted_units(truth: dict, anatomy) -> list[dict]:
     names = list(anatomy.parcel_names)
     units = []
     for site in truth["sites"]:
-        nearest = [np.argmin(np.linalg.norm(grid - p, axis=1)) for p in site["points_mm"]]
-        parcels = anatomy.point_parcel[nearest]
-        units.append({"name": site["name"], "effect": site["effect"],
-                      "points_mm": np.array(site["points_mm"]),
-                      "normals": np.array(site["normals"]),
-                      "holding": int(np.bincount(parcels[parcels >= 0]).argmax())})
+        points = np.array(site["points_mm"])
+        parcel = holding_parcels(points, anatomy, ("lh", "rh").index(site["hemi"]))[0]
+        units.append({"name": site["name"], "effect": site["effect"], "points_mm": points,
+                      "normals": np.array(site["normals"]), "holding": names.index(parcel)})
     if not units:
         for effect in truth["effects"]:
             for parcel in effect["parcels"]:
@@ -207,6 +205,10 @@ def main():
     parser.add_argument("--n-subjects", type=int, default=2)
     parser.add_argument("--n-runs", type=int, default=2)
     parser.add_argument("--sfreq", type=float, default=300.0)
+    parser.add_argument("--app", action="store_true",
+                        help="also run the app's participant level on the study (with its "
+                        "defaults, into FOLDER/derivatives-EFFECTS) and correlate its fMRI and "
+                        "MEG tables for each unit's holding parcel with the planted values")
     args = parser.parse_args()
     tracemalloc.start()
     t0 = time.perf_counter()
@@ -214,7 +216,9 @@ def main():
     t_sim = time.perf_counter() - t0
     sim_dir = bids / "sourcedata" / "simulation"
     truth = json.loads((sim_dir / "truth.json").read_text())
-    planted_table = pd.read_csv(sim_dir / "blocks.tsv", sep="\t")
+    planted_table = pd.read_csv(sim_dir / "blocks.tsv", sep="\t",
+                                dtype={"subject": str, "run": str})
+    planted_table["run"] = planted_table["run"].astype(int)
     effects = {e["name"]: e for e in truth["effects"]}
     anatomy = prepare_template_anatomy(args.folder / "anatomy")
     sites = planted_units(truth, anatomy)
@@ -249,8 +253,7 @@ def main():
             inside = np.isin(STARTS, effect["window_starts_ms"])
             window_ms = (min(effect["window_starts_ms"]),
                          max(effect["window_starts_ms"]) + MEG.window_length_ms)
-            rows = planted_table[(planted_table.subject == f"sub-{sub}")
-                                 | (planted_table.subject.astype(str) == sub)]
+            rows = planted_table[planted_table.subject == sub]
             rows = rows[(rows.run == run) & (rows.parcel == site["name"])].sort_values("block")
             record("planted", site["name"], rows.meg_relchange.to_numpy())
             points, normals = site["points_mm"], site["normals"]
@@ -301,6 +304,49 @@ def main():
     _print_table(results, parcel_rows, sites, holding, anatomy.parcel_names)
     print(f"\nsimulation {t_sim:.0f} s, chain {t_chain:.0f} s, peak traced memory "
           f"{peak / 1e9:.2f} GB")
+    if args.app:
+        app_tables(bids, args.folder, args.effects, sites, effects, planted_table,
+                   anatomy.parcel_names)
+
+
+def app_tables(bids, folder, effects_name, sites, effects, planted_table, parcel_names):
+    """The app end to end (coregistration, realignment, sampling, tSSS, DICS): its fMRI block
+    values and MEG relative changes of each unit's holding parcel against the planted ones."""
+    from bids_app.cli.run import run
+
+    out = folder / f"derivatives-{effects_name}"
+    if not list(out.glob("sub-*/meg/*_desc-dics_meg.tsv.gz")):
+        t0 = time.perf_counter()
+        code = run([str(bids), str(out), "participant", "-w", str(folder / "work"),
+                    "--nprocs", "2", "--random-seed", "1"])
+        print(f"\napp participant level: exit {code}, {time.perf_counter() - t0:.0f} s")
+    print(f"\n{'the app end to end, holding parcel':40s}{'fMRI r (rank)':>18s}"
+          f"{'MEG r (rank)':>18s}")
+    for site in sites:
+        effect = effects[site["effect"]]
+        parcel = parcel_names[site["holding"]]
+        fmri, meg = [], []
+        for table in sorted(out.glob("sub-*/func/*_desc-blocks_bold.tsv")):
+            sub, run_label = table.name.split("_")[0], table.name.split("_run-")[1][:2]
+            rows = planted_table[(planted_table.subject == sub[len("sub-"):])
+                                 & (planted_table.run == int(run_label))
+                                 & (planted_table.parcel == site["name"])].set_index("block")
+            values = pd.read_csv(table, sep="\t").pivot(index="block", columns="parcel",
+                                                        values="value")
+            fmri.append(values.join(rows[["fmri_amplitude"]], how="inner"))
+            meg_table = next(out.glob(f"{sub}/meg/{sub}_*run-{run_label}_*dics_meg.tsv.gz"))
+            power = pd.read_csv(meg_table, sep="\t")
+            power = power[(power.band == effect["band"])
+                          & power.window_start_ms.round(1).isin(
+                              np.round(effect["window_starts_ms"], 1))]
+            change = power.groupby(["block", "parcel"]).relchange.mean().unstack("parcel")
+            meg.append(change.join(rows[["meg_relchange"]], how="inner"))
+        cells = []
+        for frames, column in ((fmri, "fmri_amplitude"), (meg, "meg_relchange")):
+            joined = pd.concat(frames)
+            rs = joined.drop(columns=column).corrwith(joined[column])
+            cells.append(f"{rs[parcel]:10.2f} (rank {int((rs > rs[parcel]).sum()) + 1:>2d})")
+        print(f"{site['name']:40s}" + "".join(cells))
 
 
 def _check_app_function(epochs, forward, anatomy, events, effect, power, inside) -> bool:

@@ -171,17 +171,19 @@ find_bad_channels = false
 
 
 def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Path = "default",
-             seed: int = 0, nprocs: int | None = None) -> int:
+             seed: int = 0, nprocs: int | None = None,
+             plant_atlas_file: Path | None = None) -> int:
     """Simulate the small preset in ``out_dir/bids`` (unless a dataset is there), then run the
     participant and group levels into ``out_dir/derivatives``; the exit code of the first level
-    that fails, else 0."""
+    that fails, else 0. ``plant_atlas_file`` places focal sites by another atlas's regions
+    (:func:`simulate`)."""
     from bids_app.cli.run import run
 
     out = Path(out_dir).resolve()
     bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
     if not (bids / "dataset_description.json").is_file():
         simulate(bids, preset="small", n_subjects=n_subjects, effects=effects, seed=seed,
-                 overwrite=True)
+                 plant_atlas_file=plant_atlas_file, overwrite=True)
     else:
         LOGGER.info("Reusing the simulated dataset in %s", bids)
     config = out / "demo_config.toml"
