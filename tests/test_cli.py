@@ -31,6 +31,9 @@ def test_labels_with_and_without_prefix(tmp_path):
                            "--session-label", "ses-meg"])
     assert config.execution.participant_label == ["01", "02"]
     assert config.execution.session_label == ["meg"]
+    # the task as file names spell it
+    config = build_config(["/d", "/o", "participant", "--task", "task-naming", "rest"])
+    assert config.execution.task == ["naming", "rest"]
 
 
 def test_labels_from_file(tmp_path):

@@ -9,7 +9,7 @@ show task-dependent effects reliably, whatever the analysis.
 
 It takes about 45 minutes on 2 cores, so it runs only when asked::
 
-    MEGFMRI_RECOVERY=1 python -m pytest tests/test_recovery.py -p no:xdist -s
+    MEGFMRI_RECOVERY=1 python -m pytest tests/test_recovery.py -n 0 -s
 
 ``MEGFMRI_RECOVERY`` may also name a folder: the study is written there and kept, and a
 finished study found there is checked again without being recomputed.
@@ -22,7 +22,7 @@ test data) while the app analyses with its own default atlas: 10 subjects x 2 ru
 size. Every task-invariant coupling must be found in both hemispheres, at least half of the
 task-dependent ones, and the null parcels stay at the chance rate. About 30 minutes::
 
-    MEGFMRI_FOCAL_RECOVERY=1 python -m pytest tests/test_recovery.py -p no:xdist -s
+    MEGFMRI_FOCAL_RECOVERY=1 python -m pytest tests/test_recovery.py -n 0 -s
 """
 
 from __future__ import annotations

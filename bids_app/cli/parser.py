@@ -150,7 +150,8 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--session-label", "--session_label", dest="session_label", nargs="+",
                    metavar="LABEL", help="sessions to use (with or without 'ses-')")
     g.add_argument("--task", "--task-id", dest="task", nargs="+", metavar="TASK",
-                   help="task label(s) to analyse (default: every task with MEG and BOLD runs)")
+                   help="task label(s) to analyse, with or without 'task-' (default: every task "
+                   "with MEG and BOLD runs)")
     g.add_argument("--bids-filter-file", dest="bids_filter_file", type=_existing_file,
                    metavar="FILE",
                    help="JSON file refining the queries 'bold', 'meg' and 't1w' with BIDS "
@@ -311,6 +312,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[
             value = getattr(ns, dest)
             if dest == "participant_label":
                 value = _read_labels(value)
+            elif dest == "task":            # as the file names spell it: task-naming
+                value = [label.removeprefix("task-") for label in value]
             section, name = key.split(".")
             overrides.setdefault(section, {})[name] = value
             ns.option_names[key] = flags[dest]

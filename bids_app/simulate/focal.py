@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import mne
 import numpy as np
 
-__all__ = ["FocalSite", "place_site", "site_forward", "site_gain", "site_voxels",
-           "label_centroid"]
+__all__ = ["FocalSite", "place_site", "site_forward", "site_gain", "gain_along_normals",
+           "site_voxels", "label_centroid"]
 
 
 @dataclass
@@ -158,7 +158,11 @@ def site_gain(info: mne.Info, trans, bem, points_mm: np.ndarray,
     ch_names : list of str
         The rows.
     """
-    fwd = site_forward(info, trans, bem, points_mm, normals)
+    return gain_along_normals(site_forward(info, trans, bem, points_mm, normals))
+
+
+def gain_along_normals(fwd: mne.Forward) -> tuple[np.ndarray, list[str]]:
+    """Columns of a :func:`site_forward` model along each point's normal, and the rows."""
     used = fwd["src"][0]["vertno"]
     nn_head = fwd["src"][0]["nn"][used]                          # rotated with the positions
     free = fwd["sol"]["data"].reshape(len(fwd["sol"]["row_names"]), len(used), 3)
