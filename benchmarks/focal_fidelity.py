@@ -257,7 +257,7 @@ def main():
         for site in sites:
             effect = effects[site["effect"]]
             band = sim_meg.BANDS[effect["band"]]
-            inside = np.isin(STARTS, effect["window_starts_ms"])
+            inside = np.isclose(STARTS[:, None], effect["window_starts_ms"]).any(axis=1)
             window_ms = (min(effect["window_starts_ms"]),
                          max(effect["window_starts_ms"]) + MEG.window_length_ms)
             rows = planted_table[planted_table.subject == sub]
@@ -372,7 +372,9 @@ def _check_app_function(epochs, forward, anatomy, events, effect, power, inside)
                                  baseline_scope=MEG.baseline_scope)
     table = result.table.pivot_table(index=["block", "parcel"], columns="window_start_ms",
                                      values="relchange")
-    app = table.loc[:, STARTS[inside]].mean(axis=1).unstack("parcel")
+    columns = [c for c in table.columns if np.isclose(c, STARTS[inside]).any()]
+    assert len(columns) == inside.sum()
+    app = table[columns].mean(axis=1).unstack("parcel")
     app = app[list(anatomy.parcel_names)].to_numpy()
     ours = dics.parcel_average(change(power, inside, MEG.baseline_scope), anatomy.point_parcel,
                                len(anatomy.parcel_names))

@@ -188,7 +188,12 @@ def test_group_tables_and_report(study):
     assert (boot.ci999_low <= boot.ci99_low + 1e-12).all()
     assert (boot.ci99_high <= boot.ci999_high + 1e-12).all()
     assert len(list((group / "figures").glob("*.png"))) >= 4
-    assert "<img" in (study["out"] / "group.html").read_text()
+    page = (study["out"] / "group.html").read_text()
+    assert "<img" in page
+    # the group level's methods text is written and shown after the participant level's
+    methods = (study["out"] / "logs" / "CITATION-group.md").read_text()
+    assert methods.startswith("# Methods: group level") and "Spearman rank correlation" in methods
+    assert page.index("Spearman rank correlation") > page.index("event-related DICS beamformer") > 0
 
 
 def test_written_tables_reproduce_their_own_statistics(study):

@@ -27,6 +27,7 @@ def run_group(config: Config) -> int:
             "participant level into this folder first: megfmri-fusion <bids_dir> "
             f"{out} participant"
         )
+    from bids_app.workflows.base import write_boilerplate
     from bids_app.workflows.execution import check_resources, configure_nipype, run_workflow
     from bids_app.workflows.group import init_group_wf_from_config
 
@@ -38,6 +39,7 @@ def run_group(config: Config) -> int:
     check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
     open_output(config, run_id)
     save_config(config, run_id)
+    write_boilerplate(workflow, out / "logs", level="group")
     run_workflow(workflow, crash_dir=crash_dir, label="group", **execution_options(config))
     LOGGER.info("Group level done: report %s", out / "group.html")
     return EXIT_OK

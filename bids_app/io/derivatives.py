@@ -30,6 +30,9 @@ LOGGER = logging.getLogger(__name__)
 APP_NAME = "megfmri-fusion"
 CODE_URL = "https://github.com/megfmri-fusion/megfmri-fusion"
 
+#: The methods texts in ``<output_dir>/logs``: the participant level's, then the group level's.
+CITATION_FILES = {"participant": "CITATION.md", "group": "CITATION-group.md"}
+
 #: Order of entities in file names (BIDS specification, appendix "Entity table").
 ENTITY_ORDER = ("sub", "ses", "task", "acq", "run", "hemi", "space", "atlas", "desc")
 

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bids_app import __version__  # noqa: E402
-from bids_app.io.derivatives import read_table, sidecar_path  # noqa: E402
+from bids_app.io.derivatives import CITATION_FILES, read_table, sidecar_path  # noqa: E402
 from bids_app.reports.cortex import parcel_values_on_vertices  # noqa: E402
 from bids_app.reports.cortex import vertex_labels as cortex_vertex_labels  # noqa: E402
 from bids_app.reports import figures  # noqa: E402
@@ -337,9 +337,10 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
             sec.table(nulls)
             sec.text(_recovery_summary(planted, nulls, t["spearman"]))
         sections.append(sec)
-    methods = output_dir / "logs" / "CITATION.md"
-    if methods.is_file():
-        sections.append(Section("Methods").raw(markdown_to_html(methods.read_text())))
+    methods = [output_dir / "logs" / name for name in CITATION_FILES.values()]
+    if any(path.is_file() for path in methods):
+        sections.append(Section("Methods").raw("".join(
+            markdown_to_html(path.read_text()) for path in methods if path.is_file())))
     configs = sorted((output_dir / "logs").glob("config-*.toml"))
     about = Section("About").items([("megfmri-fusion", __version__), ("parcellation", atlas)])
     if configs:

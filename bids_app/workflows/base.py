@@ -345,7 +345,7 @@ def collect_descriptions(workflow) -> list[str]:
     return texts
 
 
-def render_boilerplate(workflow) -> str:
+def render_boilerplate(workflow, title: str = "Methods") -> str:
     """The methods text in Markdown, with the references cited, numbered in order."""
     import mne
     import nipype
@@ -372,15 +372,18 @@ def render_boilerplate(workflow) -> str:
     body = re.sub(r"\[(@[^\]]+)\]", cite, body)
     refs = "\n".join(f"{i}. {REFERENCES[key]}" for i, key in enumerate(order, start=1))
     return (
-        "# Methods\n\n"
+        f"# {title}\n\n"
         "The text below was written by megfmri-fusion from the configuration of this run. It is "
         "released under the CC0 licence: copy it into your manuscript unchanged.\n\n"
         f"{body}\n\n## References\n\n{refs}\n"
     )
 
 
-def write_boilerplate(workflow, logs_dir: Path) -> Path:
-    """Write ``CITATION.md`` (the methods text) into ``logs_dir`` atomically."""
-    from bids_app.io.derivatives import atomic_write_text
+def write_boilerplate(workflow, logs_dir: Path, level: str = "participant") -> Path:
+    """Write the methods text of ``level`` (:data:`CITATION_FILES`) into ``logs_dir``
+    atomically."""
+    from bids_app.io.derivatives import CITATION_FILES, atomic_write_text
 
-    return atomic_write_text(Path(logs_dir) / "CITATION.md", render_boilerplate(workflow))
+    title = "Methods" if level == "participant" else "Methods: group level"
+    return atomic_write_text(Path(logs_dir) / CITATION_FILES[level],
+                             render_boilerplate(workflow, title))
