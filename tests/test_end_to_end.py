@@ -406,6 +406,9 @@ def test_group_report_renders(study, chromium):
     page = (study["out"] / "group.html").read_text()
     for s in range(1, N_SUBJECTS + 1):
         assert f'href="sub-{s:02d}.html#fmri"' in page and f'href="sub-{s:02d}.html#meg"' in page
+    atlas = _single(study["out"], "atlas-*_dseg.tsv").name.split("_")[0][len("atlas-"):]
+    if atlas == "fallback":  # the group page says so too, not "No warnings"
+        assert any("fallback parcellation" in w for w in shown.warnings), shown.warnings
     assert "Effects (Table 1)" in shown.subtitles
     assert "Simulation: planted vs found" in shown.subtitles
     for png in (study["out"] / "group" / "figures").glob("*.png"):
