@@ -185,8 +185,9 @@ class _RegistrationQCOutputSpec(TraitedSpec):
 
 
 class RegistrationQC(SimpleInterface):
-    """Check the EPI-to-T1w registration: the residual shift (:func:`bids_app.fmri.qc.
-    residual_shift`) and before/after slices with the surface contours."""
+    """Check the EPI-to-T1w registration: the residual shift
+    (:func:`bids_app.fmri.qc.residual_shift`) and before/after slices with the surface
+    contours (:func:`bids_app.reports.qc_figures.registration_figures`)."""
 
     input_spec = _RegistrationQCInputSpec
     output_spec = _RegistrationQCOutputSpec
@@ -348,13 +349,18 @@ class FsaverageParcels(SimpleInterface):
         import nibabel as nib
 
         from bids_app.fmri import fsaverage_parcel_time_series
+        from bids_app.fmri.surface import parcel_coverage
 
         parc = load_parcellation(self.inputs.parcellation)
         lh, rh = (_gifti_time_series(nib.load(f))
                   for f in (self.inputs.lh_file, self.inputs.rh_file))
         series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],
                                               dummy_scans=self.inputs.dummy_scans)
-        _write_time_series(self, runtime, series, source="fMRIPrep fsaverage GIFTI")
+        n_grid = len(parc["fmri_parcel"]) // 2
+        valid = np.concatenate([np.any(h[:n_grid, self.inputs.dummy_scans:] != 0, axis=1)
+                                for h in (lh, rh)])
+        _write_time_series(self, runtime, series, source="fMRIPrep fsaverage GIFTI",
+                           coverage=parcel_coverage(valid, parc["fmri_parcel"], parc["names"]))
         return runtime
 
 
