@@ -218,3 +218,15 @@ def test_sensor_spectra_peak_at_the_signal_frequency():
     assert set(spectra) == {"mag", "grad"} and freqs[-1] <= 40.0
     for values in spectra.values():
         assert freqs[np.argmax(values)] == pytest.approx(10.0)
+
+
+def test_sensor_spectra_average_power_before_the_logarithm():
+    """A quiet channel beside a loud one halves the mean power (-3 dB); a mean of logarithms
+    would put the spectrum half-way between the two in dB."""
+    rng = np.random.default_rng(3)
+    info = mne.create_info(["G1", "G2"], 250.0, "grad")
+    data = np.vstack([1e-10 * rng.normal(size=5000), 1e-14 * rng.normal(size=5000)])
+    freqs, spectra = sensor_spectra(mne.io.RawArray(data, info, verbose="error"), n_fft=250)
+    _, loud = sensor_spectra(mne.io.RawArray(data[:1], mne.create_info(["G1"], 250.0, "grad"),
+                                             verbose="error"), n_fft=250)
+    assert np.allclose(spectra["grad"], loud["grad"] + np.log10(0.5), atol=1e-6)
