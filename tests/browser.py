@@ -22,6 +22,9 @@ PROBE = (
     '.map(i => i.getAttribute("src"));'
     'document.body.setAttribute("data-broken", JSON.stringify(broken));'
     'document.body.setAttribute("data-images", String(document.images.length));'
+    "const shown = [...document.images].filter(i => i.getBoundingClientRect().height > 0 && "
+    'getComputedStyle(i).opacity !== "0").map(i => i.getAttribute("src"));'
+    'document.body.setAttribute("data-visible", JSON.stringify(shown));'
     "});</script>"
 )
 
@@ -39,6 +42,8 @@ class Rendered:
     first_block: str = ""                                  # id of the first element in <main>
     n_images: int = -1
     broken: list[str] = field(default_factory=list)
+    visible: list[str] = field(default_factory=list)   # images shown on screen after load
+    alerts: list[str] = field(default_factory=list)    # text of class="alert" elements
 
 
 class _DomParser(HTMLParser):
@@ -54,6 +59,7 @@ class _DomParser(HTMLParser):
         if tag == "body":
             self.out.broken = json.loads(attrs.get("data-broken") or "null")
             self.out.n_images = int(attrs.get("data-images", "-1"))
+            self.out.visible = json.loads(attrs.get("data-visible") or "[]")
         if self._stack and self._stack[-1][0] == "main" and not self.out.first_block:
             self.out.first_block = attrs.get("id", "")
         if tag not in ("img", "meta", "br", "hr", "link"):
@@ -76,6 +82,8 @@ class _DomParser(HTMLParser):
             self.out.subtitles.append(text)
         elif tag == "li" and in_warnings:
             self.out.warnings.append(text)
+        if self._stack[-1][1].get("class") == "alert":
+            self.out.alerts.append(text)
 
 
 def render(html: Path, timeout: float = 60.0) -> Rendered:
@@ -93,6 +101,16 @@ def render(html: Path, timeout: float = 60.0) -> Rendered:
     parser = _DomParser()
     parser.feed(dom)
     return parser.out
+
+
+def print_to_pdf(html: Path, pdf: Path, timeout: float = 60.0) -> bytes:
+    """Print ``html`` with headless Chromium (print media styles) and return the PDF."""
+    subprocess.run(
+        [browser(), "--headless", "--no-sandbox", "--disable-gpu",
+         "--allow-file-access-from-files", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", html.resolve().as_uri()],
+        capture_output=True, timeout=timeout, check=True)
+    return pdf.read_bytes()
 
 
 def has_content(png: Path, min_share: float = 0.01) -> bool:

@@ -335,12 +335,86 @@ def test_participant_report_renders_with_warnings_on_top(study, chromium):
     names = [png.name for png in pngs]
     assert "sub-01_task-naming_run-01_desc-motion_bold.png" in names, names
     assert f"sub-01_atlas-{atlas}_dseg.png" in names, names
-    pattern = r"sub-01_(task-naming_run-01_desc-[a-z]+_(bold|meg)|atlas-[a-z0-9]+_dseg)\.png"
+    pattern = (r"sub-01_(task-naming_run-01_desc-[a-z0-9]+_(bold|meg)|atlas-[a-z0-9]+_dseg"
+               r"|desc-[a-z]+_meg)\.png")
     assert all(re.fullmatch(pattern, name) for name in names), names
+    # the quality-control views of issue 24, each on the page (flicker frames hidden but
+    # loaded) and not blank (checked above)
+    views = {"desc-regafter_bold", "desc-regbefore_bold", "desc-regt1w_bold",
+             "desc-coverage_bold", "desc-psd_meg", "desc-trials_meg", "desc-eog_meg"}
+    expected = {f"sub-01_task-naming_run-01_{v}.png" for v in views}
+    expected |= {"sub-01_desc-coreg_meg.png", "sub-01_desc-bem_meg.png"}
+    assert expected <= set(names), expected - set(names)
+    visible = {Path(src).name for src in shown.visible}
+    assert expected - visible == {"sub-01_task-naming_run-01_desc-regbefore_bold.png",
+                                  "sub-01_task-naming_run-01_desc-regt1w_bold.png"}
+    assert {"MEG-MRI coregistration", "Head model over the MRI",
+            "task-naming_run-01: bad channels"} <= set(shown.subtitles)
+    # the demo's registrations are right: neither misregistration warning
+    assert not [w for w in shown.warnings if "looks off" in w], shown.warnings
+
+
+def test_misregistration_and_shifted_transform_are_flagged_on_top(study, chromium, tmp_path):
+    """Issue 24: the real quality-control nodes rerun on sub-01's files with the EPI-T1w
+    registration shifted by 10 mm and the head-MRI transform shifted by 10 mm; the report built
+    from their summaries warns of both at the top, with the measures (measured on the small
+    preset: residual shift 0 mm and residual translation < 0.1 mm as registered; 10.0 mm and
+    10.0 mm shifted)."""
+    import mne
+
+    from bids_app.interfaces.anatomy import AnatomyQC
+    from bids_app.interfaces.fmri import RegistrationQC
+    from bids_app.reports.participant import build_participant_report, report_inputs_path
+
+    work = study["work"] / "megfmri_participant_wf" / "sub_01_wf"
+    fmri, anat = work / "fmri_task_naming_run_01_wf", work / "anat_wf"
+    fs = study["bids"] / "derivatives" / "freesurfer"
+    affine = np.loadtxt(fmri / "coregister" / "t1w_to_epi.txt")
+    affine[:3, 3] += (0.0, 10.0, 0.0)
+    np.savetxt(tmp_path / "shifted_t1w_to_epi.txt", affine)
+    trans = mne.read_trans(anat / "head_mri_trans" / "head-mri-trans.fif")
+    trans["trans"][:3, 3] += (0.01, 0.0, 0.0)
+    mne.write_trans(tmp_path / "shifted-trans.fif", trans)
+    (tmp_path / "reg").mkdir()
+    (tmp_path / "anat").mkdir()
+    registration = RegistrationQC(
+        mean_file=str(fmri / "realign" / "bold_mean.nii.gz"), t1w=str(fs / "sub-01" / "mri" / "T1.mgz"),
+        affine_file=str(tmp_path / "shifted_t1w_to_epi.txt"), subjects_dir=str(fs),
+        subject_id="sub-01", fmri_grid=str(anat / "parcellate" / "fmri_grid.npz"),
+        run="task-naming_run-01").run(cwd=str(tmp_path / "reg")).outputs.report
+    anatomy = AnatomyQC(
+        meg_file=str(_single(study["bids"] / "sub-01" / "meg", "*_meg.fif")),
+        trans=str(tmp_path / "shifted-trans.fif"), subjects_dir=str(fs), subject_id="sub-01",
+        inner_skull=str(fs / "sub-01" / "bem" / "inner_skull.surf"),
+        src=str(anat / "parcellate" / "grid-src.fif")).run(cwd=str(tmp_path / "anat")).outputs.report
+    shifted = {json.loads(Path(p).read_text())["kind"]: json.loads(Path(p).read_text())
+               for p in (registration, anatomy)}
+    assert 9.0 <= shifted["fmri_registration_qc"]["residual_shift_mm"] <= 11.0
+    assert 9.0 <= shifted["anat_qc"]["residual_translation_mm"] <= 11.0
+    inputs = json.loads(report_inputs_path(study["out"], "01").read_text())
+    as_registered = {s["kind"]: s for _, s in inputs["summaries"] if s["kind"] in shifted}
+    assert as_registered["fmri_registration_qc"]["residual_shift_mm"] < 2.0
+    assert as_registered["anat_qc"]["residual_translation_mm"] < 1.0
+    summaries = [(run, shifted.get(s["kind"], s)) for run, s in inputs["summaries"]]
+    page = build_participant_report(
+        output_dir=tmp_path / "out", subject="01", plan_text=inputs["plan_text"],
+        anatomy_mode=inputs["anatomy_mode"], warnings=inputs["warnings"], summaries=summaries,
+        conditions=inputs["conditions"], bands=inputs["bands"])
+    shown = render(page)
+    assert shown.first_block == "warnings" and shown.broken == []
+    assert any("EPI-T1w registration looks off" in w for w in shown.warnings), shown.warnings
+    assert any("MEG-MRI coregistration looks off" in w for w in shown.warnings), shown.warnings
 
 
 def test_group_report_renders(study, chromium):
-    shown = _check_page(study["out"] / "group.html", ["Methods", "About"])
+    shown = _check_page(study["out"] / "group.html", ["Participants", "Methods", "About"])
+    # one line per participant, linking to its report's sections (issue 24)
+    page = (study["out"] / "group.html").read_text()
+    for s in range(1, N_SUBJECTS + 1):
+        assert f'href="sub-{s:02d}.html#fmri"' in page and f'href="sub-{s:02d}.html#meg"' in page
+    atlas = _single(study["out"], "atlas-*_dseg.tsv").name.split("_")[0][len("atlas-"):]
+    if atlas == "fallback":  # the group page says so too, not "No warnings"
+        assert any("fallback parcellation" in w for w in shown.warnings), shown.warnings
     assert "Effects (Table 1)" in shown.subtitles
     assert "Simulation: planted vs found" in shown.subtitles
     for png in (study["out"] / "group" / "figures").glob("*.png"):

@@ -1,6 +1,7 @@
 """The group report's reading aids: the effects table's caution, planted vs found."""
 
 import itertools
+import json
 
 import pandas as pd
 
@@ -83,3 +84,29 @@ def test_planted_vs_found_checks_condition_band_windows_and_counts_null_bins():
     assert _recovery_summary(planted, nulls, spearman) == (
         "2 of 3 planted (effect, hemisphere) pairs found. Null parcels: 6 significant bins of "
         "132 (4.55 %; about 0.25 % are expected by chance), in 1 of 1 parcels.")
+
+
+def test_participants_section_links_each_report_and_repeats_its_warnings(tmp_path):
+    """Issue 24: one line per participant report, linking to its QC sections, with the
+    participant-level warnings repeated; a participant with warnings is named in the group
+    page's warnings box."""
+    from bids_app.reports.group import participants_section
+    from bids_app.reports.html import render_page
+    from bids_app.reports.participant import report_warnings_path
+
+    for subject, warnings in (("01", []), ("02", ["task-x_run-1: the EPI-T1w registration "
+                                                  "looks off"])):
+        (tmp_path / f"sub-{subject}.html").write_text("<html></html>")
+        path = report_warnings_path(tmp_path, subject)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"subject": subject, "warnings": warnings, "sections": {
+            "Run plan": "run-plan", "Anatomy and parcels": "anatomy-and-parcels",
+            "fMRI": "fmri", "MEG": "meg"}}))
+    section, warnings = participants_section(tmp_path)
+    page = render_page("group", "", [section], warnings)
+    assert warnings == ["sub-02: 1 participant-level warning(s), listed under Participants"]
+    for subject in ("01", "02"):
+        for anchor in ("anatomy-and-parcels", "fmri", "meg"):
+            assert f'href="sub-{subject}.html#{anchor}"' in page
+        assert f'href="sub-{subject}.html#run-plan"' not in page
+    assert "EPI-T1w registration looks off" in page and "no warnings" in page

@@ -161,7 +161,7 @@ def test_fsaverage_parcels_reads_fmriprep_gifti(tmp_path, intent):
     assert series["b-rh"].isna().all()
     summary = json.loads(open(result.outputs.report).read())
     assert summary == {"kind": "fmri_sampling", "source": "fMRIPrep fsaverage GIFTI",
-                       "empty_parcels": ["b-rh"]}
+                       "coverage": {"a-lh": 1.0, "b-rh": 0.0}, "empty_parcels": ["b-rh"]}
 
 
 def test_fmriprep_route_runs_and_recovers_block_amplitudes(tmp_path):

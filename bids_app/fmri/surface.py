@@ -290,6 +290,32 @@ def parcel_time_series(
     return table
 
 
+def parcel_coverage(valid: np.ndarray, parcel_of_point: np.ndarray,
+                    parcel_names: Sequence[str]) -> dict[str, float]:
+    """Share of each parcel's grid points with BOLD signal (inside the field of view, not
+    masked), for the report's coverage map.
+
+    Parameters
+    ----------
+    valid : ndarray of bool, shape (n_points,)
+        Points with a usable voxel (:attr:`SurfaceSamples.valid`).
+    parcel_of_point, parcel_names
+        As :func:`parcel_time_series`.
+
+    Returns
+    -------
+    coverage : dict
+        Parcel name -> share in [0, 1]; parcels without any grid point are left out.
+    """
+    valid = np.asarray(valid, bool)
+    parcels = _parcel_indices(parcel_of_point, len(valid), parcel_names)
+    inside = parcels >= 0
+    total = np.bincount(parcels[inside], minlength=len(parcel_names))
+    good = np.bincount(parcels[inside & valid], minlength=len(parcel_names))
+    return {str(name): float(good[i] / total[i]) for i, name in enumerate(parcel_names)
+            if total[i]}
+
+
 def _parcel_indices(parcel_of_point, n_points: int, parcel_names) -> np.ndarray:
     """Validated integer parcel index per point (-1 = excluded)."""
     parcels = np.asarray(parcel_of_point)

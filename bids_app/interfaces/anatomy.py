@@ -181,6 +181,7 @@ class _HeadModelInputSpec(BaseInterfaceInputSpec):
 
 class _HeadModelOutputSpec(TraitedSpec):
     bem = traits.Str(desc="BEM solution file, or 'sphere' when no inner skull exists")
+    inner_skull = traits.Str(desc="the inner-skull surface used ('' for the sphere)")
     report = File(exists=True, desc="summary (JSON)")
 
 
@@ -198,6 +199,7 @@ class HeadModel(SimpleInterface):
         cwd = Path(runtime.cwd)
         skull = inner_skull_path(self.inputs.subject_id, self.inputs.subjects_dir)
         summary = {"kind": "anat_headmodel"}
+        self._results["inner_skull"] = str(skull or "")
         if skull is None:
             self._results["bem"] = "sphere"
             summary.update(model="sphere fitted to the head shape",
@@ -236,6 +238,7 @@ class _TransInputSpec(BaseInterfaceInputSpec):
 
 class _TransOutputSpec(TraitedSpec):
     trans = File(exists=True, desc="head -> MRI transform")
+    template_fit = traits.Bool(desc="the transform fits template fiducials (no subject MRI)")
     report = File(exists=True, desc="summary (JSON)")
 
 
@@ -257,10 +260,111 @@ class HeadMRITrans(SimpleInterface):
             mode=self.inputs.mode, trans_file=_opt_path(self.inputs.trans_file),
         )
         mne.write_trans(cwd / "head-mri-trans.fif", trans, overwrite=True, verbose="error")
+        template_fit = self.inputs.mode == "fiducials" and _opt_path(self.inputs.trans_file) is None
         write_json(cwd / "trans.json", {"kind": "anat_coregistration", "method": method,
+                                        "template_fit": template_fit,
                                         "trans": np.round(trans["trans"], 6).tolist()})
-        self._results.update(trans=str(cwd / "head-mri-trans.fif"), report=str(cwd / "trans.json"))
+        self._results.update(trans=str(cwd / "head-mri-trans.fif"), report=str(cwd / "trans.json"),
+                             template_fit=template_fit)
         return runtime
+
+
+# --------------------------------------------------------------------------------------------------
+class _AnatomyQCInputSpec(BaseInterfaceInputSpec):
+    meg_file = File(exists=True, mandatory=True, desc="a MEG recording (digitised points)")
+    trans = File(exists=True, mandatory=True, desc="head -> MRI transform")
+    template_fit = traits.Bool(False, usedefault=True, desc="the transform is a template fit")
+    subjects_dir = traits.Str(mandatory=True, desc="SUBJECTS_DIR of the MEG anatomy")
+    subject_id = traits.Str(mandatory=True, desc="FreeSurfer name of the MEG anatomy")
+    inner_skull = traits.Str("", usedefault=True, desc="inner-skull surface ('' for a sphere)")
+    src = File(exists=True, mandatory=True, desc="MEG source grid")
+
+
+class _AnatomyQCOutputSpec(TraitedSpec):
+    report = File(exists=True, desc="coregistration measures and figures (JSON)")
+
+
+class AnatomyQC(SimpleInterface):
+    """Check the MEG-MRI coregistration (head points against the scalp,
+    :mod:`bids_app.meg.coreg_qc`) and draw it, and the head model over the MRI."""
+
+    input_spec = _AnatomyQCInputSpec
+    output_spec = _AnatomyQCOutputSpec
+
+    def _run_interface(self, runtime):
+        import mne
+
+        from bids_app.io.anatomy import mri_fiducials, scalp_surface
+        from bids_app.meg.coreg_qc import head_point_distances, head_points, residual_translation
+
+        cwd = Path(runtime.cwd)
+        subject, subjects_dir = self.inputs.subject_id, Path(self.inputs.subjects_dir)
+        info = mne.io.read_info(self.inputs.meg_file, verbose="error")
+        trans = mne.read_trans(self.inputs.trans, verbose="error")
+        points = head_points(info)
+        scalp = scalp_surface(subject, subjects_dir)
+        summary = {"kind": "anat_qc", "template_fit": bool(self.inputs.template_fit),
+                   "n_head_points": int(len(points.extra)), "figures": {}}
+        distances = np.zeros(0)
+        if scalp is not None and len(points.extra):
+            distances = head_point_distances(points.extra, trans["trans"], *scalp)
+            shift = residual_translation(points.extra, trans["trans"], *scalp)
+            summary.update(head_point_median_mm=float(np.median(distances)),
+                           head_point_max_mm=float(distances.max()),
+                           residual_translation_mm=float(np.linalg.norm(shift)),
+                           residual_translation_xyz_mm=[float(v) for v in shift])
+        if scalp is not None:
+            summary["figures"]["coregistration"] = str(_coregistration_figure(
+                cwd / "coregistration.png", info, trans, points, scalp, distances,
+                mri_fiducials(subject, subjects_dir)))
+        if self.inputs.inner_skull:
+            summary["figures"]["headmodel"] = str(_headmodel_figure(
+                cwd / "headmodel.png", Path(self.inputs.inner_skull), subjects_dir / subject,
+                mne.read_source_spaces(self.inputs.src, verbose="error")))
+        write_json(cwd / "anatomy_qc.json", summary)
+        self._results["report"] = str(cwd / "anatomy_qc.json")
+        return runtime
+
+
+def _coregistration_figure(path, info, trans, points, scalp, distances, fiducials_mri):
+    """Draw the coregistration in the MRI frame (mm)."""
+    import mne
+
+    from bids_app.reports.qc_figures import coregistration_figure
+
+    def to_mri(rr):
+        return 1000.0 * mne.transforms.apply_trans(trans, np.asarray(rr).reshape(-1, 3))
+
+    helmet = mne.surface.get_meg_helmet_surf(info, trans, verbose="error")
+    return coregistration_figure(
+        scalp=(1000.0 * scalp[0], scalp[1]), helmet=(1000.0 * helmet["rr"], helmet["tris"]),
+        head_points=to_mri(points.extra), distances_mm=distances,
+        fiducials_digitised={k: to_mri(v)[0] for k, v in points.fiducials.items()},
+        fiducials_mri={k: 1000.0 * v for k, v in fiducials_mri.items()}, path=path,
+        title="MEG-MRI coregistration (MRI frame): scalp, MEG helmet, head points, fiducials")
+
+
+def _headmodel_figure(path, inner_skull, subject_dir, src):
+    """Draw the inner skull and the source grid over the subject's T1.mgz (scanner RAS, mm)."""
+    import nibabel as nib
+
+    from bids_app.fmri.geometry import tkr_to_scanner
+    from bids_app.fmri.qc import volume_in_box
+    from bids_app.io.anatomy import read_surface
+    from bids_app.reports.qc_figures import headmodel_figure
+
+    rr, tris = read_surface(inner_skull)
+    sources = 1000.0 * np.concatenate([s["rr"][s["vertno"]] for s in src])
+    t1 = subject_dir / "mri" / "T1.mgz"
+    volume, affine = None, np.eye(4)
+    if t1.is_file():
+        img = nib.load(t1)
+        shift = tkr_to_scanner(img)
+        rr, sources = (p @ shift[:3, :3].T + shift[:3, 3] for p in (rr, sources))
+        bounds = np.vstack([rr.min(axis=0) - 5, rr.max(axis=0) + 5])
+        volume, affine = volume_in_box(np.asarray(img.dataobj, np.float32), img.affine, bounds)
+    return headmodel_figure(volume, affine, (rr, tris), sources, path,
+                            title="Head model: BEM inner skull (green) and source grid (red)")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -170,6 +170,64 @@ class RegisterDatToAffine(SimpleInterface):
         return runtime
 
 
+class _RegistrationQCInputSpec(BaseInterfaceInputSpec):
+    mean_file = File(exists=True, mandatory=True, desc="mean EPI")
+    t1w = File(exists=True, mandatory=True, desc="anatomy the EPI was registered to")
+    affine_file = File(exists=True, mandatory=True, desc="T1w -> EPI matrix")
+    subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
+    subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
+    fmri_grid = File(exists=True, mandatory=True, desc="fmri_grid.npz (places the surfaces)")
+    run = traits.Str(mandatory=True, desc="run label (figure titles)")
+
+
+class _RegistrationQCOutputSpec(TraitedSpec):
+    report = File(exists=True, desc="residual shift and figures (JSON)")
+
+
+class RegistrationQC(SimpleInterface):
+    """Check the EPI-to-T1w registration: the residual shift
+    (:func:`bids_app.fmri.qc.residual_shift`) and before/after slices with the surface
+    contours (:func:`bids_app.reports.qc_figures.registration_figures`)."""
+
+    input_spec = _RegistrationQCInputSpec
+    output_spec = _RegistrationQCOutputSpec
+
+    def _run_interface(self, runtime):
+        import nibabel as nib
+
+        from bids_app.fmri.coregister import _volume
+        from bids_app.fmri.geometry import tkr_to_scanner
+        from bids_app.fmri.qc import (display_volumes, grid_placement, residual_shift,
+                                      surface_bounds)
+        from bids_app.io.anatomy import subject_surfaces
+        from bids_app.reports.qc_figures import registration_figures
+
+        epi_img, t1w_img = nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w)
+        epi, t1w = _volume(epi_img, "mean EPI"), _volume(t1w_img, "T1w")
+        t1w_to_epi = np.loadtxt(self.inputs.affine_file)
+        shift = residual_shift(epi, epi_img.affine, t1w, t1w_img.affine,
+                               np.linalg.inv(t1w_to_epi))
+        grid = np.load(self.inputs.fmri_grid)
+        surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
+        lh = grid["hemi"] == 0
+        place = tkr_to_scanner(t1w_img) @ grid_placement(surfaces[0].white, grid["vertices"][lh],
+                                                         grid["white"][lh])
+        meshes = [(rr @ place[:3, :3].T + place[:3, 3], s.tris)
+                  for s in surfaces for rr in (s.white, s.pial)]
+        shown = display_volumes(epi, epi_img.affine, t1w, t1w_img.affine, t1w_to_epi,
+                                bounds_mm=surface_bounds(meshes))
+        cwd = Path(runtime.cwd)
+        figures = registration_figures(shown.t1w, shown.epi_before, shown.epi_after,
+                                       shown.affine, meshes, cwd,
+                                       run=self.inputs.run)
+        write_json(cwd / "registration_qc.json", {
+            "kind": "fmri_registration_qc", "residual_shift_mm": float(np.linalg.norm(shift)),
+            "residual_shift_xyz_mm": [float(v) for v in shift], "figures": figures,
+        })
+        self._results["report"] = str(cwd / "registration_qc.json")
+        return runtime
+
+
 # --------------------------------------------------------------------------------------------------
 class _SampleInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="realigned BOLD")
@@ -207,6 +265,7 @@ class SampleParcels(SimpleInterface):
         import nibabel as nib
 
         from bids_app.fmri import parcel_time_series, sample_bold_on_surface
+        from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
         parc = load_parcellation(self.inputs.parcellation)
@@ -218,7 +277,9 @@ class SampleParcels(SimpleInterface):
         series = parcel_time_series(samples.values, parc["fmri_parcel"], parc["names"],
                                     valid=samples.valid)
         _write_time_series(self, runtime, series, n_points=int(len(samples.valid)),
-                           n_outside=int(samples.n_outside), n_zero=int(samples.n_zero))
+                           n_outside=int(samples.n_outside), n_zero=int(samples.n_zero),
+                           coverage=parcel_coverage(samples.valid, parc["fmri_parcel"],
+                                                    parc["names"]))
         return runtime
 
 
@@ -239,6 +300,7 @@ class SurfaceFileParcels(SimpleInterface):
         import nibabel as nib
 
         from bids_app.fmri import parcel_time_series
+        from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
         parc = load_parcellation(self.inputs.parcellation)
@@ -251,7 +313,9 @@ class SurfaceFileParcels(SimpleInterface):
             here = grid["hemi"] == h
             values[here] = data[grid["vertices"][here]]
         series = parcel_time_series(values, parc["fmri_parcel"], parc["names"])
-        _write_time_series(self, runtime, series, source="FreeSurfer mri_vol2surf")
+        valid = np.all(np.isfinite(values), axis=1) & np.any(values != 0, axis=1)
+        _write_time_series(self, runtime, series, source="FreeSurfer mri_vol2surf",
+                           coverage=parcel_coverage(valid, parc["fmri_parcel"], parc["names"]))
         return runtime
 
 
@@ -285,13 +349,18 @@ class FsaverageParcels(SimpleInterface):
         import nibabel as nib
 
         from bids_app.fmri import fsaverage_parcel_time_series
+        from bids_app.fmri.surface import parcel_coverage
 
         parc = load_parcellation(self.inputs.parcellation)
         lh, rh = (_gifti_time_series(nib.load(f))
                   for f in (self.inputs.lh_file, self.inputs.rh_file))
         series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],
                                               dummy_scans=self.inputs.dummy_scans)
-        _write_time_series(self, runtime, series, source="fMRIPrep fsaverage GIFTI")
+        n_grid = len(parc["fmri_parcel"]) // 2
+        valid = np.concatenate([np.any(h[:n_grid, self.inputs.dummy_scans:] != 0, axis=1)
+                                for h in (lh, rh)])
+        _write_time_series(self, runtime, series, source="fMRIPrep fsaverage GIFTI",
+                           coverage=parcel_coverage(valid, parc["fmri_parcel"], parc["names"]))
         return runtime
 
 

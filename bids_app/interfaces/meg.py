@@ -91,10 +91,12 @@ class MaxwellFilter(SimpleInterface):
 
     def _run_interface(self, runtime):
         from bids_app.meg.maxwell import MaxwellResult, parse_origin, tsss
+        from bids_app.meg.qc import sensor_spectra
 
         path = self.inputs.in_file
         raw = read_meg_raw(path)
         marked_bad = list(raw.info["bads"])
+        freqs, before = sensor_spectra(raw)
         with _about(path), limit_threads(self.inputs.num_threads):
             if self.inputs.apply:
                 result = tsss(raw, calibration=_optional(self.inputs.calibration),
@@ -113,7 +115,14 @@ class MaxwellFilter(SimpleInterface):
                        calibration=_optional(self.inputs.calibration),
                        cross_talk=_optional(self.inputs.cross_talk),
                        st_duration=self.inputs.st_duration,
-                       sfreq=float(raw.info["sfreq"]), duration_s=float(raw.times[-1]))
+                       sfreq=float(raw.info["sfreq"]), duration_s=float(raw.times[-1]),
+                       marked_bad=marked_bad, psd_freqs=np.round(freqs, 3).tolist(),
+                       psd={ch: {"before": np.round(before[ch], 4).tolist()} for ch in before})
+        if result.applied:
+            _, after = sensor_spectra(result.raw)
+            for ch in summary["psd"]:
+                if ch in after:
+                    summary["psd"][ch]["after"] = np.round(after[ch], 4).tolist()
         write_json(cwd / "maxwell.json", summary)
         self._results.update(out_file=str(out), report=str(cwd / "maxwell.json"),
                              settings=self._settings(result, marked_bad))
@@ -239,6 +248,7 @@ class BandPower(SimpleInterface):
         from bids_app.io.checks import read_events
         from bids_app.meg import (band_time_course, event_related_power, make_epochs,
                                   peak_window_maps)
+        from bids_app.meg.qc import eog_envelope, eog_peak_to_peak
 
         raw = mne.io.read_raw_fif(self.inputs.in_file, preload=True, verbose="error")
         trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
@@ -269,6 +279,12 @@ class BandPower(SimpleInterface):
             "source": str(self.inputs.in_file),
             "eog_channels": epochs.eog_channels,
             "eog_reject_uv": self.inputs.eog_reject_uv,
+            "eog_trace": eog_envelope(raw),
+            "trials": {"onset_s": np.round(trials["onset"].to_numpy(float), 3).tolist(),
+                       "ptp_uv": np.round(eog_peak_to_peak(
+                           raw, trials["onset"].to_numpy(float), tmin=self.inputs.tmin_s,
+                           tmax=self.inputs.tmax_s), 2).tolist(),
+                       "kept": [bool(k) for k in epochs.kept]},
             "blocks": result.blocks.to_dict(orient="records"),
             "bands": result.band_summary,
             "n_sources": int(forward["nsource"]),

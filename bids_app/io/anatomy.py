@@ -221,3 +221,40 @@ def write_label_gifti(path: Path, vertex_row: np.ndarray, names: list[str]) -> P
                                      intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")
     img = nib.gifti.GiftiImage(labeltable=table, darrays=[array])
     return atomic_write_bytes(Path(path), img.to_bytes())
+
+
+def scalp_surface(subject: str, subjects_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The scalp of a FreeSurfer subject (vertices in m, MRI surface RAS; triangles), or None.
+
+    Searched as MNE's coregistration searches it: ``bem/<subject>-head-dense.fif``,
+    ``bem/<subject>-head.fif``, any ``bem/*-head.fif`` (the template subject's), then
+    ``bem/outer_skin.surf`` and watershed's ``bem/watershed/<subject>_outer_skin_surface``.
+    """
+    import mne
+
+    bem = Path(subjects_dir) / subject / "bem"
+    fifs = [bem / f"{subject}-head-dense.fif", bem / f"{subject}-head.fif",
+            *sorted(bem.glob("*-head.fif"))]
+    for path in fifs:
+        if path.is_file():
+            surf = mne.read_bem_surfaces(path, verbose="error")[0]
+            return np.asarray(surf["rr"], float), np.asarray(surf["tris"], int)
+    for path in (bem / "outer_skin.surf", bem / "watershed" / f"{subject}_outer_skin_surface"):
+        if path.is_file():
+            rr, tris = read_surface(path)
+            return rr / 1000.0, tris
+    return None
+
+
+def mri_fiducials(subject: str, subjects_dir: Path) -> dict[str, np.ndarray]:
+    """The MRI fiducials of ``bem/*-fiducials.fif`` (m, MRI surface RAS), or {} without one."""
+    import mne
+    from mne.io.constants import FIFF
+
+    names = {FIFF.FIFFV_POINT_LPA: "lpa", FIFF.FIFFV_POINT_NASION: "nasion",
+             FIFF.FIFFV_POINT_RPA: "rpa"}
+    for path in sorted((Path(subjects_dir) / subject / "bem").glob("*-fiducials.fif")):
+        points, _ = mne.io.read_fiducials(path, verbose="error")
+        return {names[p["ident"]]: np.asarray(p["r"], float) for p in points
+                if p["ident"] in names}
+    return {}

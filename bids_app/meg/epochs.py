@@ -79,12 +79,15 @@ class EpochResult:
         One row per block: ``condition``, ``block``, ``n_trials``, ``n_rejected``, ``n_kept``.
     eog_channels : list of str
         EOG channels used for rejection (empty: rejection skipped).
+    kept : ndarray of bool, shape (n_trials,)
+        Whether each trial (row of ``trials``) was kept.
     """
 
-    def __init__(self, epochs, counts, eog_channels):
+    def __init__(self, epochs, counts, eog_channels, kept=None):
         self.epochs = epochs
         self.counts = counts
         self.eog_channels = eog_channels
+        self.kept = kept
 
 
 def make_epochs(
@@ -158,4 +161,4 @@ def make_epochs(
     LOGGER.info("Epochs: %d of %d trials kept (EOG > %s µV rejected)", kept.sum(), len(kept),
                 eog_reject_uv if reject else "n/a")
     epochs.pick([raw.ch_names[i] for i in picks])
-    return EpochResult(epochs, counts, [raw.ch_names[i] for i in eog] if reject else [])
+    return EpochResult(epochs, counts, [raw.ch_names[i] for i in eog] if reject else [], kept)

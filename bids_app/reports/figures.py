@@ -21,11 +21,11 @@ LOGGER = logging.getLogger(__name__)
 _DPI = 90
 
 
-def save(fig, path: Path) -> Path:
-    """Save and close a figure (PNG)."""
+def save(fig, path: Path, *, tight: bool = True) -> Path:
+    """Save and close a figure (PNG); ``tight=False`` keeps the figure's size exactly."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path
 

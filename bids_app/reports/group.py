@@ -280,6 +280,41 @@ def _recovery_summary(planted: pd.DataFrame, nulls: pd.DataFrame,
     return text
 
 
+def participants_section(output_dir: Path) -> tuple[Section, list[str]]:
+    """One line per participant report in ``output_dir``: links to its quality-control
+    sections and its warnings repeated; and one group warning per participant with warnings.
+    """
+    import html
+
+    from bids_app.reports.participant import report_warnings_path
+
+    sec = Section("Participants")
+    lines, warnings = [], []
+    for page in sorted(Path(output_dir).glob("sub-*.html")):
+        subject = page.stem[len("sub-"):]
+        saved = report_warnings_path(output_dir, subject)
+        info = json.loads(saved.read_text()) if saved.is_file() else {}
+        anchors = info.get("sections", {})
+        links = " · ".join(f'<a href="{html.escape(page.name)}#{html.escape(anchor)}">'
+                           f"{html.escape(title)}</a>" for title, anchor in anchors.items()
+                           if title in ("Anatomy and parcels", "fMRI", "MEG"))
+        found = info.get("warnings", [])
+        count = (f'<span class="alert">{len(found)} warning(s)</span>' if found
+                 else '<span class="ok">no warnings</span>')
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in found)
+        lines.append(f'<li><a href="{html.escape(page.name)}">sub-{html.escape(subject)}</a>: '
+                     f"{count}{' — ' + links if links else ''}"
+                     f"{f'<ul>{items}</ul>' if items else ''}</li>")
+        if found:
+            warnings.append(f"sub-{subject}: {len(found)} participant-level warning(s), listed "
+                            "under Participants")
+    if lines:
+        sec.raw(f"<ul>{''.join(lines)}</ul>")
+    else:
+        sec.text("No participant report in this folder.")
+    return sec, warnings
+
+
 def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
                        tables: Sequence[dict], conditions: Sequence[str], bands: Sequence[str],
                        truth_file: Path | None = None) -> Path:
@@ -290,7 +325,9 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     if atlas == "fallback":
         warnings.append("Parcels: the data-driven fallback parcellation (no atlas file was "
                         "available, or --atlas fallback), not the Destrieux atlas of the paper.")
-    sections = []
+    participants, participant_warnings = participants_section(output_dir)
+    warnings.extend(participant_warnings)
+    sections = [participants]
     vertex_labels = cortex_vertex_labels(output_dir, atlas)
     dseg = read_table(output_dir / f"atlas-{atlas}_dseg.tsv")
     truth = json.loads(Path(truth_file).read_text()) if truth_file else None

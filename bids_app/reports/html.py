@@ -7,6 +7,7 @@ top of the page.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,23 @@ figure { margin: 10px 0; } figure img { max-width: 100%; border: 1px solid #ecef
 figcaption { font-size: 13px; color: #4a5566; }
 pre { background: #f4f6f8; padding: 10px; overflow-x: auto; font-size: 12px; }
 .muted { color: #6b7585; font-size: 13px; }
+.alert { color: #b52b27; font-weight: bold; }
+.flicker .frames { position: relative; }
+.flicker .frame { display: none; }
+.flicker label { font-size: 13px; margin-right: 12px; cursor: pointer; }
+.flicker input:nth-of-type(1):checked ~ .frames .frame-0,
+.flicker input:nth-of-type(2):checked ~ .frames .frame-1,
+.flicker input:nth-of-type(3):checked ~ .frames .frame-2 { display: block; }
+.flicker input.auto:checked ~ .frames .frame-0 { display: block; position: absolute; top: 0;
+    left: 0; animation: flick 1.6s steps(1) infinite; }
+.flicker input.auto:checked ~ .frames .frame-1 { display: block; }
+@keyframes flick { 0% { opacity: 1; } 50% { opacity: 0; } }
+@media print {
+  nav, .flicker input, .flicker label { display: none; }
+  .flicker .frame { display: block !important; position: static !important;
+                    animation: none !important; opacity: 1 !important; }
+  figure { break-inside: avoid; }
+}
 """
 
 
@@ -51,8 +69,10 @@ class Section:
     def anchor(self) -> str:
         return "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
 
-    def text(self, text: str) -> Section:
-        self.parts.append(f"<p>{html.escape(text)}</p>")
+    def text(self, text: str, *, alert: bool = False) -> Section:
+        """A paragraph; ``alert`` shows it in red bold (e.g. a template fit)."""
+        cls = ' class="alert"' if alert else ""
+        self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
         return self
 
     def raw(self, markup: str) -> Section:
@@ -68,6 +88,31 @@ class Section:
             f'<figure><img src="{html.escape(relpath)}" alt="{html.escape(alt or caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
+        return self
+
+    def flicker(self, frames: Sequence[tuple[str, str]], caption: str) -> Section:
+        """Two or three PNGs of one size shown in turn (fMRIPrep's flicker view), with CSS
+        only: a radio button per frame, and one that alternates the first two frames
+        automatically. Printed, every frame is shown one below the other.
+
+        ``frames`` are (label, page-relative path) pairs."""
+        if not 2 <= len(frames) <= 3:
+            raise ValueError(f"a flicker view shows 2 or 3 frames, got {len(frames)}")
+        group = "flicker-" + hashlib.sha1(frames[0][1].encode()).hexdigest()[:10]
+        inputs, images = [], []
+        for k, (label, relpath) in enumerate(frames):
+            ident = f"{group}-{k}"
+            inputs.append(f'<input type="radio" name="{group}" id="{ident}"'
+                          f'{" checked" if k == 0 else ""}><label for="{ident}">'
+                          f"{html.escape(label)}</label>")
+            images.append(f'<img class="frame frame-{k}" src="{html.escape(relpath)}" '
+                          f'alt="{html.escape(label)}">')
+        inputs.append(f'<input type="radio" class="auto" name="{group}" id="{group}-auto">'
+                      f'<label for="{group}-auto">flicker {html.escape(frames[0][0])} / '
+                      f"{html.escape(frames[1][0])}</label>")
+        self.parts.append(f'<figure class="flicker">{"".join(inputs)}<div class="frames">'
+                          f'{"".join(images)}</div><figcaption>{html.escape(caption)}'
+                          "</figcaption></figure>")
         return self
 
     def table(self, frame: pd.DataFrame, *, max_rows: int = 60, floatfmt: str = "{:.3g}") -> Section:

@@ -15,11 +15,67 @@ from pathlib import Path
 import pandas as pd
 
 from bids_app import __version__
-from bids_app.reports import figures
+from bids_app.reports import figures, qc_figures
 from bids_app.reports.cortex import parcel_values_on_vertices
 from bids_app.reports.html import Section, render_page, write_page
 
 LOGGER = logging.getLogger(__name__)
+
+#: Captions of the quality-control figures: what a good result looks like, and what to do
+#: when it does not (issue 24; docs/reports.md shows each figure).
+CAPTIONS = {
+    "registration": (
+        "Mean EPI where its header puts it (before) and where the registration puts it "
+        "(after), and the T1w, with the subject's white (blue) and pial (red) surfaces; choose "
+        "a frame or let the first two flicker. Good: after registration the contours follow the "
+        "EPI's brain outline, ventricles and grey-white border as closely as they follow the "
+        "T1w's, in all three planes. If they are off by more than a voxel (3 mm), or 'before' "
+        "fits better: check the images' headers (same scanner session?), set [fmri] "
+        "coregistration_init = \"center-of-mass\" for images from different sessions, or give "
+        "FreeSurfer (--fs-subjects-dir) for boundary-based registration."),
+    "coverage": (
+        "Share of each parcel's grid points whose BOLD voxel has signal (inside the field of "
+        "view, not masked), on the inflated fsaverage5 cortex. Good: green everywhere. Red or "
+        "yellow parcels lost signal (field of view cut the brain, susceptibility dropout): "
+        "their fMRI values rest on fewer points or are missing; exclude them "
+        "([anatomy] exclude_regions) or acquire a larger field of view."),
+    "bad_channels": (
+        "MEG channels left out of the Maxwell filter and why. Good: none or a few. Many noisy "
+        "channels point to a problem in the recording (a magnetised object, a broken sensor); "
+        "check the raw data, and mark channels you know to be bad in channels.tsv."),
+    "psd": (
+        "Mean power spectrum of the good magnetometers and gradiometers, before and after "
+        "Maxwell filtering (tSSS). Good: 'after' lies below 'before' at low frequencies "
+        "(environmental interference removed) and keeps the alpha peak near 10 Hz; line "
+        "noise peaks (50/60 Hz) may remain. If 'after' is above 'before' or flat: check the "
+        "fine-calibration and cross-talk files and the bad channels."),
+    "trials": (
+        "Trials kept (blue) and rejected for eye movements (red) per block; blocks with too "
+        "few trials ([meg] min_trials_per_block) are left out. Good: most trials kept in "
+        "every block. Many rejections: look at the EOG figure; a threshold too low for the "
+        "recording's EOG scale can be raised with [meg] eog_reject_uv."),
+    "eog": (
+        "Top: the EOG over the run (range in 0.2-s bins), rejected trials shaded. Bottom: "
+        "each trial's EOG peak-to-peak amplitude between the epoch's start and end, against "
+        "the threshold. Good: blinks stand out as sparse peaks and only the trials with them "
+        "cross the line. If most trials cross it, the EOG is noisy or scaled wrongly (check "
+        "its unit in channels.tsv); if none do while blinks are visible, the threshold is too "
+        "high."),
+    "coregistration": (
+        "MEG-MRI coregistration in the MRI frame, seen from the top, the front and the left: "
+        "the scalp from the MRI (beige), the MEG helmet (blue), the digitised head points "
+        "coloured by their distance to the scalp, the digitised (circles) and MRI (crosses) "
+        "fiducials. Good: the points lie on the scalp all round (yellow, a few mm), the "
+        "circles on the crosses, the head inside the helmet. Points off the scalp on one side "
+        "and sunk on the other mean a shifted transform: provide the -trans.fif made with "
+        "'mne coreg', or correct the anatomical landmarks in the T1w sidecar."),
+    "headmodel": (
+        "The BEM inner skull (green) on slices of the T1w, with the source grid points "
+        "(red) within 3 mm of each slice. Good: the green line follows the inside of the "
+        "skull without cutting the brain, and every point lies in the cortex inside it. A "
+        "surface crossing the brain or points outside it: remake the BEM surfaces "
+        "('mne watershed_bem') or check the FreeSurfer reconstruction."),
+}
 
 
 class ReportContext:
@@ -55,6 +111,18 @@ class ReportContext:
         """
         path = self.figure_dir / f"sub-{self.subject}_{name}.png"
         return path, str(path.relative_to(self.output_dir))
+
+    def copy_figure(self, source: str | None, name: str) -> str | None:
+        """Copy a figure a stage node drew (in the work folder) to :meth:`figure_path`; the
+        page-relative path, or None when neither the source nor an earlier copy exists (a
+        ``--reports-only`` rebuild after the work folder was deleted keeps earlier copies)."""
+        import shutil
+
+        path, rel = self.figure_path(name)
+        if source and Path(source).is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, path)
+        return rel if path.is_file() else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,6 +166,26 @@ def _fmri_registration(s: dict, run: str, ctx: ReportContext, sec: Section) -> N
     sec.items(pairs)
 
 
+def _fmri_registration_qc(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    from bids_app.fmri.qc import RESIDUAL_SHIFT_WARN_MM
+
+    shift = s["residual_shift_mm"]
+    xyz = ", ".join(f"{v:+.0f}" for v in s.get("residual_shift_xyz_mm", []))
+    sec.items([("residual shift to the best match (mm)", f"{shift:.1f} (x, y, z: {xyz})")])
+    if shift >= RESIDUAL_SHIFT_WARN_MM:
+        ctx.warnings.append(
+            f"{run}: the EPI-T1w registration looks off: the mean EPI matches the T1w best "
+            f"{shift:.1f} mm away from where it was registered (limit "
+            f"{RESIDUAL_SHIFT_WARN_MM:g} mm); see the registration figure")
+    frames = [(label, ctx.copy_figure(s.get("figures", {}).get(key), f"{run}_desc-{desc}_bold"))
+              for key, desc, label in (("after", "regafter", "EPI after"),
+                                       ("before", "regbefore", "EPI before"),
+                                       ("t1w", "regt1w", "T1w"))]
+    frames = [(label, rel) for label, rel in frames if rel]
+    if len(frames) >= 2:
+        sec.flicker(frames, CAPTIONS["registration"])
+
+
 def _fmri_sampling(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
     pairs = [("source", s.get("source", "BOLD sampled at the grid points (nearest voxel)"))]
     if "n_points" in s:
@@ -106,6 +194,16 @@ def _fmri_sampling(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
     sec.items(pairs)
     if s.get("empty_parcels"):
         ctx.warnings.append(f"{run}: parcels without fMRI signal: {', '.join(s['empty_parcels'])}")
+    cortex = ctx.cortex() if s.get("coverage") else None
+    if cortex is not None:
+        lh, rh = parcel_values_on_vertices({k: 100.0 * v for k, v in s["coverage"].items()},
+                                           *cortex)
+        path, rel = ctx.figure_path(f"{run}_desc-coverage_bold")
+        figures.cortex_figure(lh, rh, path, title=f"{run}: grid points with BOLD signal (%)",
+                              cmap="RdYlGn", symmetric=False, vmax=100.0)
+        partial = sorted(k for k, v in s["coverage"].items() if v < 0.5)
+        sec.figure(rel, CAPTIONS["coverage"] + (f" Parcels below 50 %: {', '.join(partial)}."
+                                                if partial else " Every parcel is above 50 %."))
 
 
 def _fmri_blocks(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
@@ -138,6 +236,14 @@ def _meg_maxwell(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
     sec.items(pairs)
     if len(s.get("noisy", [])) + len(s.get("flat", [])) > 20:
         ctx.warnings.append(f"{run}: {len(s['noisy']) + len(s['flat'])} bad MEG channels")
+    sec.subtitle(f"{run}: bad channels")
+    sec.table(bad_channel_table(s))
+    sec.text(CAPTIONS["bad_channels"])
+    if s.get("psd"):
+        path, rel = ctx.figure_path(f"{run}_desc-psd_meg")
+        qc_figures.psd_figure(s["psd"], s["psd_freqs"], path,
+                              title=f"{run}: mean sensor power spectrum")
+        sec.figure(rel, CAPTIONS["psd"])
 
 
 def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
@@ -155,10 +261,16 @@ def _meg_power(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
                             f"{row.n_kept} of {row.n_trials} trials kept")
     path, rel = ctx.figure_path(f"{run}_desc-trials_meg")
     labels = [f"{r.block} {r.condition}" for r in blocks.itertuples()]
-    figures.bar_figure(labels, blocks["n_kept"].tolist(), path, ylabel="trials kept",
-                       title=f"{run}: trials kept per block (red: left out)",
-                       highlight=(~blocks["included"].astype(bool)).tolist())
-    sec.figure(rel, "Trials left per block after EOG rejection.")
+    qc_figures.trials_figure(labels, blocks["n_kept"].tolist(),
+                             (blocks["n_trials"] - blocks["n_kept"]).tolist(),
+                             (~blocks["included"].astype(bool)).tolist(), path,
+                             title=f"{run}: trials kept and rejected per block")
+    sec.figure(rel, CAPTIONS["trials"])
+    if s.get("trials") and s.get("eog_trace", {}).get("time_s"):
+        path, rel = ctx.figure_path(f"{run}_desc-eog_meg")
+        qc_figures.eog_figure(s["eog_trace"], s["trials"], s.get("eog_reject_uv"), path,
+                              title=f"{run}: EOG ({eog}) and trial rejection")
+        sec.figure(rel, CAPTIONS["eog"])
     cortex = ctx.cortex() if s.get("parcel_maps") else None
     if cortex is not None:
         rows = [(f"{band}, {m['window_start_ms']:.0f}-{m['window_start_ms'] + 200:.0f} ms",
@@ -204,6 +316,58 @@ def _anat_parcellation(s: dict, run: str, ctx: ReportContext, sec: Section) -> N
                         "regions not coloured).")
 
 
+def _anat_coregistration(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    sec.subtitle("MEG-MRI coregistration")
+    sec.items([("method", s.get("method", ""))])
+    if s.get("template_fit"):
+        sec.text("The head-MRI transform came from a template fit (template fiducials fitted to "
+                 "the digitised ones), not from this participant's MRI: sources are placed "
+                 "approximately. Provide the subject's FreeSurfer reconstruction "
+                 "(--fs-subjects-dir) and a -trans.fif, or anatomical landmarks in the T1w "
+                 "sidecar.", alert=True)
+        ctx.warnings.append("MEG-MRI coregistration: the head-MRI transform is a template fit, "
+                            "not the participant's own")
+
+
+def _anat_qc(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
+    from bids_app.meg.coreg_qc import RESIDUAL_TRANSLATION_WARN_MM
+
+    pairs = [("digitised head points", s.get("n_head_points", 0))]
+    if "head_point_median_mm" in s:
+        shift = s["residual_translation_mm"]
+        pairs += [("head point to scalp, median / max (mm)",
+                   f"{s['head_point_median_mm']:.1f} / {s['head_point_max_mm']:.1f}"),
+                  ("residual translation onto the scalp (mm)", f"{shift:.1f}")]
+        if shift >= RESIDUAL_TRANSLATION_WARN_MM:
+            ctx.warnings.append(
+                f"MEG-MRI coregistration looks off: the head points fit the scalp best after a "
+                f"further shift of {shift:.1f} mm (limit {RESIDUAL_TRANSLATION_WARN_MM:g} mm; "
+                f"median distance {s['head_point_median_mm']:.1f} mm); see the coregistration "
+                "figure")
+    elif s.get("n_head_points"):
+        pairs.append(("head point to scalp", "not measured: no scalp surface"))
+    sec.items(pairs)
+    rel = ctx.copy_figure(s.get("figures", {}).get("coregistration"), "desc-coreg_meg")
+    if rel:
+        sec.figure(rel, CAPTIONS["coregistration"])
+    rel = ctx.copy_figure(s.get("figures", {}).get("headmodel"), "desc-bem_meg")
+    if rel:
+        sec.subtitle("Head model over the MRI")
+        sec.figure(rel, CAPTIONS["headmodel"])
+
+
+def bad_channel_table(s: dict) -> pd.DataFrame:
+    """One row per bad MEG channel of a Maxwell summary, with why it is bad."""
+    reasons: dict[str, list[str]] = {}
+    for key, why in (("marked_bad", "marked bad in channels.tsv"),
+                     ("noisy", "noisy (MNE find_bad_channels_maxwell)"),
+                     ("flat", "flat (MNE find_bad_channels_maxwell)")):
+        for name in s.get(key) or []:
+            reasons.setdefault(name, []).append(why)
+    return pd.DataFrame([{"channel": k, "why": "; ".join(v)} for k, v in sorted(reasons.items())],
+                        columns=["channel", "why"])
+
+
 def _anat_items(title: str) -> Callable:
     def render(s: dict, run: str, ctx: ReportContext, sec: Section) -> None:
         sec.subtitle(title)
@@ -226,7 +390,9 @@ RENDERERS: dict[str, tuple[str, Callable]] = {
     "meg_power": ("MEG", _meg_power),
     "anat_parcellation": ("Anatomy and parcels", _anat_parcellation),
     "anat_headmodel": ("Anatomy and parcels", _anat_items("MEG head model")),
-    "anat_coregistration": ("Anatomy and parcels", _anat_items("MEG-MRI coregistration")),
+    "anat_coregistration": ("Anatomy and parcels", _anat_coregistration),
+    "anat_qc": ("Anatomy and parcels", _anat_qc),
+    "fmri_registration_qc": ("fMRI", _fmri_registration_qc),
     "anat_template": ("Anatomy and parcels", _anat_items("Template anatomy")),
 }
 #: Section order of the page.
@@ -286,6 +452,11 @@ def build_participant_report(
     used = [s for s in sections.values() if s.parts]
     page = render_page(f"sub-{subject}", f"megfmri-fusion {__version__} participant report",
                        used, ctx.warnings)
+    from bids_app.io.derivatives import atomic_write_text
+
+    atomic_write_text(report_warnings_path(output_dir, subject), json.dumps(
+        {"subject": subject, "sections": {s.title: s.anchor for s in used},
+         "warnings": ctx.warnings}, indent=2))
     return write_page(Path(output_dir) / f"sub-{subject}.html", page)
 
 
@@ -305,6 +476,12 @@ def _versions() -> list[tuple[str, str]]:
 def report_inputs_path(output_dir: Path, subject: str) -> Path:
     """Where a participant report's inputs are kept for ``--reports-only``."""
     return Path(output_dir) / "logs" / "reports" / f"sub-{subject}.json"
+
+
+def report_warnings_path(output_dir: Path, subject: str) -> Path:
+    """Where a participant report's warnings and section anchors are kept for the group
+    report (one line per participant, with links and the warnings repeated)."""
+    return Path(output_dir) / "logs" / "reports" / f"sub-{subject}_warnings.json"
 
 
 def save_report_inputs(output_dir: Path, subject: str, **inputs) -> Path:

@@ -9,6 +9,7 @@ from nipype.pipeline import engine as pe
 
 from bids_app.errors import MissingInputError
 from bids_app.interfaces.anatomy import (
+    AnatomyQC,
     HeadModel,
     HeadMRITrans,
     Parcellate,
@@ -107,7 +108,8 @@ def init_anat_wf(
         trans.inputs.t1w = str(subject.t1w)
     if subject.trans is not None:
         trans.inputs.trans_file = str(subject.trans)
-    reports = pe.Node(niu.Merge(4), name="merge_reports", run_without_submitting=True)
+    anatomy_qc = pe.Node(AnatomyQC(meg_file=str(subject.pairs[0].meg)), name="anatomy_qc")
+    reports = pe.Node(niu.Merge(5), name="merge_reports", run_without_submitting=True)
 
     # where the subject's surfaces come from
     source = pe.Node(niu.IdentityInterface(fields=["subjects_dir", "subject_id", "t1w"]),
@@ -164,10 +166,13 @@ def init_anat_wf(
             (source, watershed, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
             (watershed, headmodel, [("subjects_dir", "subjects_dir"),
                                     ("subject_id", "subject_id")]),
+            (watershed, anatomy_qc, [("subjects_dir", "subjects_dir"),
+                                     ("subject_id", "subject_id")]),
         ])
     else:
-        workflow.connect(source, "subjects_dir", headmodel, "subjects_dir")
-        workflow.connect(source, "subject_id", headmodel, "subject_id")
+        for node in (headmodel, anatomy_qc):
+            workflow.connect(source, "subjects_dir", node, "subjects_dir")
+            workflow.connect(source, "subject_id", node, "subject_id")
     workflow.__postdesc__ = _PARCEL_DESC.format(meg_grid=meg_grid, fmri_grid=fmri_grid,
                                                 n=n_included_per_hemi, ico=bem_ico,
                                                 sigma=bem_conductivity)
@@ -184,6 +189,10 @@ def init_anat_wf(
         (parcellate, reports, [("report", "in1")]),
         (headmodel, reports, [("report", "in2")]),
         (trans, reports, [("report", "in3")]),
+        (headmodel, anatomy_qc, [("inner_skull", "inner_skull")]),
+        (trans, anatomy_qc, [("trans", "trans"), ("template_fit", "template_fit")]),
+        (parcellate, anatomy_qc, [("src", "src")]),
+        (anatomy_qc, reports, [("report", "in5")]),
         (reports, outputnode, [("out", "report_data")]),
     ])
     if mode == "template" and subject.t1w is not None:

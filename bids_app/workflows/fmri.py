@@ -13,6 +13,7 @@ from bids_app.interfaces.fmri import (
     FsaverageParcels,
     RealignBOLD,
     RegisterDatToAffine,
+    RegistrationQC,
     SampleParcels,
     SurfaceFileParcels,
 )
@@ -115,7 +116,7 @@ def init_fmri_run_wf(
         route_settings["coregistration_init"] = coregistration_init
         route_settings["coregistration_transform"] = coregistration_transform
     sink.inputs.sidecar = route_settings
-    n_reports = 2 if pair.fmriprep_bold else 4
+    n_reports = 2 if pair.fmriprep_bold else 5
     reports = pe.Node(niu.Merge(n_reports), name="merge_reports", run_without_submitting=True)
 
     if pair.fmriprep_bold is not None:
@@ -136,14 +137,21 @@ def init_fmri_run_wf(
                           mem_gb=estimate_mem_gb("realign", bold_data_gb(pair.bold)))
         if seed is not None:
             realign.inputs.seed = seed
+        registration_qc = pe.Node(RegistrationQC(run=pair.label), name="registration_qc")
         workflow.connect([
             (realign, reports, [("report", "in1")]),
-            (blocks, reports, [("report", "in4")]),
+            (blocks, reports, [("report", "in5")]),
+            (inputnode, registration_qc, [("t1w", "t1w"), ("subjects_dir", "subjects_dir"),
+                                          ("subject_id", "subject_id"),
+                                          ("fmri_grid", "fmri_grid")]),
+            (realign, registration_qc, [("mean_file", "mean_file")]),
+            (registration_qc, reports, [("report", "in3")]),
         ])
         if registration == "freesurfer":
             workflow.__desc__ = _FREESURFER_DESC.format(projfrac=projection_fraction)
-            _connect_freesurfer(workflow, inputnode, realign, blocks, reports,
-                                projection_fraction, omp_nthreads)
+            to_affine = _connect_freesurfer(workflow, inputnode, realign, blocks, reports,
+                                            projection_fraction, omp_nthreads)
+            workflow.connect(to_affine, "affine_file", registration_qc, "affine_file")
         else:
             workflow.__desc__ = _ANTS_DESC.format(
                 projfrac=projection_fraction, **_COREGISTRATION_TEXT[coregistration_transform])
@@ -162,9 +170,10 @@ def init_fmri_run_wf(
                                      ("parcellation", "parcellation")]),
                 (realign, sample, [("out_file", "in_file")]),
                 (coreg, sample, [("affine_file", "affine_file")]),
+                (coreg, registration_qc, [("affine_file", "affine_file")]),
                 (sample, blocks, [("out_file", "timeseries")]),
                 (coreg, reports, [("report", "in2")]),
-                (sample, reports, [("report", "in3")]),
+                (sample, reports, [("report", "in4")]),
             ])
     workflow.__postdesc__ = _BLOCKS_DESC.format(
         dummy=dummy_scans, period=highpass_period_s, delay=hrf_delay_s)
@@ -184,7 +193,8 @@ def _as_list(item):
 
 
 def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac, omp_nthreads):
-    """bbregister of the mean EPI, then mri_vol2surf of the run onto both hemispheres."""
+    """bbregister of the mean EPI, then mri_vol2surf of the run onto both hemispheres; returns
+    the node giving the T1w -> EPI matrix."""
     from bids_app.interfaces.freesurfer import BBRegister, SampleToSurface
 
     # output names relative to the node's folder: nothing unquoted reaches the shell
@@ -213,8 +223,9 @@ def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac,
         (inputnode, parcels, [("fmri_grid", "fmri_grid"), ("parcellation", "parcellation")]),
         (parcels, blocks, [("out_file", "timeseries")]),
         (to_affine, reports, [("report", "in2")]),
-        (parcels, reports, [("report", "in3")]),
+        (parcels, reports, [("report", "in4")]),
     ])
+    return to_affine
 
 
 _ANTS_DESC = (
