@@ -309,4 +309,6 @@ def test_simulator_names_the_shipped_effect_sets_for_an_unknown_one(caplog, tmp_
     with pytest.raises(SystemExit) as done:
         main_simulate([str(tmp_path / "bids"), "--effects", "strong"])
     assert done.value.code == 64
-    assert "--effects strong does not exist (or one of ['default', 'recovery'])" in caplog.text
+    from bids_app.simulate.effects import EFFECT_SETS
+
+    assert f"--effects strong does not exist (or one of {sorted(EFFECT_SETS)})" in caplog.text

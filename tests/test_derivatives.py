@@ -83,8 +83,38 @@ def test_bidsignore_keeps_the_users_lines(tmp_path, skeleton):
 
 
 def test_container_recorded(tmp_path, skeleton, monkeypatch):
+    from bids_app import __version__
+
+    tag = f"megfmri/megfmri-fusion:{__version__}"
     monkeypatch.setenv("MEGFMRI_CONTAINER", "docker")
-    monkeypatch.setenv("MEGFMRI_CONTAINER_TAG", "megfmri/megfmri-fusion:0.1.0")
+    monkeypatch.setenv("MEGFMRI_CONTAINER_TAG", tag)
+    monkeypatch.setenv("MEGFMRI_VCS_REF", "0123abc")
     desc = d.dataset_description(skeleton)
-    assert desc["GeneratedBy"][0]["Container"] == {"Type": "docker",
-                                                  "Tag": "megfmri/megfmri-fusion:0.1.0"}
+    assert desc["GeneratedBy"][0]["Container"] == {"Type": "docker", "Tag": tag,
+                                                  "URI": f"docker://{tag}"}
+    assert "0123abc" in desc["GeneratedBy"][0]["Description"]
+
+
+def test_exact_versions_recorded(tmp_path, skeleton, monkeypatch, caplog):
+    """dataset_description.json records the exact versions the run used (issue 20): Python,
+    the packages that decide the results, FreeSurfer when installed; a folder made with other
+    versions is named in a warning."""
+    import platform
+    from importlib import metadata
+
+    fs_home = tmp_path / "freesurfer"
+    fs_home.mkdir()
+    (fs_home / "build-stamp.txt").write_text("freesurfer-linux-ubuntu22_x86_64-7.4.1-20230614\n")
+    monkeypatch.setenv("FREESURFER_HOME", str(fs_home))
+    out = tmp_path / "out"
+    d.write_dataset_description(out, skeleton)
+    generated = json.loads((out / "dataset_description.json").read_text())["GeneratedBy"]
+    versions = {g["Name"]: g["Version"] for g in generated}
+    assert versions["Python"] == platform.python_version()
+    for name in ("mne", "nipype", "nibabel", "nilearn", "numpy", "scipy", "antspyx"):
+        assert versions[name] == metadata.version(name)
+    assert versions["FreeSurfer"] == "freesurfer-linux-ubuntu22_x86_64-7.4.1-20230614"
+    monkeypatch.setattr(d, "software_versions", lambda: [{"Name": "mne", "Version": "0.0"}])
+    with caplog.at_level("WARNING"):
+        d.write_dataset_description(out, skeleton)
+    assert "other software versions" in caplog.text and "mne 0.0" in caplog.text

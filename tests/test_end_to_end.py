@@ -320,7 +320,7 @@ def test_participant_report_renders_with_warnings_on_top(study, chromium):
     # without an installed Destrieux atlas the fallback parcellation is used: said at the top
     atlas = _single(study["out"], "atlas-*_dseg.tsv").name.split("_")[0][len("atlas-"):]
     if atlas == "fallback":
-        assert any("fallback parcellation" in w for w in shown.warnings), shown.warnings
+        assert any("fallback parcels" in w for w in shown.warnings), shown.warnings
     assert "Parcellation and analysis grids" in shown.subtitles
     pngs = sorted((study["out"] / "sub-01" / "figures").glob("*.png"))
     for png in pngs:

@@ -3,7 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from nilearn.signal import create_cosine_drift
+try:
+    from nilearn.signal import create_cosine_drift
+except ImportError:  # nilearn < 0.12 (the floor is 0.11) has it with the GLM design matrices
+    from nilearn.glm.first_level.design_matrix import create_cosine_drift
 
 from bids_app.fmri.errors import RepetitionTimeError
 from bids_app.fmri.highpass import dct_drift_basis, highpass_filter, n_dct_regressors

@@ -24,10 +24,114 @@ def test_recon_all_command_line(tmp_path):
     assert node.n_procs == 4
 
 
-def test_watershed_node_calls_mne():
-    node = init_watershed_node()
+def test_watershed_node_calls_mne(tmp_path):
+    node = init_watershed_node(bem_subjects_dir=tmp_path / "bem", bem_subject="sub-01")
     assert isinstance(node.interface, WatershedBEM)
     assert node.inputs.overwrite is False
+
+
+# -- FreeSurfer outputs go to the output folder, never into an input (issue 20.2) -----------------
+@pytest.fixture
+def fake_watershed(monkeypatch):
+    """mne.bem.make_watershed_bem replaced by a stand-in that writes what it writes (the
+    surfaces in <subject>/bem, the watershed folder) and counts its calls."""
+    import mne.bem
+
+    calls = []
+
+    def watershed(subject, subjects_dir, overwrite=False, verbose=None):
+        subject_dir = Path(subjects_dir) / subject
+        assert (subject_dir / "mri" / "T1.mgz").is_file()  # it reads the reconstruction's MRI
+        bem = subject_dir / "bem"
+        (bem / "watershed").mkdir(parents=True)
+        for surf in ("inner_skull", "outer_skull", "outer_skin"):
+            (bem / "watershed" / f"{subject}_{surf}_surface").write_text(surf)
+            (bem / f"{surf}.surf").write_text(surf)
+        calls.append((subject, subjects_dir))
+
+    monkeypatch.setattr(mne.bem, "make_watershed_bem", watershed)  # what the interface calls
+    return calls
+
+
+def test_watershed_writes_under_the_output_folder(tmp_path, fake_watershed):
+    """The watershed of a reconstruction from an input folder (often mounted read-only) is
+    made in a stand-in subject and its surfaces moved to <out>/sourcedata/bem/sub-<label>/bem;
+    the input folder is unchanged, and the next run reuses the surfaces."""
+    from skeleton import fingerprint
+
+    from bids_app.io.bids import app_bem_dir
+
+    fs = tmp_path / "bids" / "derivatives" / "freesurfer"
+    (fs / "sub-01" / "mri").mkdir(parents=True)
+    (fs / "sub-01" / "mri" / "T1.mgz").write_bytes(b"T1")
+    (fs / "sub-01" / "bem").mkdir()
+    before = fingerprint(fs)
+    out = tmp_path / "out"
+    for attempt in (1, 2):
+        node_dir = tmp_path / f"node{attempt}"
+        node_dir.mkdir()
+        result = WatershedBEM(subjects_dir=str(fs), subject_id="sub-01",
+                              bem_subjects_dir=str(app_bem_dir(out)),
+                              bem_subject="sub-01").run(cwd=str(node_dir))
+        assert result.outputs.subjects_dir == str(out / "sourcedata" / "bem")
+        assert result.outputs.subject_id == "sub-01"
+    assert len(fake_watershed) == 1, "the surfaces of the first run were not reused"
+    bem = out / "sourcedata" / "bem" / "sub-01" / "bem"
+    assert (bem / "inner_skull.surf").read_text() == "inner_skull"
+    assert (bem / "watershed" / "sub-01_inner_skull_surface").is_file()
+    assert not list(bem.parent.glob(".bem.*")), "partial folder left behind"
+    assert fingerprint(fs) == before and sorted(p.name for p in (fs / "sub-01").iterdir()) == [
+        "bem", "mri"]
+
+
+def test_watershed_reads_existing_surfaces_in_place(tmp_path, fake_watershed):
+    fs = tmp_path / "fs"
+    (fs / "sub-01" / "bem").mkdir(parents=True)
+    (fs / "sub-01" / "bem" / "inner_skull.surf").write_text("x")
+    result = WatershedBEM(subjects_dir=str(fs), subject_id="sub-01",
+                          bem_subjects_dir=str(tmp_path / "out"), bem_subject="sub-01"
+                          ).run(cwd=str(tmp_path))
+    assert (result.outputs.subjects_dir, fake_watershed) == (str(fs), [])
+
+
+def test_recon_all_and_bem_write_into_the_output_folder(skeleton, tmp_path, monkeypatch):
+    """recon-all writes to <out>/sourcedata/freesurfer (kept when the work folder is removed,
+    as fMRIPrep does), the watershed to <out>/sourcedata/bem."""
+    from bids_app.cli.participant import plan_from_config
+    from bids_app.cli.run import build_config
+    from bids_app.workflows import base
+
+    monkeypatch.setattr(base, "freesurfer_available", lambda: True)
+    out = tmp_path / "out"
+    config = build_config([str(skeleton), str(out), "participant", "-w", str(tmp_path / "work"),
+                           "--skip-bids-validation", "--participant-label", "01"])
+    workflow = base.init_participant_wf_from_config(config, plan_from_config(config))
+    recon = workflow.get_node("sub_01_wf.anat_wf.recon_all")
+    assert recon.inputs.subjects_dir == str(out / "sourcedata" / "freesurfer")
+    watershed = workflow.get_node("sub_01_wf.anat_wf.watershed_bem")
+    assert watershed.inputs.bem_subjects_dir == str(out / "sourcedata" / "bem")
+    assert watershed.inputs.bem_subject == "sub-01"
+
+
+def test_finished_reconstruction_in_the_output_folder_is_reused(skeleton, tmp_path):
+    """A later run finds the reconstruction an earlier run made (mode freesurfer, no second
+    recon-all); one that recon-all had only begun (folders, no surfaces) is not taken."""
+    from bids_app.io.bids import RECONSTRUCTION_FILES, discover
+
+    out = tmp_path / "out"
+    subject_dir = out / "sourcedata" / "freesurfer" / "sub-01"
+    for folder in ("mri", "surf", "label", "scripts"):
+        (subject_dir / folder).mkdir(parents=True)
+    plan = discover(skeleton, output_dir=out)
+    assert plan.subjects[0].fs_subjects_dir is None
+    assert out / "sourcedata" / "freesurfer" in plan.freesurfer_roots
+    for name in RECONSTRUCTION_FILES:
+        (subject_dir / name).write_bytes(b"x")
+    plan = discover(skeleton, output_dir=out)
+    first = plan.subjects[0]
+    assert (first.fs_subjects_dir, first.fs_subject) == (out / "sourcedata" / "freesurfer",
+                                                          "sub-01")
+    assert plan.subjects[1].fs_subjects_dir is None
 
 
 # -- paths with spaces and shell characters reach FreeSurfer intact (issue 19.4) -----------------

@@ -174,8 +174,9 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--meg-crosstalk", dest="meg_crosstalk", type=_existing_file, metavar="FILE",
                    help="cross-talk file (.fif) overriding the dataset's")
     g.add_argument("--atlas", metavar="NAME",
-                   help="parcellation: destrieux (default), desikan, fallback, or an annotation "
-                   "name in fsaverage/label")
+                   help="parcellation: auto (default: Destrieux when found, else the "
+                   "data-driven fallback, announced), destrieux, desikan, fallback, or an "
+                   "annotation name in fsaverage/label")
     g.add_argument("--atlas-file", dest="atlas_file", type=_existing_file, metavar="FILE",
                    help="annotation or GIFTI label file on fsaverage (left hemisphere; the right "
                    "one is found by name)")
@@ -211,7 +212,7 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
     g.add_argument("--config", dest="config_file", type=_existing_file, metavar="FILE",
                    help="TOML configuration (e.g. logs/config-*.toml of an earlier run); "
                    "command-line options win")
-    g.add_argument("--skip-bids-validation", "--skip_bids_validation",
+    g.add_argument("--skip-bids-validation", "--skip_bids_validation", "--skip_bids_validator",
                    dest="skip_bids_validation", action="store_true",
                    help="do not run the BIDS validator")
     g.add_argument("--random-seed", dest="random_seed", type=_integer, metavar="SEED",

@@ -42,6 +42,7 @@ def plan_from_config(config: Config):
         meg_calibration=ex.meg_calibration,
         meg_crosstalk=ex.meg_crosstalk,
         unpaired_runs=config.workflow.unpaired_runs,
+        output_dir=ex.output_dir,
     )
     check_plan(plan, check_options(config))
     an = config.anatomy

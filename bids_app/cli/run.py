@@ -151,12 +151,15 @@ def new_run_id() -> str:
 
 
 def open_output(config: Config, run_id: str) -> None:
-    """Create the output, logs and work folders and start the log file of ``run_id``.
+    """Create the output, logs and work folders and start the log file of ``run_id``; move
+    caches that cannot be written into the work folder
+    (:func:`bids_app.cli.environment.ensure_writable_caches`).
 
     Called once every check has passed (:func:`bids_app.cli.folders.check_folders` and the
     level's own checks): a refused run writes nothing. The log file receives every message
     logged since the start, checks included.
     """
+    from bids_app.cli.environment import ensure_writable_caches
     from bids_app.cli.folders import make_folders
 
     ex = config.execution
@@ -164,6 +167,8 @@ def open_output(config: Config, run_id: str) -> None:
                   (ex.work_dir, "work")])
     _add_file_logging(ex.output_dir / "logs" / f"megfmri-fusion_{run_id}.log")
     LOGGER.info("megfmri-fusion %s, run %s (%s level)", __version__, run_id, ex.analysis_level)
+    # a read-only container: caches and temporary files go into the work folder
+    ensure_writable_caches(Path(ex.work_dir))
 
 
 def execution_options(config: Config) -> dict:

@@ -328,7 +328,7 @@ class BlockValues(SimpleInterface):
         from bids_app.fmri import average_blocks, block_estimates, design_volume_counts
         from bids_app.io.checks import read_events
 
-        series = pd.read_csv(self.inputs.timeseries, sep="\t")
+        series = pd.read_csv(self.inputs.timeseries, sep="\t", float_precision="round_trip")
         trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
                                gap_s=self.inputs.block_gap_s)
         # volumes per block and rest: as configured, else from the events (recorded either way)

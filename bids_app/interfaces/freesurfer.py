@@ -60,37 +60,70 @@ def init_recon_all_node(*, subject_id: str, t1w: Path, subjects_dir: Path,
 
 
 class _WatershedInputSpec(BaseInterfaceInputSpec):
-    subjects_dir = traits.Str(mandatory=True, desc="SUBJECTS_DIR")
+    subjects_dir = traits.Str(mandatory=True, desc="SUBJECTS_DIR of the reconstruction (read)")
     subject_id = traits.Str(mandatory=True, desc="FreeSurfer subject")
+    bem_subjects_dir = traits.Str(mandatory=True,
+                                  desc="where new BEM surfaces go (<output_dir>/sourcedata/bem)")
+    bem_subject = traits.Str(mandatory=True, desc="subject folder name there (sub-<label>)")
     overwrite = traits.Bool(False, usedefault=True, desc="recompute existing surfaces")
 
 
 class _WatershedOutputSpec(TraitedSpec):
-    subjects_dir = traits.Str(desc="SUBJECTS_DIR (unchanged)")
-    subject_id = traits.Str(desc="FreeSurfer subject (unchanged)")
+    subjects_dir = traits.Str(desc="SUBJECTS_DIR whose <subject_id>/bem holds the surfaces")
+    subject_id = traits.Str(desc="subject folder name in subjects_dir")
 
 
 class WatershedBEM(SimpleInterface):
     """BEM surfaces with FreeSurfer's watershed (:func:`mne.bem.make_watershed_bem`), unless
-    the subject already has an inner-skull surface."""
+    the subject already has an inner-skull surface.
+
+    The reconstruction is only read: the watershed runs on a stand-in subject in the node's
+    folder (its ``mri`` a link to the reconstruction's), and the finished ``bem`` folder is moved
+    into ``<bem_subjects_dir>/<bem_subject>/bem`` in one rename, where later runs find it.
+    The outputs name the folder whose ``<subject_id>/bem`` the head model reads.
+    """
 
     input_spec = _WatershedInputSpec
     output_spec = _WatershedOutputSpec
 
     def _run_interface(self, runtime):
-        import mne
+        import shutil
+
+        import mne.bem  # a submodule: MNE 1.8 does not load it lazily as mne.bem
 
         from bids_app.meg.headmodel import inner_skull_path
 
-        if self.inputs.overwrite or inner_skull_path(self.inputs.subject_id,
-                                                     self.inputs.subjects_dir) is None:
-            mne.bem.make_watershed_bem(self.inputs.subject_id, self.inputs.subjects_dir,
-                                       overwrite=True, verbose="error")
-        self._results.update(subjects_dir=self.inputs.subjects_dir,
-                             subject_id=self.inputs.subject_id)
+        source = (self.inputs.subjects_dir, self.inputs.subject_id)
+        made = (self.inputs.bem_subjects_dir, self.inputs.bem_subject)
+        if not self.inputs.overwrite:
+            for folder, subject in (source, made):
+                if inner_skull_path(subject, folder) is not None:
+                    self._results.update(subjects_dir=folder, subject_id=subject)
+                    return runtime
+        stand_in = Path(runtime.cwd) / "watershed_subjects"
+        shutil.rmtree(stand_in, ignore_errors=True)
+        subject_dir = stand_in / self.inputs.bem_subject
+        subject_dir.mkdir(parents=True)
+        (subject_dir / "mri").symlink_to(Path(self.inputs.subjects_dir, self.inputs.subject_id,
+                                              "mri").absolute())
+        mne.bem.make_watershed_bem(self.inputs.bem_subject, str(stand_in), overwrite=True,
+                                   verbose="error")
+        target = Path(self.inputs.bem_subjects_dir) / self.inputs.bem_subject / "bem"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".bem.{os.getpid()}.part")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(subject_dir / "bem", partial, symlinks=False)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+        self._results.update(subjects_dir=str(self.inputs.bem_subjects_dir),
+                             subject_id=self.inputs.bem_subject)
         return runtime
 
 
-def init_watershed_node(*, overwrite: bool = False, name: str = "watershed_bem") -> pe.Node:
-    """A node creating the watershed BEM surfaces when they are missing."""
-    return pe.Node(WatershedBEM(overwrite=overwrite), name=name)
+def init_watershed_node(*, bem_subjects_dir: Path, bem_subject: str, overwrite: bool = False,
+                        name: str = "watershed_bem") -> pe.Node:
+    """A node creating the watershed BEM surfaces, when the subject has none, under
+    ``bem_subjects_dir`` (:func:`bids_app.io.bids.app_bem_dir`)."""
+    return pe.Node(WatershedBEM(bem_subjects_dir=str(bem_subjects_dir), bem_subject=bem_subject,
+                                overwrite=overwrite), name=name)

@@ -10,13 +10,22 @@ Search order for a named atlas:
 
 1. ``<dir>/fsaverage/label/{lh,rh}.<annot>.annot`` in every FreeSurfer subjects folder the app
    uses: ``--fs-subjects-dir``, else ``<bids_dir>/derivatives/freesurfer`` and
-   ``<fmriprep_dir>/sourcedata/freesurfer``;
+   ``<fmriprep_dir>/sourcedata/freesurfer``, then the app's own
+   ``<output_dir>/sourcedata/freesurfer``;
 2. ``$FREESURFER_HOME/subjects/fsaverage/label/{lh,rh}.<annot>.annot``;
-3. the TemplateFlow cache (``$TEMPLATEFLOW_HOME``, default ``~/.cache/templateflow``):
-   ``tpl-fsaverage/tpl-fsaverage_hemi-{L,R}_den-*_atlas-<Name>*_dseg.label.gii``;
-4. nilearn's data cache (``$NILEARN_DATA``, default ``~/nilearn_data``):
-   ``destrieux_surface/{lh,rh}.aparc.a2009s.annot`` (fsaverage5, from
-   ``nilearn.datasets.fetch_atlas_surf_destrieux``).
+3. TemplateFlow's ``tpl-fsaverage`` (``$TEMPLATEFLOW_HOME``, default ``~/.cache/templateflow``),
+   asked through its client (``templateflow.api``'s :class:`~templateflow.TemplateFlowClient`)
+   for ``atlas-Destrieux2009`` (``aparc.a2009s``) or ``atlas-Desikan2006`` (``seg-aparc``) label
+   GIFTIs, densest first (164k, 41k, 10k). The client only lists files here: nothing is
+   downloaded, and a TemplateFlow home that does not exist (or is empty) is not created;
+4. nilearn's data folders (``$NILEARN_SHARED_DATA``, ``$NILEARN_DATA``, ``~/nilearn_data``):
+   ``destrieux_surface/{left,right}.aparc.a2009s.annot`` (fsaverage5, the names
+   ``nilearn.datasets.fetch_atlas_surf_destrieux`` gives them).
+
+A file counts only when it holds data: TemplateFlow's 0-byte placeholders, a git-annex/DataLad
+file whose content was not fetched (a dangling link, or a pointer file) and empty files are
+skipped, with the reason, so that an image or dataset that lacks the content falls back instead
+of stopping with "Empty file".
 
 An atlas the user names and that is found nowhere stops the run before any work (exit code 66)
 with every path searched and how to provide it. ``--atlas-file`` gives the left-hemisphere file
@@ -39,8 +48,13 @@ LOGGER = logging.getLogger(__name__)
 
 #: FreeSurfer annotation of each atlas known by name.
 ANNOTATION_NAMES = {"destrieux": "aparc.a2009s", "desikan": "aparc"}
-#: Atlas names in TemplateFlow's fsaverage files.
-TEMPLATEFLOW_NAMES = {"destrieux": "Destrieux", "desikan": "Desikan"}
+#: TemplateFlow's name and entities of each atlas known by name (``tpl-fsaverage``).
+TEMPLATEFLOW_ATLASES = {
+    "destrieux": {"atlas": "Destrieux2009"},
+    "desikan": {"atlas": "Desikan2006", "seg": "aparc"},
+}
+#: TemplateFlow densities whose vertices start with fsaverage5's (densest first); ``3k`` is ico-4.
+TEMPLATEFLOW_DENSITIES = ("164k", "41k", "10k")
 #: The atlas of the paper, looked for when the user names none (``--atlas auto``).
 DEFAULT_ATLAS = "destrieux"
 
@@ -93,7 +107,7 @@ def atlas_name_from_file(path: Path) -> str:
         found = re.sub(r"^(lh|rh|left|right)[._]", "", name)
         found = re.sub(r"\.(annot|label\.gii|gii)(\.gz)?$", "", found)
     for known, annot in ANNOTATION_NAMES.items():
-        if found.lower() in (known, annot, TEMPLATEFLOW_NAMES[known].lower()):
+        if found.lower() in (known, annot, TEMPLATEFLOW_ATLASES[known]["atlas"].lower()):
             return known
     return found
 
@@ -110,44 +124,141 @@ def _sibling(path: Path) -> Path | None:
     return None
 
 
+def unusable_reason(path: Path) -> str | None:
+    """Why a file cannot be an atlas file, or None when it holds data.
+
+    Absent, a dangling link (git-annex/DataLad content not fetched), empty (TemplateFlow's
+    placeholders are 0-byte files), or a git-annex pointer file (an unlocked annexed file whose
+    content is not here).
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return "a link to content that is not here (git-annex/DataLad: not fetched)"
+    if not path.is_file():
+        return "absent"
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty placeholder (0 bytes)"
+    if size < 1024:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+        if b"/annex/objects/" in head:
+            return "a git-annex pointer (content not fetched)"
+    return None
+
+
+def templateflow_home() -> Path:
+    """TemplateFlow's home as its client resolves it (``$TEMPLATEFLOW_HOME``, else the user
+    cache folder), without importing TemplateFlow."""
+    env = os.environ.get("TEMPLATEFLOW_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    try:
+        from platformdirs import user_cache_dir
+    except ImportError:  # pragma: no cover - platformdirs comes with templateflow
+        return Path.home() / ".cache" / "templateflow"
+    return Path(user_cache_dir("templateflow")).absolute()
+
+
+def templateflow_candidates(atlas: str) -> tuple[list[tuple[Path, Path]], str]:
+    """(lh, rh) label GIFTIs of an atlas in TemplateFlow's ``tpl-fsaverage``, densest first,
+    and a line saying what was searched.
+
+    The files are listed with TemplateFlow's client (``TemplateFlowClient.ls``, what
+    ``templateflow.api.ls`` calls), which reads the local index only; ``get`` is never called,
+    since it downloads files that are placeholders. TemplateFlow is imported only when its home
+    exists and holds files: importing it otherwise writes a skeleton of placeholder files there
+    (and fails on a read-only file system).
+    """
+    entities = TEMPLATEFLOW_ATLASES.get(atlas, {"atlas": atlas})
+    home = templateflow_home()
+    what = (f"TemplateFlow {home}/tpl-fsaverage: atlas-{entities['atlas']} label GIFTIs "
+            f"(den-{'/'.join(TEMPLATEFLOW_DENSITIES)})")
+    try:
+        populated = home.is_dir() and any(home.iterdir())
+    except OSError:
+        populated = False
+    if not populated:
+        return [], what + " - no TemplateFlow home there"
+    try:
+        from templateflow import TemplateFlowClient
+
+        client = TemplateFlowClient(root=home)
+        pairs = []
+        for density in TEMPLATEFLOW_DENSITIES:
+            query = dict(entities, density=density, suffix="dseg", extension=".label.gii",
+                         desc=None)
+            lefts = client.ls("fsaverage", hemi="L", **query)
+            rights = client.ls("fsaverage", hemi="R", **query)
+            if lefts and rights:
+                pairs.append((Path(lefts[0]), Path(rights[0])))
+    except Exception as err:  # an old or broken TemplateFlow install must not stop a run
+        LOGGER.debug("TemplateFlow could not be queried: %s", err)
+        return [], what + f" - TemplateFlow could not be queried ({err})"
+    return pairs, what
+
+
+def nilearn_data_dirs() -> list[Path]:
+    """nilearn's data folders, in nilearn's order (``nilearn.datasets.get_data_dirs``)."""
+    dirs: list[Path] = []
+    for name in ("NILEARN_SHARED_DATA", "NILEARN_DATA"):
+        dirs += [Path(d).expanduser() for d in os.environ.get(name, "").split(os.pathsep) if d]
+    dirs.append(Path.home() / "nilearn_data")
+    return list(dict.fromkeys(dirs))
+
+
 def candidate_paths(atlas: str, freesurfer_dirs: Sequence[Path] = ()
-                    ) -> list[tuple[Path, Path | None]]:
-    """(lh, rh) candidates for a named atlas, in search order (rh None: a pattern searched)."""
+                    ) -> list[tuple[Path, Path | None, str]]:
+    """(lh, rh, where) candidates for a named atlas, in search order (module docstring).
+
+    ``rh`` is None for a place searched without a candidate (``where`` says what was looked
+    for).
+    """
     annot = ANNOTATION_NAMES.get(atlas, atlas)
     roots = [Path(d) / "fsaverage" / "label" for d in dict.fromkeys(freesurfer_dirs)]
     if os.environ.get("FREESURFER_HOME"):
         roots.append(Path(os.environ["FREESURFER_HOME"]) / "subjects" / "fsaverage" / "label")
-    out: list[tuple[Path, Path | None]] = [
-        (r / f"lh.{annot}.annot", r / f"rh.{annot}.annot") for r in roots
+    out: list[tuple[Path, Path | None, str]] = [
+        (r / f"lh.{annot}.annot", r / f"rh.{annot}.annot", "FreeSurfer") for r in roots
     ]
-    tf_home = Path(os.environ.get("TEMPLATEFLOW_HOME", Path.home() / ".cache" / "templateflow"))
-    tf_name = TEMPLATEFLOW_NAMES.get(atlas, atlas)
-    for left in sorted((tf_home / "tpl-fsaverage").glob(
-            f"tpl-fsaverage_hemi-L_den-*_atlas-{tf_name}*_dseg.label.gii")):
-        out.append((left, _sibling(left)))
-    if len(out) == len(roots):  # nothing in TemplateFlow: still say where we looked
-        out.append((tf_home / "tpl-fsaverage" / f"tpl-fsaverage_hemi-L_den-*_atlas-{tf_name}"
-                    "_dseg.label.gii", None))
+    pairs, what = templateflow_candidates(atlas)
+    out += [(left, right, "TemplateFlow") for left, right in pairs]
+    if not pairs:
+        out.append((templateflow_home() / "tpl-fsaverage", None, what))
     if annot == "aparc.a2009s":
-        nl_home = Path(os.environ.get("NILEARN_DATA", Path.home() / "nilearn_data"))
-        out.append((nl_home / "destrieux_surface" / "lh.aparc.a2009s.annot",
-                    nl_home / "destrieux_surface" / "rh.aparc.a2009s.annot"))
+        for data_dir in nilearn_data_dirs():
+            folder = data_dir / "destrieux_surface"
+            out.append((folder / "left.aparc.a2009s.annot", folder / "right.aparc.a2009s.annot",
+                        "nilearn"))
     return out
 
 
 def find_atlas(atlas: str, freesurfer_dirs: Sequence[Path] = ()) -> tuple[Path, Path]:
-    """The left and right files of a named atlas (:func:`candidate_paths` order).
+    """The left and right files of a named atlas (:func:`candidate_paths` order); files without
+    content (:func:`unusable_reason`) are passed over.
 
     Raises
     ------
     MissingInputError
-        Nothing found; the message lists every path searched and how to provide the atlas.
+        Nothing found; the message lists every path searched, why a file there was not used,
+        and how to provide the atlas.
     """
     searched = []
-    for left, right in candidate_paths(atlas, freesurfer_dirs):
-        searched.append(str(left))
-        if left.is_file() and right is not None and Path(right).is_file():
+    for left, right, where in candidate_paths(atlas, freesurfer_dirs):
+        if right is None:
+            searched.append(where)
+            continue
+        reasons = [(p, unusable_reason(p)) for p in (left, Path(right))]
+        bad = [(p, r) for p, r in reasons if r is not None]
+        if not bad:
             return left, Path(right)
+        if all(r == "absent" for _, r in bad):
+            searched.append(str(left))
+        elif len(bad) == 2 and bad[0][1] == bad[1][1]:
+            searched.append(f"{left}: not used, both hemispheres' files are {bad[0][1]}")
+        else:
+            searched.append(f"{left}: not used, " + "; ".join(
+                f"{p.name} is {r}" for p, r in bad))
     raise MissingInputError(
         f"No '{atlas}' atlas on fsaverage was found; searched:\n  " + "\n  ".join(searched)
         + "\nProvide it with --atlas-file (a FreeSurfer lh.*.annot or GIFTI label on fsaverage; "

@@ -421,6 +421,7 @@ def discover(
     meg_calibration: Path | None = None,
     meg_crosstalk: Path | None = None,
     unpaired_runs: str = "warn",
+    output_dir: Path | None = None,
 ) -> DatasetPlan:
     """Build the participant plans.
 
@@ -439,6 +440,9 @@ def discover(
         Files overriding the dataset's ``acq-calibration``/``acq-crosstalk`` files.
     unpaired_runs : {"warn", "error"}
         A run with only one modality is skipped with a warning, or is an error.
+    output_dir : Path or None
+        The app's output folder: a complete reconstruction that an earlier run made in
+        ``<output_dir>/sourcedata/freesurfer`` (:func:`app_freesurfer_dir`) is reused.
 
     Raises
     ------
@@ -464,7 +468,9 @@ def discover(
             )
 
     fs_roots = _freesurfer_roots(bids_dir, fs_subjects_dir, fmriprep_dir)
-    plan = DatasetPlan(bids_dir=bids_dir, subjects=[], freesurfer_roots=fs_roots)
+    own = app_freesurfer_dir(output_dir) if output_dir is not None else None
+    plan = DatasetPlan(bids_dir=bids_dir, subjects=[],
+                       freesurfer_roots=fs_roots + ([own] if own is not None else []))
     counts = {"meg": 0, "bold": 0}  # files the queries found, over all subjects
     for subject in subjects:
         sub_plan = _plan_subject(
@@ -474,6 +480,7 @@ def discover(
             tasks=tasks,
             filters=filters,
             fs_roots=fs_roots,
+            own_fs_root=own,
             fmriprep_dir=fmriprep_dir,
             unpaired_runs=unpaired_runs,
             counts=counts,
@@ -550,7 +557,8 @@ def check_bids_names(paths: Iterable[Path], root: Path) -> None:
         )
 
 
-def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, fmriprep_dir,
+def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, own_fs_root,
+                  fmriprep_dir,
                   unpaired_runs, counts) -> SubjectPlan:
     base: dict[str, Any] = {"subject": subject}
     if session_label:
@@ -635,6 +643,9 @@ def _plan_subject(layout, subject, *, session_label, tasks, filters, fs_roots, f
         sessions.add(t1ws[0].entities["session"])
     sessions = sorted(sessions)
     found = find_freesurfer_subject(fs_roots, subject, sessions)
+    if found is None and own_fs_root is not None and reconstruction_complete(
+            own_fs_root / f"sub-{subject}"):
+        found = own_fs_root, f"sub-{subject}"
     if found is not None:
         sub_plan.fs_subjects_dir, sub_plan.fs_subject = found
     sub_plan.trans = find_trans(Path(layout.root), subject)
@@ -775,6 +786,32 @@ def _freesurfer_roots(bids_dir: Path, fs_subjects_dir: Path | None,
     if fmriprep_dir is not None:
         roots.append(Path(fmriprep_dir) / "sourcedata" / "freesurfer")
     return roots
+
+
+def app_freesurfer_dir(output_dir: Path) -> Path:
+    """Where the app's own ``recon-all`` writes: ``<output_dir>/sourcedata/freesurfer`` (as
+    fMRIPrep), so a reconstruction outlives the work folder and later runs reuse it."""
+    return Path(output_dir) / "sourcedata" / "freesurfer"
+
+
+def app_bem_dir(output_dir: Path) -> Path:
+    """Where the app writes the BEM surfaces it makes (FreeSurfer's watershed), shaped as a
+    FreeSurfer subjects folder: ``<output_dir>/sourcedata/bem/sub-<label>/bem/``. The input
+    reconstruction is never written to (it is often mounted read-only)."""
+    return Path(output_dir) / "sourcedata" / "bem"
+
+
+#: Files of a reconstruction the app reads (a subject folder holding them all is complete).
+RECONSTRUCTION_FILES = ("mri/T1.mgz",) + tuple(
+    f"surf/{hemi}.{surf}" for hemi in ("lh", "rh") for surf in ("white", "pial", "sphere.reg"))
+
+
+def reconstruction_complete(subject_dir: Path) -> bool:
+    """Whether a FreeSurfer subject folder holds every file the app reads, none of them empty
+    (``recon-all`` creates the folders at its start, so folders alone prove nothing)."""
+    return all((Path(subject_dir) / name).is_file()
+               and (Path(subject_dir) / name).stat().st_size > 0
+               for name in RECONSTRUCTION_FILES)
 
 
 def find_freesurfer_subject(

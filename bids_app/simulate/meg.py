@@ -368,8 +368,9 @@ def simulate_run_raw(
     raw = mne.io.RawArray(data, info.copy(), verbose="error")
     if cov is None:
         cov = mne.make_ad_hoc_cov(raw.info, verbose="error")
-    mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], rng=rng, verbose="error")
-    mne.simulation.add_eog(raw, rng=rng, verbose="error")
+    mne.simulation.add_noise(raw, cov, iir_filter=[0.2, -0.2, 0.04], verbose="error",
+                             **_seed_argument(mne.simulation.add_noise, rng))
+    mne.simulation.add_eog(raw, verbose="error", **_seed_argument(mne.simulation.add_eog, rng))
     data = raw._data
     eog = mne.pick_types(raw.info, meg=False, eog=True)
     # MNE writes its blink trace on the last EOG channel with peaks of 50-150 µV; blinks of
@@ -382,3 +383,12 @@ def simulate_run_raw(
     samples = np.round(trials.onset.to_numpy() * info["sfreq"]).astype(int)
     data[stim, samples] = trials.value.to_numpy()
     return raw
+
+
+def _seed_argument(function, rng) -> dict:
+    """The random generator as ``function`` takes it: ``rng`` since MNE 1.13, ``random_state``
+    before (the package supports MNE >= 1.8)."""
+    import inspect
+
+    name = "rng" if "rng" in inspect.signature(function).parameters else "random_state"
+    return {name: rng}

@@ -16,7 +16,7 @@ from bids_app.interfaces.anatomy import (
     TemplateSubject,
     TemplateToT1w,
 )
-from bids_app.io.bids import SubjectPlan
+from bids_app.io.bids import SubjectPlan, app_bem_dir, app_freesurfer_dir
 
 OUTPUT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w", "src", "bem",
                  "trans", "atlas_label", "report_data")
@@ -51,8 +51,9 @@ def init_anat_wf(
     mode : {"freesurfer", "recon-all", "template"}
         Existing reconstruction, one made here with ``recon-all``, or the fsaverage template.
     output_dir, work_dir : Path
-        Derivatives root (``atlas-<name>_dseg.tsv``) and the work folder (template subject,
-        FreeSurfer reconstructions, cached BEM solutions).
+        Derivatives root (``atlas-<name>_dseg.tsv``; ``recon-all`` writes into
+        ``sourcedata/freesurfer`` and the watershed BEM surfaces go to ``sourcedata/bem``) and
+        the work folder (template subject, cached BEM solutions).
     atlas, atlas_files, parcellation_table, n_included_per_hemi, exclude_regions
         Parcellation (see :func:`bids_app.io.anatomy.make_parcellation`): the atlas name and
         its two files, found before the run (:func:`bids_app.io.atlases.resolve_atlas`); no
@@ -62,7 +63,8 @@ def init_anat_wf(
     bem_ico, bem_conductivity
         Single-layer BEM settings.
     freesurfer_installed : bool
-        Whether FreeSurfer tools may run (watershed BEM when no surface exists).
+        Whether FreeSurfer tools may run (watershed BEM when no surface exists; the input
+        FreeSurfer folder is never written to).
 
     Outputs
     -------
@@ -122,7 +124,7 @@ def init_anat_wf(
         workflow.__desc__ = _FS_DESC.format(what="were reconstructed from the T1w image with "
                                             "FreeSurfer recon-all [@freesurfer]")
         recon = init_recon_all_node(subject_id=f"sub-{subject.subject}", t1w=subject.t1w,
-                                    subjects_dir=Path(work_dir) / "freesurfer",
+                                    subjects_dir=app_freesurfer_dir(output_dir),
                                     omp_nthreads=omp_nthreads)
         workflow.connect([
             (recon, source, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id"),
@@ -156,7 +158,8 @@ def init_anat_wf(
     if mode != "template" and freesurfer_installed:
         from bids_app.interfaces.freesurfer import init_watershed_node
 
-        watershed = init_watershed_node(overwrite=False)
+        watershed = init_watershed_node(bem_subjects_dir=app_bem_dir(output_dir),
+                                        bem_subject=f"sub-{subject.subject}", overwrite=False)
         workflow.connect([
             (source, watershed, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),
             (watershed, headmodel, [("subjects_dir", "subjects_dir"),
