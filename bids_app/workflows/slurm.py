@@ -14,6 +14,9 @@ and changes what happens around the submission:
   come after them, so a plugin file's ``--mem`` or ``--cpus-per-task`` wins;
 * the job identifiers are kept (``sbatch --parsable``), and the run waits until every job has
   ended, logging each step as it finishes, as with the local plugins;
+* steps whose results are in the work folder are not submitted again
+  (``dont_resubmit_completed_jobs``, on unless the plugin file turns it off), so running the same
+  command after a failure or a time limit submits only what is left;
 * a job that ends in any other state than COMPLETED (a failing step, TIMEOUT, OUT_OF_MEMORY,
   CANCELLED...) makes the run fail with the step, the job, its state and exit code; the jobs
   that depended on it are cancelled (``--kill-on-invalid-dep``) instead of waiting forever;
@@ -66,6 +69,27 @@ def job_sbatch_options(node) -> list[str]:
     return [f"--cpus-per-task={max(int(node.n_procs), 1)}", f"--mem={mem_mb}M"]
 
 
+def participant_mem_gb(workflow, *, nprocs: int, omp_nthreads: int) -> dict[str, float]:
+    """Memory (GB) each participant of a participant-level ``workflow`` needs when run alone
+    with ``nprocs`` processes: the sum of the declared ``mem_gb`` of as many of its largest
+    steps as can run side by side (``nprocs // omp_nthreads``, as MultiProc reserves
+    ``omp_nthreads`` cores per heavy step), for one array task per participant.
+
+    Returns
+    -------
+    memory : dict
+        ``{participant label: GB}``, in the order of the graph's subjects.
+    """
+    side_by_side = max(nprocs // max(omp_nthreads, 1), 1)
+    steps: dict[str, list[float]] = {}
+    for node in workflow._create_flat_graph().nodes():
+        part = node.fullname.split(".")[1]  # <participant wf>.sub_<label>_wf.<...>.<step>
+        label = part.removeprefix("sub_").removesuffix("_wf")
+        steps.setdefault(label, []).append(float(node.mem_gb))
+    return {label: sum(sorted(mems, reverse=True)[:side_by_side])
+            for label, mems in steps.items()}
+
+
 class SlurmGraphRunner(SLURMGraphPlugin):
     """Nipype's SLURMGraph plugin that sizes each job from its step and waits for the jobs.
 
@@ -86,6 +110,9 @@ class SlurmGraphRunner(SLURMGraphPlugin):
                  poll_s: float = 2.0, status_callback=None):
         plugin_args = dict(plugin_args or {})
         super().__init__(plugin_args=plugin_args)
+        # nipype sets it only when plugin_args is not empty
+        self._dont_resubmit_completed_jobs = bool(
+            plugin_args.get("dont_resubmit_completed_jobs", True))
         self._job_prefix = job_prefix
         self._poll_s = poll_s
         self._callback = status_callback
@@ -252,4 +279,5 @@ def sbatch_available() -> bool:
 
 
 __all__ = ["MIN_JOB_MEM_GB", "SlurmGraphRunner", "SlurmJobsFailed", "SlurmSubmitError",
-           "job_sbatch_options", "queue_states", "job_exit_code", "sbatch_available"]
+           "job_sbatch_options", "participant_mem_gb", "queue_states", "job_exit_code",
+           "sbatch_available"]
