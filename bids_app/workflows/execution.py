@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import sys
 import threading
 from pathlib import Path
@@ -151,11 +150,14 @@ def check_resources(workflow, *, plugin: str, plugin_args: dict[str, Any], nproc
         A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares;
         a SLURM plugin where ``sbatch`` cannot be run.
     """
-    if plugin in ("SLURM", "SLURMGraph") and shutil.which("sbatch") is None:
+    from bids_app.workflows.slurm import sbatch_available
+
+    if plugin in ("SLURM", "SLURMGraph") and not sbatch_available():
         raise UsageError(
-            f"The {plugin} plugin (--use-plugin) submits every step with sbatch, which is not "
-            "on PATH here: run the app on a machine of the cluster (a login node), or run "
-            "each participant as one job instead (docs/hpc.md).")
+            f"The {plugin} plugin (--use-plugin) submits every step with sbatch and follows "
+            "the jobs with squeue and scontrol, which are not all on PATH here: run the app on "
+            "a machine of the cluster (a login node), or run each participant as one job "
+            "instead (--slurm-script, docs/hpc.md).")
     _name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
     limit = args.get("memory_gb", mem_gb)
     if limit is not None:

@@ -272,10 +272,11 @@ def _job_output(node, job_id: str) -> str:
 
 
 def sbatch_available() -> bool:
-    """Whether SLURM's ``sbatch`` and ``squeue`` can be run from here."""
+    """Whether SLURM's ``sbatch``, ``squeue`` and ``scontrol`` (what the runner calls) are on
+    ``PATH``."""
     from shutil import which
 
-    return which("sbatch") is not None and which("squeue") is not None
+    return all(which(name) is not None for name in ("sbatch", "squeue", "scontrol"))
 
 
 __all__ = ["MIN_JOB_MEM_GB", "SlurmGraphRunner", "SlurmJobsFailed", "SlurmSubmitError",
