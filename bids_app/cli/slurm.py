@@ -8,8 +8,9 @@ for the cores of ``--nprocs`` and for the memory the app itself estimates for th
 (:func:`bids_app.workflows.slurm.participant_mem_gb`), and passes that memory to the app as
 ``--mem-gb`` so that the steps it runs side by side stay within the job's allocation.
 
-The same checks as a participant run come first (dataset, folders, data files, atlas,
-FreeSurfer licence), so a script is printed only for data the app accepts. Nothing is written:
+The same checks as a participant run come first (dataset, folders, BIDS validator unless
+skipped, data files, atlas, FreeSurfer licence), so a script is printed only for data the app
+accepts. Nothing is written:
 the settings of the run travel inside the script, which writes them beside the job logs when it
 is run.
 """
@@ -45,21 +46,13 @@ _PER_JOB = {"execution": ("bids_dir", "output_dir", "analysis_level", "participa
 
 def print_slurm_script(config: Config) -> int:
     """Check the run as the participant level does, then print the submission script."""
-    from bids_app.cli.folders import check_folders
-    from bids_app.cli.participant import plan_from_config
-    from bids_app.cli.run import require_fs_license
-    from bids_app.io.bids import available_subjects, check_bids_root, check_symlink_loops
+    from bids_app.cli.participant import checked_plan
     from bids_app.workflows.base import freesurfer_reasons, init_participant_wf_from_config
     from bids_app.workflows.slurm import participant_mem_gb
 
-    ex, nipype = config.execution, config.nipype
-    ex.bids_dir = check_bids_root(ex.bids_dir)
-    check_folders(config)
-    available_subjects(ex.bids_dir, ex.participant_label)
-    check_symlink_loops(ex.bids_dir, ex.participant_label)
-    plan = plan_from_config(config)
+    nipype = config.nipype
+    plan = checked_plan(config)
     reasons = freesurfer_reasons(plan, config)
-    require_fs_license(config, reasons)
     workflow = init_participant_wf_from_config(config, plan)
     memory = participant_mem_gb(workflow, nprocs=nipype.nprocs,
                                 omp_nthreads=nipype.omp_nthreads)
