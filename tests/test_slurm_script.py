@@ -67,6 +67,18 @@ def test_memory_is_the_estimate_of_the_steps_run_side_by_side(printed):
     assert "PARTICIPANTS=(01 02)" in text and "CPUS=2" in text
 
 
+def test_mem_gb_given_replaces_the_estimate_when_every_step_fits(skeleton, tmp_path, capsys,
+                                                                  caplog):
+    common = [str(skeleton), str(tmp_path / "out"), "participant", "--slurm-script",
+              "--nprocs", "2", "--skip-bids-validation", "-w", str(tmp_path / "work")]
+    capsys.readouterr()
+    assert run([*common, "--mem-gb", "12"]) == 0
+    text = capsys.readouterr().out
+    assert "APP_MEM_GB=12\n" in text and "\nMEM=13312M\n" in text
+    assert run([*common, "--mem-gb", "0.5"]) == 64  # below the largest step: refused
+    assert "--mem-gb" in caplog.text and capsys.readouterr().out == ""
+
+
 def _submit(printed, tmp_path, *labels) -> Path:
     """Run the script with a fake sbatch; return the folder of what it received."""
     record, fake = tmp_path / "record", tmp_path / "bin"

@@ -5,8 +5,9 @@ The script, run on a login node, submits one array task per participant (``sbatc
 each with its own work folder and all writing into the one output folder, then the group level
 as a job that starts when every task has succeeded (``--dependency=afterok``). Every task asks
 for the cores of ``--nprocs`` and for the memory the app itself estimates for the participant
-(:func:`bids_app.workflows.slurm.participant_mem_gb`), and passes that memory to the app as
-``--mem-gb`` so that the steps it runs side by side stay within the job's allocation.
+(:func:`bids_app.workflows.slurm.participant_mem_gb`; ``--mem-gb`` instead when given), and
+passes that memory to the app as ``--mem-gb`` so that the steps it runs side by side stay within
+the job's allocation.
 
 The same checks as a participant run come first (dataset, folders, BIDS validator unless
 skipped, data files, atlas, FreeSurfer licence), so a script is printed only for data the app
@@ -56,6 +57,11 @@ def print_slurm_script(config: Config) -> int:
     workflow = init_participant_wf_from_config(config, plan)
     memory = participant_mem_gb(workflow, nprocs=nipype.nprocs,
                                 omp_nthreads=nipype.omp_nthreads)
+    if nipype.mem_gb is not None:  # the user's limit wins, if every step fits in it
+        from bids_app.workflows.execution import check_memory
+
+        check_memory(list(workflow._create_flat_graph().nodes()), nipype.mem_gb, "--mem-gb")
+        memory = {label: nipype.mem_gb for label in memory}
     n_runs = max(len(sub.pairs) for sub in plan.subjects)
     minutes = TIME_BASE_MIN + TIME_PER_RUN_MIN * n_runs + (TIME_RECON_ALL_MIN if reasons else 0)
     print(array_script(config, memory, time_min=minutes), end="")
