@@ -253,6 +253,11 @@ class ExecutionConfig:
     reports_only: bool = _opt(
         False, "Only (re)generate the reports from existing derivatives."
     )
+    slurm_script: bool = _opt(
+        False, "Print a SLURM submission script for the selected participants (one array task "
+        "each, then the group level as a dependent job; resources from the app's memory "
+        "estimates) and stop without running or writing anything (participant level; "
+        "docs/hpc.md).")
     verbosity: int = _opt(0, "0: INFO; 1 or more: DEBUG (each -v adds one).",
                           bounds=NON_NEGATIVE)
 
@@ -682,6 +687,11 @@ class Config:
                 "--boilerplate-only ('execution.boilerplate_only') writes the methods text of the "
                 "participant level (logs/CITATION.md) and stops; the group level has no such step "
                 "and would run in full. Give it with 'participant', or leave it out."
+            )
+        if self.execution.slurm_script and self.execution.analysis_level == "group":
+            raise ConfigError(
+                "--slurm-script ('execution.slurm_script') prints the submission script of both "
+                "levels from the participant level's data; give it with 'participant'."
             )
         if None not in (nipype.nprocs, nipype.omp_nthreads) and (
             nipype.omp_nthreads > nipype.nprocs

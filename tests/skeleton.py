@@ -119,3 +119,11 @@ def fingerprint(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
         else:
             out[name] = hashlib.sha1(path.read_bytes()).hexdigest()
     return out
+
+
+def tables(folder: Path) -> dict[str, bytes]:
+    """Every table (``.tsv``, ``.tsv.gz``) written under ``folder``, by relative path, with its
+    bytes (for byte-for-byte comparisons of two runs); ``sourcedata`` is left out."""
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(Path(folder).rglob("*")) if p.name.endswith((".tsv", ".tsv.gz"))
+            and "sourcedata" not in p.parts}

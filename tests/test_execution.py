@@ -73,6 +73,16 @@ def _bad_events(value: int) -> int:
                       "'object_object'")
 
 
+def _bad_data_workflow(tmp_path: Path) -> pe.Workflow:
+    """One step that fails on bad data (:func:`_bad_events`)."""
+    wf = pe.Workflow(name="bad_wf", base_dir=str(tmp_path / "work"))
+    node = pe.Node(Function(input_names=["value"], output_names=["out"], function=_bad_events),
+                   name="blocks")
+    node.inputs.value = 1
+    wf.add_nodes([node])
+    return wf
+
+
 @pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
 def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin):
     """A step failing on bad data reaches the user with its own message and exit code 65.
@@ -83,13 +93,8 @@ def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin
 
     crash_dir = tmp_path / "crash"
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
-    wf = pe.Workflow(name="bad_wf", base_dir=str(tmp_path / "work"))
-    node = pe.Node(Function(input_names=["value"], output_names=["out"], function=_bad_events),
-                   name="blocks")
-    node.inputs.value = 1
-    wf.add_nodes([node])
     with pytest.raises(WorkflowFailed) as failed:
-        run_workflow(wf, plugin=plugin, plugin_args={}, nprocs=2, mem_gb=None,
+        run_workflow(_bad_data_workflow(tmp_path), plugin=plugin, plugin_args={}, nprocs=2, mem_gb=None,
                      crash_dir=crash_dir)
     assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
     assert failed.value.message == ("bad_wf.blocks: sub-01_task-naming_run-01_events.tsv: no "

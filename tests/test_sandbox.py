@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import bwrap, dockerfile_env, sandbox_command, writes_denied
-from skeleton import fingerprint
+from skeleton import fingerprint, tables
 
 pytestmark = pytest.mark.slow
 
@@ -192,12 +192,6 @@ def sandboxed(study):
     return {"out": out, "work": work, "runs": runs, "before": before, "home": home}
 
 
-def _tables(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.name.endswith((".tsv", ".tsv.gz"))
-            and "sourcedata" not in p.parts}
-
-
 def test_both_levels_run_in_the_sandbox(sandboxed):
     for level, (proc, _) in sandboxed["runs"].items():
         assert proc.returncode == 0, f"{level}: {proc.stderr[-3000:]}"
@@ -206,7 +200,7 @@ def test_both_levels_run_in_the_sandbox(sandboxed):
 def test_sandbox_gives_the_same_tables(sandboxed, brainlife):
     """Every table of both levels, byte for byte, as outside the sandbox."""
     assert brainlife["proc"].returncode == 0
-    inside, outside = _tables(sandboxed["out"]), _tables(brainlife["out"])
+    inside, outside = tables(sandboxed["out"]), tables(brainlife["out"])
     assert len(inside) > 10 and sorted(inside) == sorted(outside)
     different = [name for name in inside if inside[name] != outside[name]]
     assert not different, f"tables differ inside the sandbox: {different}"

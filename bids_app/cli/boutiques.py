@@ -28,7 +28,7 @@ from bids_app.errors import EXIT_CODES
 DOCKER_IMAGE = "megfmri/megfmri-fusion"
 
 #: Options that do not make sense in a Boutiques invocation (they print and exit).
-_SKIP = {"help", "version", "bids_exec_spec"}
+_SKIP = {"help", "version", "bids_exec_spec", "slurm_script"}
 #: Version of the BIDS Apps execution specification (bids-standard/execution-spec) followed.
 BIDS_APP_SPEC_VERSION = "0.1.0.dev"
 #: Order of the BIDS-Apps arguments at the start of the command line (``bosh validate --bids``).

@@ -45,6 +45,7 @@ CONFIG_MAP: dict[str, str] = {
     "omp_nthreads": "nipype.omp_nthreads",
     "mem_gb": "nipype.mem_gb",
     "stop_on_first_crash": "nipype.stop_on_first_crash",
+    "slurm_script": "execution.slurm_script",
     "random_seed": "seeds.random_seed",
 }
 
@@ -206,6 +207,10 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
                    "with the same folder resumes an interrupted run")
     g.add_argument("--stop-on-first-crash", dest="stop_on_first_crash", action="store_true",
                    help="stop at the first failing step")
+    g.add_argument("--slurm-script", dest="slurm_script", action="store_true",
+                   help="print a SLURM script submitting one array task per participant (cores "
+                   "from --nprocs, memory from the app's estimates) and the group level after "
+                   "them, then stop (docs/hpc.md)")
     g.add_argument("--write-graph", dest="write_graph", action="store_true",
                    help="write the workflow graph to <output_dir>/logs")
 

@@ -86,16 +86,13 @@ def _announce_atlas(plan) -> None:
                     atlas.name, atlas.files[0], atlas.files[1], atlas.label)
 
 
-def run_participant(config: Config) -> int:
-    """Run the participant level for the configured subjects; return the exit code."""
+def checked_plan(config: Config):
+    """Every check of the participant level that needs no graph, before anything is written:
+    dataset, output and work folders, participant labels, the BIDS validator (unless skipped),
+    the data files, the atlas and the FreeSurfer licence. Returns the
+    :class:`~bids_app.io.bids.DatasetPlan`."""
     from bids_app.io.bids import available_subjects, check_bids_root, check_symlink_loops
-    from bids_app.io.derivatives import write_dataset_description
-    from bids_app.workflows.base import (
-        freesurfer_reasons,
-        init_participant_wf_from_config,
-        write_boilerplate,
-    )
-    from bids_app.workflows.execution import check_resources, configure_nipype, run_workflow
+    from bids_app.workflows.base import freesurfer_reasons
 
     ex = config.execution
     ex.bids_dir = check_bids_root(ex.bids_dir)
@@ -109,6 +106,17 @@ def run_participant(config: Config) -> int:
         validate(ex.bids_dir, ex.participant_label)
     plan = plan_from_config(config)
     require_fs_license(config, freesurfer_reasons(plan, config))
+    return plan
+
+
+def run_participant(config: Config) -> int:
+    """Run the participant level for the configured subjects; return the exit code."""
+    from bids_app.io.derivatives import write_dataset_description
+    from bids_app.workflows.base import init_participant_wf_from_config, write_boilerplate
+    from bids_app.workflows.execution import check_resources, configure_nipype, run_workflow
+
+    ex = config.execution
+    plan = checked_plan(config)
 
     run_id = new_run_id()
     crash_dir = Path(ex.output_dir) / "logs" / f"crash-{run_id}"

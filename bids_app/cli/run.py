@@ -71,6 +71,10 @@ def _run(argv: list[str] | None) -> int:
             from bids_app.cli.reports import run_reports_only
 
             return run_reports_only(config)
+        if config.execution.slurm_script:
+            from bids_app.cli.slurm import print_slurm_script
+
+            return print_slurm_script(config)
         if config.execution.analysis_level == "participant":
             from bids_app.cli.participant import run_participant
 

@@ -147,8 +147,17 @@ def check_resources(workflow, *, plugin: str, plugin_args: dict[str, Any], nproc
     Raises
     ------
     UsageError
-        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares.
+        A memory limit (``mem_gb``, or ``memory_gb`` of the plugin) below what a step declares;
+        a SLURM plugin where ``sbatch`` cannot be run.
     """
+    from bids_app.workflows.slurm import sbatch_available
+
+    if plugin in ("SLURM", "SLURMGraph") and not sbatch_available():
+        raise UsageError(
+            f"The {plugin} plugin (--use-plugin) submits every step with sbatch and follows "
+            "the jobs with squeue and scontrol, which are not all on PATH here: run the app on "
+            "a machine of the cluster (a login node), or run each participant as one job "
+            "instead (--slurm-script, docs/hpc.md).")
     _name, args = plugin_settings(plugin, plugin_args, nprocs=nprocs, mem_gb=mem_gb)
     limit = args.get("memory_gb", mem_gb)
     if limit is not None:
@@ -179,16 +188,26 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
         args["status_callback"] = progress
     LOGGER.info("Running %s with the %s plugin (%s)", workflow.name, name,
                 ", ".join(f"{k}={v}" for k, v in args.items() if k != "status_callback") or "defaults")
+    runner = name
+    if name == "SLURMGraph":  # one job per step, and wait for them (bids_app.workflows.slurm)
+        from bids_app.workflows.slurm import SlurmGraphRunner
+
+        runner = SlurmGraphRunner(args, job_prefix=f"megfmri.{label}.")
     before = set(Path(crash_dir).glob("crash-*")) if Path(crash_dir).is_dir() else set()
     try:
-        return workflow.run(plugin=name, plugin_args=args)
+        return workflow.run(plugin=runner, plugin_args=args)
     except RuntimeError as err:
         raise_if_interrupted()  # the steps failed because the run was interrupted
         new_dir = Path(crash_dir)
         crashes = set(new_dir.glob("crash-*")) - before if new_dir.is_dir() else set()
-        if not crashes and "did not execute cleanly" not in str(err):
+        jobs = getattr(err, "failures", None)  # SLURM jobs that did not complete
+        if jobs is not None:
+            LOGGER.error("SLURM jobs that did not complete:\n%s", "\n".join(jobs))
+        if not crashes and jobs is None and "did not execute cleanly" not in str(err):
             raise
         message, code = crash_summary(crashes)
+        if jobs is not None and not crashes:  # killed, out of memory, time limit: no report
+            message, code = "\n".join(jobs), 1
         raise WorkflowFailed(message, exit_code=code) from None
     finally:
         if progress is not None:

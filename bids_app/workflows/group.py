@@ -17,6 +17,9 @@ from bids_app.interfaces.report import GroupReport
 
 LOGGER = logging.getLogger(__name__)
 
+#: Memory (GB) the group statistics step declares (the largest step of the group level).
+STATISTICS_MEM_GB = 2.0
+
 
 def init_group_wf(
     *,
@@ -87,7 +90,7 @@ def init_group_wf(
                             bootstrap_fraction=bootstrap_fraction, ci_levels=list(ci_levels),
                             alpha=alpha, correction=correction, cluster_rho=cluster_rho,
                             min_observations=min_observations),
-            name=f"statistics_{task}", mem_gb=2.0,
+            name=f"statistics_{task}", mem_gb=STATISTICS_MEM_GB,
         )
         if seed is not None:
             stats.inputs.seed = seed
