@@ -358,7 +358,8 @@ def app_tables(bids, folder, effects_name, sites, effects, planted_table, parcel
 
 def _check_app_function(epochs, forward, anatomy, events, effect, power, inside) -> bool:
     """The app's own function with its defaults equals the chain's variant of the same choices
-    (to 1e-6 relative): the chain measures what the app computes."""
+    (to 1e-6 relative): the chain measures what the app computes. Every block is kept here, as
+    in the chain (the app leaves out blocks with fewer than 5 trials after EOG rejection)."""
     blocks = (epochs.metadata.groupby(["condition", "block"]).size().rename("n_kept")
               .reset_index())
     blocks["n_trials"] = blocks["n_kept"]
@@ -369,7 +370,7 @@ def _check_app_function(epochs, forward, anatomy, events, effect, power, inside)
                                  window_starts_ms=STARTS, window_length_ms=MEG.window_length_ms,
                                  baseline_ms=MEG.baseline_ms, freq_step_hz=MEG.freq_step_hz,
                                  n_cycles=MEG.n_cycles, reg=MEG.dics_reg, pick_ori=MEG.pick_ori,
-                                 baseline_scope=MEG.baseline_scope)
+                                 baseline_scope=MEG.baseline_scope, min_trials_per_block=1)
     table = result.table.pivot_table(index=["block", "parcel"], columns="window_start_ms",
                                      values="relchange")
     columns = [c for c in table.columns if np.isclose(c, STARTS[inside]).any()]
