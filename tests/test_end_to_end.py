@@ -407,7 +407,8 @@ def test_misregistration_and_shifted_transform_are_flagged_on_top(study, chromiu
 
 
 def test_group_report_renders(study, chromium):
-    shown = _check_page(study["out"] / "group.html", ["Participants", "Methods", "About"])
+    shown = _check_page(study["out"] / "group.html",
+                        ["Participants", "What the method can and cannot see", "Methods", "About"])
     # one line per participant, linking to its report's sections (issue 24)
     page = (study["out"] / "group.html").read_text()
     for s in range(1, N_SUBJECTS + 1):

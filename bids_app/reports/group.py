@@ -315,6 +315,27 @@ def participants_section(output_dir: Path) -> tuple[Section, list[str]]:
     return sec, warnings
 
 
+#: What the method can and cannot see, for the reader of every group report (issue 25; the
+#: measurements are in docs/meg.md, "Focal sources", and docs/statistics.md).
+LIMITS_MARKDOWN = """\
+The MEG values are parcel means of a beamformer's power change. On simulated focal sources
+(three cortical points within 5 mm, placed independently of the parcels;
+`benchmarks/focal_fidelity.py`) the parcel holding a source was the first or third of 140 parcels
+for parietal and occipital sources (block-level r 0.61-0.82 against 0.73-0.87 for a beamformer
+that knows where the sources are), but:
+
+- **a focal source in a small part of a large parcel is diluted**: a frontal source recovered at
+  its nearest grid points (r 0.76-0.78) gave r 0.06 as its parcel's mean. An absent effect in a
+  large parcel does not mean an absent coupling; a finer atlas (`--atlas-file`) reduces this;
+- **weak low-frequency sources** (theta, 30 nAm) are near the noise in 10 trials x 200 ms
+  even where the sources are known (r 0.3-0.4);
+- with the template anatomy (no T1w) the cortical normals that orient the beamformer are the
+  template's, not the participant's.
+
+A parcel without a significant correlation is therefore not evidence of no coupling.
+"""
+
+
 def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
                        tables: Sequence[dict], conditions: Sequence[str], bands: Sequence[str],
                        truth_file: Path | None = None) -> Path:
@@ -374,6 +395,8 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
             sec.table(nulls)
             sec.text(_recovery_summary(planted, nulls, t["spearman"]))
         sections.append(sec)
+    sections.append(Section("What the method can and cannot see").raw(
+        markdown_to_html(LIMITS_MARKDOWN)))
     methods = [output_dir / "logs" / name for name in CITATION_FILES.values()]
     if any(path.is_file() for path in methods):
         sections.append(Section("Methods").raw("".join(
