@@ -209,3 +209,38 @@ def test_normal_orientation_accepts_a_free_orientation_forward(setup):
     assert filters["weights"].shape == ref["weights"].shape
     assert filters["weights"].shape[1:] == (20, X.shape[1])  # one orientation per source
     np.testing.assert_allclose(filters["weights"], ref["weights"], rtol=1e-10)
+
+
+def test_the_filters_keep_the_whole_subspace_of_sss_data(mne_testing):
+    """On SSS-processed data (a real recording), the filters see the data's whole subspace:
+    their whitener and weights leave no part of the data's span out. With MNE's ``rank="info"``
+    and no noise CSD, the identity whitener was cut to about 70 arbitrary sensor axes and kept
+    about a third of the span (issue 25)."""
+    raw = mne.io.read_raw_fif(mne_testing / "SSS" / "sample_audvis_trunc_raw_sss.fif",
+                              verbose="error").load_data().pick("grad")
+    info = raw.info
+    data = raw.get_data()[:, : int(12 * info["sfreq"])]
+    epochs = data[:, : (data.shape[1] // 300) * 300].reshape(len(info["ch_names"]), -1, 300)
+    epochs = epochs.transpose(1, 0, 2)
+    times = np.arange(300) / info["sfreq"] - 0.5
+    freqs = band_frequencies(8.0, 13.0, 1.0)
+    cycles = capped_n_cycles(freqs, 7.0, info["sfreq"], len(times))
+    groups = np.arange(len(epochs)) % 2
+    _, pooled, basis = event_related_csd(epochs, info["sfreq"], times, freqs=freqs,
+                                         n_cycles=cycles, groups=groups,
+                                         windows_s=np.array([[-0.2, 0.0], [0.0, 0.2]]),
+                                         return_basis=True)
+    assert basis.shape[1] < len(info["ch_names"]) - 50     # SSS: far fewer than 204 dimensions
+    sphere = mne.make_sphere_model(r0=(0.0, 0.0, 0.04), head_radius=0.09, info=info,
+                                   verbose="error")
+    rng = np.random.default_rng(5)
+    src = mne.setup_volume_source_space(
+        pos={"rr": rng.uniform(-0.03, 0.03, (10, 3)) + [0.0, 0.0, 0.05],
+             "nn": np.tile([1.0, 0.0, 0.0], (10, 1))}, sphere=sphere, verbose="error")
+    fwd = mne.make_forward_solution(info, None, src, sphere, meg=True, eeg=False,
+                                    verbose="error")
+    filters = dics_filters(info, fwd, pooled, freqs, reg=0.2, pick_ori="max-power",
+                           reduce_rank=True)
+    whitener = np.real(filters["whitener"])
+    kept = np.linalg.pinv(whitener) @ whitener @ basis
+    np.testing.assert_allclose(np.linalg.norm(kept) ** 2 / basis.shape[1], 1.0, atol=1e-6)
