@@ -318,17 +318,17 @@ def participants_section(output_dir: Path) -> tuple[Section, list[str]]:
 #: What the method can and cannot see, for the reader of every group report (issue 25; the
 #: measurements are in docs/meg.md, "Focal sources", and docs/statistics.md).
 LIMITS_MARKDOWN = """\
-The MEG values are parcel means of a beamformer's power change. On simulated focal sources
-(three cortical points within 5 mm, placed independently of the parcels;
-`benchmarks/focal_fidelity.py`) the parcel holding a source was the first or third of 140 parcels
-for parietal and occipital sources (block-level r 0.61-0.82 against 0.73-0.87 for a beamformer
-that knows where the sources are), but:
+The MEG values are parcel means of a beamformer's power change, the fMRI values parcel means of
+the BOLD block response. On simulated focal sources (three cortical points within 5 mm, placed
+independently of the parcels; `benchmarks/focal_fidelity.py`, docs/meg.md and docs/fmri.md):
 
-- **a focal source in a small part of a large parcel is diluted**: a frontal source recovered at
-  its nearest grid points (r 0.76-0.78) gave r 0.06 as its parcel's mean. An absent effect in a
-  large parcel does not mean an absent coupling; a finer atlas (`--atlas-file`) reduces this;
-- **weak low-frequency sources** (theta, 30 nAm) are near the noise in 10 trials x 200 ms
-  even where the sources are known (r 0.3-0.4);
+- **MEG**: the parcel holding a source was the first or second of 140 for four of five sources
+  (block-level r 0.65-0.79, against 0.73-0.87 for a beamformer that knows where the sources
+  are and how they point). **Weak low-frequency sources** (theta, 30 nAm) are near the noise in
+  10 trials x 200 ms even where the sources are known (r 0.3-0.4; the app: 0.22);
+- **fMRI**: a focal BOLD response covering a small share of its parcel is diluted by the parcel
+  mean (r 0.13-0.54 for the holding parcel, against 0.93-0.95 for activity spread over the
+  parcel); a finer atlas (`--atlas-file`) reduces this;
 - with the template anatomy (no T1w) the cortical normals that orient the beamformer are the
   template's, not the participant's.
 
