@@ -84,12 +84,12 @@ def simulate_study(folder: Path, effects: str, n_subjects: int, n_runs: int,
 def run_epochs(path: Path, events: pd.DataFrame, processed: bool, cache: Path) -> mne.Epochs:
     """The app's epochs of one run, after the app's tSSS when ``processed`` (the tSSS output
     is kept in ``cache`` for the next run of the benchmark)."""
-    raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
-    if processed:
-        done = cache / path.name.replace("_meg.fif", "_proc-tsss_meg.fif")
-        if done.is_file():
-            raw = mne.io.read_raw_fif(done, preload=True, verbose="error")
-        else:
+    done = cache / path.name.replace("_meg.fif", "_proc-tsss_meg.fif")
+    if processed and done.is_file():
+        raw = mne.io.read_raw_fif(done, preload=True, verbose="error")
+    else:
+        raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
+        if processed:
             raw = tsss(raw, find_bad_channels=False).raw
             cache.mkdir(parents=True, exist_ok=True)
             raw.save(done, verbose="error")
