@@ -62,6 +62,10 @@ class Interrupted(KeyboardInterrupt):
 #: The signal received while :func:`handle_interrupts` is active (None before any).
 _received: int | None = None
 
+#: True from an interrupt until the next :func:`handle_interrupts` block starts: the process pool's
+#: manager thread may report its broken workers after the block has ended, as the process exits.
+_silenced = False
+
 
 def raise_if_interrupted() -> None:
     """Raise :class:`Interrupted` again if a signal was received (and swallowed on the way)."""
@@ -79,22 +83,24 @@ def handle_interrupts() -> Iterator[None]:
     exception into the step it runs. Outside the main thread (where Python cannot set signal
     handlers) the block runs unchanged.
     """
-    global _received
+    global _received, _silenced
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     main_pid = os.getpid()
 
     def handler(signum, frame):
-        global _received
+        global _received, _silenced
         if os.getpid() != main_pid:  # a forked worker: end as if no handler were set
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
         _received = signum
+        _silenced = True
         raise Interrupted(signum)
 
     _received = None
+    _silenced = False
     previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
     for name in _QUIET_AFTER_INTERRUPT:
         logging.getLogger(name).addFilter(_quiet_after_interrupt)
@@ -103,8 +109,9 @@ def handle_interrupts() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-        for name in _QUIET_AFTER_INTERRUPT:
-            logging.getLogger(name).removeFilter(_quiet_after_interrupt)
+        if not _silenced:  # after an interrupt, the pool's callbacks may still fire on exit
+            for name in _QUIET_AFTER_INTERRUPT:
+                logging.getLogger(name).removeFilter(_quiet_after_interrupt)
         _received = None
 
 
@@ -115,7 +122,7 @@ _QUIET_AFTER_INTERRUPT = ("nipype.workflow", "concurrent.futures")
 
 
 def _quiet_after_interrupt(record: logging.LogRecord) -> bool:
-    return _received is None or record.levelno < logging.ERROR
+    return not _silenced or record.levelno < logging.ERROR
 
 
 def stop_children(grace_s: float = GRACE_S) -> int:
