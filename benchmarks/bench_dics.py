@@ -28,6 +28,7 @@ import mne
 import numpy as np
 
 from bids_app.config import DEFAULT_BANDS, Config
+from bids_app.meg.options import DICSOptions
 from bids_app.meg.dics import band_frequencies, capped_n_cycles, dics_filters, to_csd_object
 from bids_app.meg.power import event_related_power
 
@@ -93,8 +94,8 @@ def main() -> None:
     # -- the app ---------------------------------------------------------------------------
     t0 = time.perf_counter()
     result = event_related_power(epochs, fwd, counts, parcel_of_source=anat.point_parcel,
-                                 parcel_names=anat.parcel_names, bands=bands,
-                                 window_starts_ms=starts, n_jobs=args.n_jobs)
+                                 parcel_names=anat.parcel_names,
+                                 options=config.options(DICSOptions), n_jobs=args.n_jobs)
     fast_s = time.perf_counter() - t0
     fast_rss = peak_rss_gb()
     print(f"app: {fast_s:.1f} s per run ({len(result.table)} rows), peak RSS {fast_rss:.2f} GB "

@@ -28,11 +28,13 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bids_app.stats import draw_resamples, parcel_bootstrap, run_group_statistics
+from bids_app.stats.options import GroupStatsOptions
 
 N_OBS, N_PARCELS, CONDITIONS = 20, 140, ["a", "b", "c"]
 BANDS = ["theta", "alpha", "lowbeta", "highbeta", "lowgamma", "highgamma"]
 WINDOWS = [float(w) for w in np.arange(22) * 100.0]
 N_BOOT, K, SEED = 10_000, 17, 7
+DEFAULTS = GroupStatsOptions()
 
 
 def data(rng):
@@ -70,8 +72,8 @@ def main():
                   conditions=CONDITIONS, bands=BANDS, windows_ms=WINDOWS)
     res, t_group, _ = measure(
         "group level (run_group_statistics, 10,000 resamples)",
-        lambda: run_group_statistics(meg, fmri, **labels, n_clusters=K, n_bootstrap=N_BOOT,
-                                     seed=SEED))
+        lambda: run_group_statistics(meg, fmri, **labels, seed=SEED,
+                                     options=GroupStatsOptions(n_clusters=K, n_bootstrap=N_BOOT)))
     n_units = len(res["bootstrap"][["cluster", "hemi"]].drop_duplicates())
     n_features = len(CONDITIONS) * len(BANDS) * len(WINDOWS)
     group_corr = n_units * n_features * N_BOOT
@@ -79,7 +81,9 @@ def main():
           f"= {group_corr:,} correlations; {len(res['effects'])} effect rows")
     _, t_parcel, _ = measure(
         "parcel-level bootstrap (140 x 396 x 10,000)",
-        lambda: parcel_bootstrap(meg, fmri, n_bootstrap=N_BOOT, seed=SEED))
+        lambda: parcel_bootstrap(meg, fmri, n_bootstrap=N_BOOT,
+                                 fraction=DEFAULTS.bootstrap_fraction,
+                                 ci_levels=DEFAULTS.ci_levels, seed=SEED))
     parcel_corr = N_PARCELS * n_features * N_BOOT
 
     idx = draw_resamples(np.random.default_rng(1), N_OBS, args.naive, 0.8)

@@ -36,6 +36,7 @@ tSSS; the study is kept in ``--folder`` and reused)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -51,6 +52,7 @@ from bids_app.config import Config
 from bids_app.meg import dics
 from bids_app.meg.epochs import make_epochs
 from bids_app.meg.maxwell import tsss
+from bids_app.meg.options import DICSOptions, EpochOptions, MaxwellOptions
 from bids_app.meg.power import event_related_power
 from bids_app.simulate import meg as sim_meg
 from bids_app.simulate.anatomy import prepare_template_anatomy
@@ -90,13 +92,12 @@ def run_epochs(path: Path, events: pd.DataFrame, processed: bool, cache: Path) -
     else:
         raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
         if processed:
-            raw = tsss(raw, find_bad_channels=False).raw
+            raw = tsss(raw, MaxwellOptions(find_bad_channels=False)).raw
             cache.mkdir(parents=True, exist_ok=True)
             raw.save(done, verbose="error")
     trials = events[events.trial_type != "instruction"].rename(columns={"trial_type":
                                                                         "condition"})
-    return make_epochs(raw, trials, tmin=MEG.tmin_s, tmax=MEG.tmax_s,
-                       padding=MEG.tfr_padding_s).epochs
+    return make_epochs(raw, trials, Config().options(EpochOptions)).epochs
 
 
 def band_csd(epochs: mne.BaseEpochs, band) -> tuple:
@@ -364,13 +365,11 @@ def _check_app_function(epochs, forward, anatomy, events, effect, power, inside)
               .reset_index())
     blocks["n_trials"] = blocks["n_kept"]
     blocks["n_rejected"] = 0
-    band = {effect["band"]: sim_meg.BANDS[effect["band"]]}
+    options = dataclasses.replace(
+        Config().options(DICSOptions), min_trials_per_block=1,
+        bands={effect["band"]: list(sim_meg.BANDS[effect["band"]])})
     result = event_related_power(epochs, forward, blocks, parcel_of_source=anatomy.point_parcel,
-                                 parcel_names=anatomy.parcel_names, bands=band,
-                                 window_starts_ms=STARTS, window_length_ms=MEG.window_length_ms,
-                                 baseline_ms=MEG.baseline_ms, freq_step_hz=MEG.freq_step_hz,
-                                 n_cycles=MEG.n_cycles, reg=MEG.dics_reg, pick_ori=MEG.pick_ori,
-                                 baseline_scope=MEG.baseline_scope, min_trials_per_block=1)
+                                 parcel_names=anatomy.parcel_names, options=options)
     table = result.table.pivot_table(index=["block", "parcel"], columns="window_start_ms",
                                      values="relchange")
     columns = [c for c in table.columns if np.isclose(c, STARTS[inside]).any()]

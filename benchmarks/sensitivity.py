@@ -49,6 +49,7 @@ from scipy.stats import spearmanr
 
 from bids_app.simulate.effects import BANDS
 from bids_app.stats import run_group_statistics
+from bids_app.stats.options import GroupStatsOptions
 from bids_app.stats.effects import effect_cells
 
 CONDITIONS = ["a", "b", "c"]   # the coupling is in "b"
@@ -89,11 +90,12 @@ def measure(n_groups, seed=0, **setting):
         meg_all = rng.standard_normal((n_obs, parcels, 3, 1, 3))
         meg_all[:, :n_parcels, :, 0, 1] = meg.transpose(0, 2, 1)
         fmri_all = np.concatenate([fmri, rng.standard_normal((n_obs, 3, n_null))], axis=2)
-        result = run_group_statistics(
-            meg_all, fmri_all.transpose(0, 2, 1), parcels=[f"p{i}" for i in range(parcels)],
-            hemis=["lh"] * parcels, conditions=CONDITIONS, bands=["beta"],
-            windows_ms=[0.0, 100.0, 200.0], n_clusters=2, n_bootstrap=500, seed=0,
-            min_observations=5)
+        result = run_group_statistics(meg_all, fmri_all.transpose(0, 2, 1),
+                                      parcels=[f"p{i}" for i in range(parcels)],
+                                      hemis=["lh"] * parcels, conditions=CONDITIONS,
+                                      bands=["beta"], windows_ms=[0.0, 100.0, 200.0], seed=0,
+                                      options=GroupStatsOptions(n_clusters=2, n_bootstrap=500,
+                                                                min_observations=5))
         clusters, effects = result["clusters"], result["effects"]
         planted = clusters.cluster.iloc[0]
         at_99 = effects[effects.ci_level == 0.99]
@@ -116,11 +118,14 @@ def null_effects(n_studies, seed=0, n_obs=20, n_parcels=140, n_windows=22, n_boo
         fmri = normalise(rng.standard_normal((n_obs, 3, 5, n_parcels)))
         meg = normalise(rng.standard_normal((n_obs, 3, 5, n_parcels * len(bands) * n_windows)))
         meg = meg.reshape(n_obs, 3, n_parcels, len(bands), n_windows).transpose(0, 2, 1, 3, 4)
-        result = run_group_statistics(
-            meg, fmri.transpose(0, 2, 1), parcels=[f"p{i}" for i in range(n_parcels)],
-            hemis=["lh", "rh"] * (n_parcels // 2), conditions=CONDITIONS, bands=bands,
-            windows_ms=list(np.arange(n_windows) * 1000 / 30), n_clusters=17,
-            n_bootstrap=n_bootstrap, seed=0, min_observations=5)
+        result = run_group_statistics(meg, fmri.transpose(0, 2, 1),
+                                      parcels=[f"p{i}" for i in range(n_parcels)],
+                                      hemis=["lh", "rh"] * (n_parcels // 2), conditions=CONDITIONS,
+                                      bands=bands,
+                                      windows_ms=list(np.arange(n_windows) * 1000 / 30), seed=0,
+                                      options=GroupStatsOptions(n_clusters=17,
+                                                                n_bootstrap=n_bootstrap,
+                                                                min_observations=5))
         n_cells, per_level = effect_cells(result["effects"], result["bootstrap"], len(bands))
         for level in rows:
             n_rows, n_with = per_level.get(level, (0, 0))

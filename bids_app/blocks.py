@@ -4,7 +4,7 @@ Both modalities analyse the same blocks: a block is a run of consecutive stimuli
 (10 pictures in 30 s in the paper) followed by rest. ``events.tsv`` gives one row per stimulus
 with ``onset``, ``duration`` and ``trial_type`` (the condition) and, optionally, a ``block``
 column. Without it, a new block starts whenever the condition changes or the gap between two
-consecutive stimuli of a condition exceeds ``gap_s``.
+consecutive stimuli of a condition exceeds ``block_gap_s`` (:class:`DesignOptions`).
 
 These functions take and return :class:`pandas.DataFrame` objects; reading the TSV is done by the
 caller.
@@ -12,10 +12,15 @@ caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from bids_app.options import POSITIVE, option
+
+#: Condition names (``trial_type`` values) of the published picture-naming design.
+DEFAULT_CONDITIONS: tuple[str, ...] = ("object_object", "action_action", "object_action")
 
 #: Columns of the trials table returned by :func:`assign_blocks`.
 TRIAL_COLUMNS = ("onset", "duration", "condition", "block")
@@ -27,9 +32,20 @@ class EventsError(ValueError):
     """The events cannot describe blocks of the configured conditions."""
 
 
-def assign_blocks(
-    events: pd.DataFrame, conditions: Sequence[str], *, gap_s: float = 8.0
-) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DesignOptions:
+    """The experiment's design as both modalities read it from the events."""
+
+    conditions: list[str] = option(
+        lambda: list(DEFAULT_CONDITIONS),
+        "Condition names: the 'trial_type' values of the stimuli, in report order. Other "
+        "trial types (instructions, fixation) are ignored.", factory=True)
+    block_gap_s: float = option(
+        8.0, "When events.tsv has no 'block' column, a gap longer than this (s) between "
+        "consecutive same-condition stimuli starts a new block.", bounds=POSITIVE)
+
+
+def assign_blocks(events: pd.DataFrame, design: DesignOptions) -> pd.DataFrame:
     """Select the stimuli of the given conditions and label the block of each.
 
     Parameters
@@ -37,12 +53,11 @@ def assign_blocks(
     events : DataFrame
         BIDS events with at least ``onset`` (s), ``duration`` (s) and ``trial_type``; an optional
         ``block`` column labels blocks explicitly (any integer labels, unique within the run).
-    conditions : sequence of str
-        The ``trial_type`` values that are conditions; other rows (instructions, fixation,
-        button presses) are ignored.
-    gap_s : float
-        Without a ``block`` column, a gap longer than this (s) between consecutive stimuli of
-        the same condition starts a new block. A change of condition always does.
+    design : DesignOptions
+        ``conditions``: the ``trial_type`` values that are conditions; other rows
+        (instructions, fixation, button presses) are ignored. ``block_gap_s``: without a
+        ``block`` column, a gap longer than this (s) between consecutive stimuli of the same
+        condition starts a new block. A change of condition always does.
 
     Returns
     -------
@@ -57,6 +72,7 @@ def assign_blocks(
         When a required column is missing, onsets are not finite, no configured condition
         occurs, or an explicit block mixes conditions.
     """
+    conditions = design.conditions
     missing = [c for c in ("onset", "duration", "trial_type") if c not in events.columns]
     if missing:
         raise EventsError(
@@ -97,7 +113,7 @@ def assign_blocks(
         new_block = np.ones(len(trials), dtype=bool)
         if len(trials) > 1:
             same = trials["condition"].to_numpy()[1:] == trials["condition"].to_numpy()[:-1]
-            gap = np.diff(trials["onset"].to_numpy()) > gap_s
+            gap = np.diff(trials["onset"].to_numpy()) > design.block_gap_s
             new_block[1:] = ~same | gap
         trials["block"] = np.cumsum(new_block).astype(int)
     return trials.loc[:, list(TRIAL_COLUMNS)]

@@ -2,21 +2,25 @@
 
 Every option of the app is a typed field of one of the sections below, with a default (the
 published method's value where it has one) and a docstring-like ``doc`` giving units and
-allowed values. A :class:`Config` is built once by the command line (defaults, then a TOML file
+allowed values. The options of a processing step are declared once, in that step's frozen
+options object beside its pure code (:class:`~bids_app.meg.options.DICSOptions` and the others
+of :data:`OPTION_SECTIONS`); a section is made of their fields, and
+:meth:`Config.options` gives a step its object. A :class:`Config` is built once by the command line (defaults, then a TOML file
 given with ``--config``, then command-line options, which win), checked, and saved as TOML beside
 the outputs (``<output_dir>/logs/config-<run id>.toml``) so that a run can be repeated with
 ``--config``.
 
 Only :mod:`bids_app.cli` and :mod:`bids_app.workflows` read a :class:`Config`. Workflow factories
-take the values they need as keyword arguments, and the pure packages never see it.
+take the options objects they need, and the pure packages never see the configuration (it imports
+their options, never the reverse).
 
 Importing this module has no side effects (no environment changes, no files, no network).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import math
 import re
 import tomllib
 import typing
@@ -24,70 +28,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bids_app.blocks import DEFAULT_CONDITIONS, DesignOptions
+from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import LABEL
+from bids_app.meg.options import (DEFAULT_BANDS, DICSOptions, EpochOptions, HeadModelOptions,
+                                  MaxwellOptions)
+from bids_app.options import (ANY, AT_LEAST_1, NON_NEGATIVE, OPEN_SHARE, POSITIVE, Range,
+                              as_dict)
+from bids_app.options import option as _opt
+from bids_app.parcels.options import ParcellationOptions
+from bids_app.stats.options import GroupStatsOptions
 
-#: The six frequency bands of the method (Hz, inclusive edges), in the paper's order.
-DEFAULT_BANDS: dict[str, tuple[float, float]] = {
-    "theta": (4.0, 7.0),
-    "alpha": (8.0, 13.0),
-    "lowbeta": (15.0, 21.0),
-    "highbeta": (23.0, 29.0),
-    "lowgamma": (36.0, 46.0),
-    "highgamma": (54.0, 90.0),
-}
+__all__ = ["ANY", "AT_LEAST_1", "DEFAULT_BANDS", "DEFAULT_CONDITIONS", "NON_NEGATIVE",
+           "OPEN_SHARE", "POSITIVE", "Config", "ConfigError", "Range", "as_dict"]
 
-#: Condition names (``trial_type`` values) of the published picture-naming design.
-DEFAULT_CONDITIONS: tuple[str, ...] = ("object_object", "action_action", "object_action")
+T = typing.TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the option and what is allowed."""
 
-
-@dataclass(frozen=True)
-class Range:
-    """The numbers an option allows, declared next to its documentation.
-
-    ``low`` and ``high`` are the bounds (``None``: unbounded on that side), inclusive unless
-    ``low_open`` / ``high_open``. Every number an option holds (the value, each item of a list,
-    each band edge) must lie in the range; NaN and infinities never do.
-    """
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, x: float) -> bool:
-        if not math.isfinite(x):
-            return False
-        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
-            return False
-        return self.high is None or (x < self.high if self.high_open else x <= self.high)
-
-    def __str__(self) -> str:
-        """``>= 1``, ``> 0``, ``in (0, 1]``, ``any finite value``..."""
-        low, high = _number_text(self.low), _number_text(self.high)
-        if self.low is not None and self.high is not None:
-            return (f"in {'(' if self.low_open else '['}{low}, {high}"
-                    f"{')' if self.high_open else ']'}")
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {low}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {high}"
-        return "any finite value"
-
-
-def _number_text(x: float | None) -> str:
-    return "" if x is None else str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-#: Ranges shared by many options.
-ANY = Range()
-POSITIVE = Range(0, low_open=True)
-NON_NEGATIVE = Range(0)
-AT_LEAST_1 = Range(1)
-OPEN_SHARE = Range(0, 1, low_open=True, high_open=True)
 
 #: A BIDS label (``sub-<label>``, ``task-<label>``...): letters and digits only (the one
 #: definition, :data:`bids_app.io.bids.LABEL`, also used by discovery and --participant-label).
@@ -95,27 +55,6 @@ BIDS_LABEL = (LABEL.pattern, "a BIDS label (letters and digits only)")
 #: An atlas name: a FreeSurfer annotation name such as aparc.a2009s or PALS_B12_Lobes (no path).
 ATLAS_NAME = (r"[A-Za-z0-9][A-Za-z0-9._-]*",
               "an atlas name (letters, digits, '.', '_' and '-'; not a path: use --atlas-file)")
-#: A Maxwell-filter origin: 'auto', or three numbers (mm) separated by commas or spaces, as
-#: :func:`bids_app.meg.maxwell.parse_origin` reads them.
-_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)"
-ORIGIN = (rf"auto|\s*{_NUMBER}(\s*[,\s]\s*{_NUMBER}){{2}}\s*",
-          "'auto' or three numbers 'x,y,z' (mm)")
-
-
-def _opt(default: Any, doc: str, *, allowed: tuple | None = None, bounds: Range | None = None,
-         pattern: tuple[str, str] | None = None, factory: bool = False):
-    """Declare an option with its documentation and what it allows.
-
-    ``allowed`` lists the choices of a text option, ``bounds`` is the :class:`Range` of every
-    number a numeric option holds, ``pattern`` is ``(regular expression, description)`` that
-    every text of the option must match. They are checked wherever the value comes from
-    (command line, TOML file, saved configuration) and shown in ``docs/configuration.md``.
-    """
-    metadata = {"doc": doc, "allowed": allowed, "bounds": bounds, "pattern": pattern}
-    if factory:
-        return field(default_factory=default, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
 
 #: Queries a BIDS filter file may refine (as in fMRIPrep), and the pybids entities they may use.
 FILTER_QUERIES = ("bold", "meg", "t1w")
@@ -262,22 +201,8 @@ class ExecutionConfig:
                           bounds=NON_NEGATIVE)
 
 
-@dataclass
-class WorkflowConfig:
-    """Design of the experiment: conditions, blocks and run pairing."""
-
-    conditions: list[str] = _opt(
-        lambda: list(DEFAULT_CONDITIONS),
-        "Condition names: the 'trial_type' values of the stimuli, in report order. Other "
-        "trial types (instructions, fixation) are ignored.",
-        factory=True,
-    )
-    block_gap_s: float = _opt(
-        8.0,
-        "When events.tsv has no 'block' column, a gap longer than this (s) between consecutive "
-        "same-condition stimuli starts a new block.",
-        bounds=POSITIVE,
-    )
+@dataclass(frozen=True)
+class _RunPairing:
     unpaired_runs: str = _opt(
         "warn",
         "What to do with a run that has MEG but no BOLD (or the reverse): 'warn' skips it with "
@@ -286,10 +211,8 @@ class WorkflowConfig:
     )
 
 
-@dataclass
-class AnatomyConfig:
-    """Surfaces, analysis grid, parcellation and head model."""
-
+@dataclass(frozen=True)
+class _AtlasChoice:
     atlas: str = _opt(
         "auto",
         "Parcellation on fsaverage: 'destrieux' (aparc.a2009s, as in the paper), 'desikan' "
@@ -310,34 +233,10 @@ class AnatomyConfig:
         "An atlas-<name>_dseg.tsv (from an earlier run, possibly edited) fixing the split and "
         "the included parcels.",
     )
-    n_included_per_hemi: int = _opt(
-        70,
-        "Parcels analysed per hemisphere: the labels left after excluding artefact-prone regions "
-        "are split (MNE's PCA split) until this many remain (about 188 parcels in all with "
-        "the excluded ones for Destrieux, as in the paper).",
-        bounds=AT_LEAST_1,
-    )
-    exclude_regions: list[str] = _opt(
-        list,
-        "Label-name patterns excluded from the analysis (fnmatch). Empty: the default list "
-        "for the atlas (anterior frontal, deep medial, inferior temporal, medial wall).",
-        factory=True,
-    )
-    meg_grid: str = _opt(
-        "ico4",
-        "Source grid on fsaverage carried to each subject through sphere.reg "
-        "(ico4 = 2 x 2562 points).",
-        allowed=("ico3", "ico4", "ico5"),
-    )
-    fmri_grid: str = _opt(
-        "ico5",
-        "Surface grid on which BOLD is sampled and averaged within parcels (ico5 = fsaverage5).",
-        allowed=("ico4", "ico5", "ico6"),
-    )
-    bem_ico: int = _opt(4, "Icosahedral downsampling of the inner-skull surface for the BEM "
-                        "(MNE's make_bem_model).", bounds=Range(3, 5))
-    bem_conductivity: float = _opt(0.3, "Single-layer BEM conductivity (S/m).",
-                                   bounds=POSITIVE)
+
+
+@dataclass(frozen=True)
+class _TemplateAnatomy:
     allow_template_anatomy: bool = _opt(
         True,
         "When no FreeSurfer reconstruction exists and FreeSurfer is not installed, use "
@@ -345,163 +244,40 @@ class AnatomyConfig:
     )
 
 
-@dataclass
-class FMRIConfig:
-    """fMRI block estimates (paper section 2.5 / DESIGN 4.2)."""
-
-    dummy_scans: int = _opt(5, "Volumes discarded at the start of each run.",
-                            bounds=NON_NEGATIVE)
-    highpass_period_s: float = _opt(
-        510.0, "High-pass cut-off period (s) of the discrete-cosine drift basis (SPM).",
-        bounds=POSITIVE,
-    )
-    hrf_delay_s: float = _opt(
-        3.0,
-        "Delay (s) added to block onsets and ends when choosing the volumes of a block and of "
-        "the rest before it, to follow the haemodynamic lag.",
-        bounds=NON_NEGATIVE,
-    )
-    block_volumes: int | None = _opt(
-        None, "Volumes averaged per block. Default: derived from the events and TR (11 in the "
-        "paper).", bounds=AT_LEAST_1,
-    )
-    rest_volumes: int | None = _opt(
-        None,
-        "Rest volumes before each block used as its baseline. Default: derived from the "
-        "events and TR (6 in the paper).",
-        bounds=AT_LEAST_1,
-    )
-    registration: str = _opt(
-        "auto",
-        "EPI-to-T1w registration: 'bbregister' (FreeSurfer), 'ants' (rigid mutual information, "
-        "ANTsPy), 'auto' (bbregister when FreeSurfer is installed, else ants).",
-        allowed=("auto", "bbregister", "ants"),
-    )
-    projection_fraction: float = _opt(
-        0.5, "Where in the cortical ribbon BOLD is sampled (0 = white, 1 = pial).",
-        bounds=Range(0, 1),
-    )
-    coregistration_init: str = _opt(
-        "header",
-        "Start of the ANTs EPI-to-T1w registration: 'header' (same session, scanner alignment) "
-        "or 'center-of-mass' (T1w and BOLD from different sessions).",
-        allowed=("header", "center-of-mass"),
-    )
+def _section(name: str, doc: str, *parts: type) -> type:
+    """A mutable configuration section made of the fields of the frozen ``parts`` (options
+    objects of the processing steps, or the configuration's own), in order: each option is
+    declared once, in its part, with its default, documentation and allowed values."""
+    fields = []
+    for part in parts:
+        hints = typing.get_type_hints(part)
+        for f in dataclasses.fields(part):
+            fields.append((f.name, hints[f.name], field(
+                default=f.default, default_factory=f.default_factory, metadata=f.metadata)))
+    return dataclasses.make_dataclass(name, fields, namespace={"__doc__": doc,
+                                                               "__module__": __name__})
 
 
-@dataclass
-class MEGConfig:
-    """MEG preprocessing and event-related DICS (paper section 2.6 / DESIGN 4.3)."""
+WorkflowConfig = _section("WorkflowConfig",
+                          "Design of the experiment: conditions, blocks and run pairing.",
+                          DesignOptions, _RunPairing)
+AnatomyConfig = _section("AnatomyConfig",
+                         "Surfaces, analysis grid, parcellation and head model.",
+                         _AtlasChoice, ParcellationOptions, HeadModelOptions, _TemplateAnatomy)
+FMRIConfig = _section("FMRIConfig", "fMRI block estimates (paper section 2.5 / DESIGN 4.2).",
+                      BlockOptions, RegistrationOptions)
+MEGConfig = _section("MEGConfig",
+                     "MEG preprocessing and event-related DICS (paper section 2.6 / DESIGN 4.3).",
+                     MaxwellOptions, EpochOptions, DICSOptions)
+StatsConfig = _section("StatsConfig", "Group statistics (paper section 2.7 / DESIGN 5).",
+                       GroupStatsOptions)
 
-    maxfilter: bool = _opt(True, "Apply Maxwell filtering (tSSS) unless the file already is SSS-processed.")
-    st_duration_s: float | None = _opt(
-        10.0, "tSSS buffer length (s); None gives plain SSS.", bounds=POSITIVE
-    )
-    st_correlation: float = _opt(0.98, "tSSS subspace correlation limit.",
-                                 bounds=Range(0, 1, low_open=True))
-    origin: str = _opt(
-        "auto", "Maxwell-filter expansion origin: 'auto' (fit to digitised head shape) or 'x,y,z' "
-        "in mm (head frame).",
-        pattern=ORIGIN,
-    )
-    find_bad_channels: bool = _opt(
-        True, "Detect noisy and flat channels before Maxwell filtering."
-    )
-    tmin_s: float = _opt(-0.2, "Epoch start relative to each picture (s).",
-                         bounds=Range(high=0, high_open=True))
-    tmax_s: float = _opt(1.0, "Epoch end relative to each picture (s).", bounds=POSITIVE)
-    tfr_padding_s: float = _opt(
-        0.5, "Data (s) read on both sides of each epoch for the wavelet transform only, so "
-        "that windows near the epoch edges are not shortened by zero padding.",
-        bounds=NON_NEGATIVE,
-    )
-    eog_reject_uv: float = _opt(
-        150.0, "Reject a trial when any EOG channel exceeds this peak-to-peak amplitude (µV).",
-        bounds=POSITIVE,
-    )
-    missing_eog: str = _opt(
-        "warn",
-        "When a recording has no EOG channel: 'warn' skips rejection with a warning, 'error' stops.",
-        allowed=("warn", "error"),
-    )
-    min_trials_per_block: int = _opt(
-        5, "Blocks with fewer trials left after rejection are excluded and reported.",
-        bounds=AT_LEAST_1,
-    )
-    ch_type: str = _opt("grad", "Sensors used for source estimation.", allowed=("grad", "mag"))
-    bands: dict[str, list[float]] = _opt(
-        lambda: {k: list(v) for k, v in DEFAULT_BANDS.items()},
-        "Frequency bands {name: [fmin, fmax]} in Hz, 0 < fmin < fmax.",
-        bounds=POSITIVE,
-        factory=True,
-    )
-    freq_step_hz: float = _opt(
-        1.0, "Spacing (Hz) of the Morlet wavelet frequencies within each band.", bounds=POSITIVE
-    )
-    n_cycles: float = _opt(
-        7.0, "Cycles per Morlet wavelet (capped so that a wavelet fits the epoch).",
-        bounds=POSITIVE,
-    )
-    window_length_ms: float = _opt(200.0, "Length of each analysis window (ms).",
-                                   bounds=POSITIVE)
-    first_window_start_ms: float = _opt(
-        100.0, "Start of the first window (ms); every window lies within the epoch "
-        "(tmin_s..tmax_s).", bounds=ANY
-    )
-    window_step_ms: float = _opt(100.0 / 3.0, "Step between window starts (ms).",
-                                 bounds=POSITIVE)
-    n_windows: int = _opt(22, "Number of analysis windows.", bounds=AT_LEAST_1)
-    baseline_ms: list[float] = _opt(
-        lambda: [-200.0, 0.0], "Baseline interval [start, end] (ms), start < end, within the "
-        "epoch.", bounds=ANY, factory=True
-    )
-    dics_reg: float = _opt(
-        0.2, "Tikhonov regularisation of the DICS filter (fraction of the trace; MNE's default "
-        "is 0.05, see docs/meg.md).", bounds=NON_NEGATIVE,
-    )
-    pick_ori: str = _opt(
-        "normal", "DICS source orientation: the cortical normal of each grid point (from the "
-        "FreeSurfer white surface) or MNE's max-power orientation (see docs/meg.md).",
-        allowed=("max-power", "normal")
-    )
-    baseline_scope: str = _opt(
-        "block", "Baseline each window is compared with: the block's own (the paper) or the "
-        "mean of the run's block baselines (less noisy; see docs/meg.md).",
-        allowed=("block", "run")
-    )
-
-
-@dataclass
-class StatsConfig:
-    """Group statistics (paper section 2.7 / DESIGN 5)."""
-
-    alpha: float = _opt(0.05, "Family-wise significance level.", bounds=OPEN_SHARE)
-    correction: str = _opt(
-        "bonferroni-windows",
-        "Multiple-comparison correction: Bonferroni over the time windows (paper) or none.",
-        allowed=("bonferroni-windows", "none"),
-    )
-    n_clusters: int = _opt(17, "Number of Ward clusters of parcels (at most the number of "
-                           "parcels).", bounds=AT_LEAST_1)
-    cluster_rho: str = _opt(
-        "pooled",
-        "Cluster correlation: 'pooled' correlates cluster-averaged MEG and fMRI values; "
-        "'mean-parcel-rho' averages the parcels' rho (no p-value of its own).",
-        allowed=("pooled", "mean-parcel-rho"),
-    )
-    n_bootstrap: int = _opt(10_000, "Bootstrap resamples.", bounds=AT_LEAST_1)
-    bootstrap_fraction: float = _opt(
-        0.8, "Share of observations drawn (without replacement) in each resample.",
-        bounds=Range(0, 1, low_open=True),
-    )
-    ci_levels: list[float] = _opt(
-        lambda: [0.99, 0.999], "Percentile-interval levels of the bootstrap (distinct).",
-        bounds=OPEN_SHARE, factory=True
-    )
-    min_observations: int = _opt(
-        5, "Fewest (subject, run) observations the group level accepts (a rank correlation "
-        "needs at least 3).", bounds=Range(3),
-    )
+#: The section of the configuration that holds each options object's fields.
+OPTION_SECTIONS: dict[type, str] = {
+    DesignOptions: "workflow", ParcellationOptions: "anatomy", HeadModelOptions: "anatomy",
+    BlockOptions: "fmri", RegistrationOptions: "fmri", MaxwellOptions: "meg",
+    EpochOptions: "meg", DICSOptions: "meg", GroupStatsOptions: "stats",
+}
 
 
 @dataclass
@@ -713,10 +489,16 @@ class Config:
                                                 hint, **allows)
 
     # -- derived values ---------------------------------------------------------------------------
+    def options(self, cls: type[T]) -> T:
+        """The settings of one processing step as its frozen options object
+        (``config.options(DICSOptions)``), from the section that holds them."""
+        section = getattr(self, OPTION_SECTIONS[cls])
+        return cls(**{f.name: copy.deepcopy(getattr(section, f.name))
+                      for f in dataclasses.fields(cls)})
+
     def window_starts_ms(self) -> list[float]:
         """Start (ms) of every analysis window (22 starts 100, 133.3, ..., 800 by default)."""
-        m = self.meg
-        return [m.first_window_start_ms + k * m.window_step_ms for k in range(m.n_windows)]
+        return self.options(DICSOptions).window_starts_ms
 
     # -- saving -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ into ties, and ties change rank correlations.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bids_app.io.derivatives import read_table, sidecar_path
 from bids_app.io.group import find_participant_outputs
 from bids_app.meg.dics import normalize_run
 from bids_app.stats import run_group_statistics
+from bids_app.stats.options import GroupStatsOptions
 
 
 def meg_normalized_from_relchange(table: pd.DataFrame) -> np.ndarray:
@@ -79,13 +81,12 @@ def statistics_from_observations(out: Path, task: str, atlas: str) -> dict[str, 
 
     fmri = dense(bold, [conditions, names]).transpose(0, 2, 1)
     meg_values = dense(meg, [conditions, bands, windows, names]).transpose(0, 4, 1, 2, 3)
-    return run_group_statistics(
-        meg_values, fmri, parcels=names, hemis=parcels["hemi"].tolist(), conditions=conditions,
-        bands=bands, windows_ms=windows, n_clusters=settings["n_clusters"],
-        n_bootstrap=settings["n_bootstrap"], bootstrap_fraction=settings["bootstrap_fraction"],
-        ci_levels=settings["ci_levels"], alpha=settings["alpha"],
-        correction=settings["correction"], cluster_rho=settings["cluster_rho"],
-        seed=settings["random_seed"])
+    recorded = {f.name: settings[f.name] for f in dataclasses.fields(GroupStatsOptions)
+                if f.name in settings}
+    return run_group_statistics(meg_values, fmri, parcels=names, hemis=parcels["hemi"].tolist(),
+                                conditions=conditions, bands=bands, windows_ms=windows,
+                                seed=settings["random_seed"],
+                                options=GroupStatsOptions(**recorded))
 
 
 def assert_same_table(written: pd.DataFrame, computed: pd.DataFrame, name: str) -> None:

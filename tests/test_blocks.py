@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_app.blocks import EventsError, assign_blocks, block_table
+from bids_app.blocks import DesignOptions, EventsError, assign_blocks, block_table
 
 CONDITIONS = ["a", "b"]
 
@@ -25,7 +25,7 @@ def _events(with_block=False):
 
 
 def test_blocks_found_from_gaps_and_condition_changes():
-    trials = assign_blocks(_events(), CONDITIONS, gap_s=8.0)
+    trials = assign_blocks(_events(), DesignOptions(CONDITIONS, block_gap_s=8.0))
     assert list(trials.columns) == ["onset", "duration", "condition", "block"]
     assert len(trials) == 12 and "instruction" not in set(trials.condition)
     assert np.all(np.diff(trials.onset) > 0)
@@ -35,17 +35,17 @@ def test_blocks_found_from_gaps_and_condition_changes():
 
 def test_gap_splits_same_condition():
     ev = pd.DataFrame({"onset": [0.0, 3.0, 30.0, 33.0], "duration": 0.3, "trial_type": "a"})
-    assert assign_blocks(ev, ["a"], gap_s=8.0).block.tolist() == [1, 1, 2, 2]
-    assert assign_blocks(ev, ["a"], gap_s=40.0).block.tolist() == [1, 1, 1, 1]
+    assert assign_blocks(ev, DesignOptions(["a"], block_gap_s=8.0)).block.tolist() == [1, 1, 2, 2]
+    assert assign_blocks(ev, DesignOptions(["a"], block_gap_s=40.0)).block.tolist() == [1, 1, 1, 1]
 
 
 def test_explicit_block_column_is_used():
-    trials = assign_blocks(_events(with_block=True), CONDITIONS, gap_s=0.1)
+    trials = assign_blocks(_events(with_block=True), DesignOptions(CONDITIONS, block_gap_s=0.1))
     assert trials.groupby("block").size().to_dict() == {1: 4, 2: 4, 3: 4}
 
 
 def test_block_table():
-    blocks = block_table(assign_blocks(_events(), CONDITIONS))
+    blocks = block_table(assign_blocks(_events(), DesignOptions(CONDITIONS)))
     assert blocks.condition.tolist() == ["a", "b", "a"]
     np.testing.assert_allclose(blocks.onset, [10.0, 60.0, 110.0])
     np.testing.assert_allclose(blocks.offset, [19.3, 69.3, 119.3])
@@ -66,4 +66,4 @@ def test_block_table():
 )
 def test_bad_events_are_explained(events, message):
     with pytest.raises(EventsError, match=message):
-        assign_blocks(events, CONDITIONS)
+        assign_blocks(events, DesignOptions(CONDITIONS))

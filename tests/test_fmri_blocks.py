@@ -1,12 +1,14 @@
 """Block volumes, block values, normalisation and per-condition averages (DESIGN 4.2, 3-6)."""
 
+import dataclasses
 import logging
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bids_app.blocks import assign_blocks
+from bids_app.blocks import DesignOptions, assign_blocks
+from bids_app.fmri.options import BlockOptions
 from bids_app.fmri.block_estimates import (
     BLOCK_ESTIMATE_COLUMNS,
     average_blocks,
@@ -40,9 +42,9 @@ def paper_events(*, n_blocks=15, first_onset=36.0, jitter=False, seed=0):
 
 @pytest.mark.parametrize("jitter", [False, True])
 def test_paper_design_gives_11_block_and_6_rest_volumes(jitter):
-    trials = assign_blocks(paper_events(jitter=jitter), CONDITIONS)
+    trials = assign_blocks(paper_events(jitter=jitter), DesignOptions(CONDITIONS))
     assert design_volume_counts(trials, 3.0) == (11, 6)
-    table = block_volume_table(trials, tr=3.0, n_volumes=260, dummy_scans=5)
+    table = block_volume_table(trials, tr=3.0, n_volumes=260, options=BlockOptions(dummy_scans=5))
     assert len(table) == 15
     assert ((table.block_stop - table.block_start) == 11).all()
     assert ((table.rest_stop - table.rest_start) == 6).all()
@@ -55,9 +57,9 @@ def test_paper_design_gives_11_block_and_6_rest_volumes(jitter):
 
 
 def test_delay_moves_the_first_block_volume_to_the_next_acquisition():
-    trials = assign_blocks(paper_events(n_blocks=3, first_onset=37.0), CONDITIONS)
+    trials = assign_blocks(paper_events(n_blocks=3, first_onset=37.0), DesignOptions(CONDITIONS))
     # 37 + 3 = 40 s falls between volumes 13 (39 s) and 14 (42 s): the block starts at 14
-    table = block_volume_table(trials, tr=3.0, n_volumes=80, dummy_scans=5)
+    table = block_volume_table(trials, tr=3.0, n_volumes=80, options=BlockOptions(dummy_scans=5))
     assert table.block_start.iloc[0] == 14 - 5
 
 
@@ -75,13 +77,13 @@ def tiny_case():
     # rest [1, 3). Block 2: ceil((16+2)/2) = 9 -> kept 8: block [8, 10), rest [6, 8).
     p = np.array([0.0, 1, 2, 10, 12, 3, 3, 5, 7, 1])
     series = pd.DataFrame({"p": p, "q": 2 * p + 5})
-    options = dict(tr=2.0, dummy_scans=1, hrf_delay_s=2.0, block_volumes=2, rest_volumes=2)
+    options = BlockOptions(dummy_scans=1, hrf_delay_s=2.0, block_volumes=2, rest_volumes=2)
     return trials, series, options
 
 
 def test_block_values_by_hand():
     trials, series, options = tiny_case()
-    table = block_volume_table(trials, n_volumes=10, **options)
+    table = block_volume_table(trials, tr=2.0, n_volumes=10, options=options)
     assert table[["rest_start", "rest_stop", "block_start", "block_stop"]].to_numpy().tolist() == [
         [1, 3, 3, 5],
         [6, 8, 8, 10],
@@ -100,7 +102,7 @@ def test_block_values_by_hand():
 
 def test_normalisation_by_hand():
     trials, series, options = tiny_case()
-    values = block_values(series, block_volume_table(trials, n_volumes=10, **options))
+    values = block_values(series, block_volume_table(trials, tr=2.0, n_volumes=10, options=options))
     out = normalize_block_values(values, series)
     assert list(out.columns) == list(BLOCK_ESTIMATE_COLUMNS)
     # p: mean over blocks 4.75; sample SD of the series: sum of squared deviations 148.4 over 9
@@ -114,7 +116,7 @@ def test_normalisation_by_hand():
 def test_block_estimates_chain_matches_the_hand_numbers():
     # 10 volumes x 2 s = 20 s: the 510-s high-pass has no cosine, so the numbers are unchanged
     trials, series, options = tiny_case()
-    estimates = block_estimates(series, trials, **options)
+    estimates = block_estimates(series, trials, tr=2.0, options=options)
     assert list(estimates.columns) == ["condition", "block", "parcel", "value", "normalized"]
     np.testing.assert_allclose(estimates.value, [9.5, 19.0, 0.0, 0.0])
     assert np.isclose(estimates.normalized.iloc[0], 4.75 / np.sqrt(148.4 / 9))
@@ -144,7 +146,7 @@ def test_constant_parcel_gives_nan_with_warning(caplog):
     trials, series, options = tiny_case()
     series["flat"] = 7.0
     with caplog.at_level(logging.WARNING):
-        out = block_estimates(series, trials, **options)
+        out = block_estimates(series, trials, tr=2.0, options=options)
     assert out[out.parcel == "flat"].normalized.isna().all()
     assert "flat" in caplog.text
 
@@ -153,31 +155,32 @@ def test_constant_parcel_gives_nan_with_warning(caplog):
 
 
 def test_bold_shorter_than_events():
-    trials = assign_blocks(paper_events(n_blocks=6), CONDITIONS)
+    trials = assign_blocks(paper_events(n_blocks=6), DesignOptions(CONDITIONS))
     with pytest.raises(EventTimingError, match="shorter than its events.*block 6"):
-        block_volume_table(trials, tr=3.0, n_volumes=90, dummy_scans=5)
+        block_volume_table(trials, tr=3.0, n_volumes=90, options=BlockOptions(dummy_scans=5))
 
 
 def test_events_before_first_kept_volume():
-    trials = assign_blocks(paper_events(n_blocks=3, first_onset=9.0), CONDITIONS)
+    trials = assign_blocks(paper_events(n_blocks=3, first_onset=9.0), DesignOptions(CONDITIONS))
     with pytest.raises(EventTimingError, match="before the first kept volume.*lower dummy_scans"):
-        block_volume_table(trials, tr=3.0, n_volumes=200, dummy_scans=5)
+        block_volume_table(trials, tr=3.0, n_volumes=200, options=BlockOptions(dummy_scans=5))
 
 
 def test_rest_before_first_kept_volume():
     # onset 18 s: block from volume 7, its 6 rest volumes would start at volume 1 < 5
-    trials = assign_blocks(paper_events(n_blocks=3, first_onset=18.0), CONDITIONS)
+    trials = assign_blocks(paper_events(n_blocks=3, first_onset=18.0), DesignOptions(CONDITIONS))
     expected = r"rest before block 1 .* needs 6 volume.*before the first kept volume"
     with pytest.raises(EventTimingError, match=expected):
-        block_volume_table(trials, tr=3.0, n_volumes=200, dummy_scans=5)
+        block_volume_table(trials, tr=3.0, n_volumes=200, options=BlockOptions(dummy_scans=5))
 
 
 def test_single_block_needs_explicit_rest_length():
-    trials = assign_blocks(paper_events(n_blocks=1), CONDITIONS)
+    trials = assign_blocks(paper_events(n_blocks=1), DesignOptions(CONDITIONS))
     with pytest.raises(EventTimingError, match="single block.*rest_volumes"):
         design_volume_counts(trials, 3.0)
     table = block_volume_table(
-        trials, tr=3.0, n_volumes=60, dummy_scans=5, block_volumes=11, rest_volumes=6
+        trials, tr=3.0, n_volumes=60,
+        options=BlockOptions(dummy_scans=5, block_volumes=11, rest_volumes=6),
     )
     assert len(table) == 1
 
@@ -185,9 +188,10 @@ def test_single_block_needs_explicit_rest_length():
 def test_invalid_counts_and_tr():
     trials, series, options = tiny_case()
     with pytest.raises(EventTimingError, match="rest_volumes must be a whole number"):
-        block_volume_table(trials, n_volumes=10, **{**options, "rest_volumes": 0})
+        block_volume_table(trials, tr=2.0, n_volumes=10,
+                           options=dataclasses.replace(options, rest_volumes=0))
     with pytest.raises(RepetitionTimeError, match="milliseconds"):
-        block_estimates(series, trials, **{**options, "tr": 2000.0})
+        block_estimates(series, trials, tr=2000.0, options=options)
 
 
 def test_trials_table_must_come_from_assign_blocks():

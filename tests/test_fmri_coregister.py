@@ -71,7 +71,7 @@ def pair():
 
 def test_coregistration_recovers_known_offset(pair):
     t1w, epi, truth = pair
-    result = coregister(epi, t1w)
+    result = coregister(epi, t1w, init="header")
     # compare the maps on points spread through the brain (a 80-mm cube)
     points = np.random.default_rng(1).uniform(-40, 40, (3, 500))
     found = result.t1w_to_epi[:3, :3] @ points + result.t1w_to_epi[:3, 3:]
@@ -88,13 +88,13 @@ def test_coregistration_refuses_bad_images(pair):
     t1w, epi, _ = pair
     four_d = nib.Nifti1Image(np.stack([epi.get_fdata()] * 3, -1).astype(np.float32), EPI_AFFINE)
     with pytest.raises(RegistrationError, match="mean EPI must be a 3-D image.*mean_volume"):
-        coregister(four_d, t1w)
+        coregister(four_d, t1w, init="header")
     nan = t1w.get_fdata().astype(np.float32)
     nan[0, 0, 0] = np.nan
     with pytest.raises(RegistrationError, match="T1w contains NaN"):
-        coregister(epi, nib.Nifti1Image(nan, T1_AFFINE))
+        coregister(epi, nib.Nifti1Image(nan, T1_AFFINE), init="header")
     with pytest.raises(RegistrationError, match="constant"):
-        coregister(nib.Nifti1Image(np.zeros(EPI_SHAPE, np.float32), EPI_AFFINE), t1w)
+        coregister(nib.Nifti1Image(np.zeros(EPI_SHAPE, np.float32), EPI_AFFINE), t1w, init="header")
     with pytest.raises(ValueError, match="allowed are"):
         coregister(epi, t1w, init="guess")
 

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 
-from bids_app.blocks import assign_blocks
+from bids_app.blocks import DesignOptions, assign_blocks
+from bids_app.fmri.options import BlockOptions
 from bids_app.fmri import (
     average_blocks,
     block_estimates,
@@ -79,7 +80,7 @@ def design():
         start = 36.0 + 51.0 * b
         rows += [(start + 3.0 * k, 0.3, conditions[b % 2]) for k in range(10)]
     events = pd.DataFrame(rows, columns=["onset", "duration", "trial_type"])
-    return assign_blocks(events, conditions)
+    return assign_blocks(events, DesignOptions(conditions))
 
 
 def simulate(*, motion=0.8, noise=3.0, drift=15.0, seed=11):
@@ -134,13 +135,15 @@ def test_planted_block_amplitudes_are_recovered(synthetic):
     s = synthetic
     kept = drop_dummy_volumes(s["bold"], DUMMY)
     motion = realign(kept)
-    registration = coregister(mean_volume(motion.realigned), s["t1w"])
+    registration = coregister(mean_volume(motion.realigned), s["t1w"], init="header")
     samples = sample_bold_on_surface(
-        motion.realigned, s["white"], s["pial"], s["t1w"], registration.t1w_to_epi
+        motion.realigned, s["white"], s["pial"], s["t1w"], registration.t1w_to_epi,
+        projection_fraction=0.5,
     )
     assert samples.valid.all()
     series = parcel_time_series(samples.values, s["labels"], PARCELS, valid=samples.valid)
-    estimates = block_estimates(series, s["trials"], tr=TR, dummy_scans=DUMMY)
+    estimates = block_estimates(series, s["trials"], tr=TR,
+                                options=BlockOptions(dummy_scans=DUMMY))
     assert list(estimates.columns) == ["condition", "block", "parcel", "value", "normalized"]
     assert len(estimates) == 4 * len(PARCELS)
 
@@ -149,10 +152,11 @@ def test_planted_block_amplitudes_are_recovered(synthetic):
     assert r >= 0.9, f"Pearson r = {r:.3f}"  # observed 0.99
 
     # the same chain without realignment does worse (observed r 0.90): motion correction matters
-    raw = sample_bold_on_surface(kept, s["white"], s["pial"], s["t1w"], s["truth"])
+    raw = sample_bold_on_surface(kept, s["white"], s["pial"], s["t1w"], s["truth"],
+                                 projection_fraction=0.5)
     raw_estimates = block_estimates(
         parcel_time_series(raw.values, s["labels"], PARCELS), s["trials"], tr=TR,
-        dummy_scans=DUMMY,
+        options=BlockOptions(dummy_scans=DUMMY),
     )
     raw_values = raw_estimates.pivot(index="block", columns="parcel", values="value")[PARCELS]
     assert np.corrcoef(raw_values.to_numpy().ravel(), s["amplitudes"].ravel())[0, 1] < r

@@ -40,7 +40,8 @@ def test_sampling_returns_the_voxel_at_the_projected_point():
     rng = np.random.default_rng(0)
     white = rng.uniform(-70, 70, (400, 3))
     pial = white + rng.normal(0, 2.0, (400, 3))
-    samples = sample_bold_on_surface(bold, white, pial, t1_header, t1w_to_epi)
+    samples = sample_bold_on_surface(bold, white, pial, t1_header, t1w_to_epi,
+                                     projection_fraction=0.5)
 
     # independent chain: mid-thickness, tkr -> scanner = + c_ras, rigid to the EPI, round
     c_ras = np.array([2.0, -17.0, 19.0])
@@ -102,7 +103,7 @@ def test_parcel_arguments_are_checked():
     with pytest.raises(SurfaceSamplingError, match=r"allowed are -1 .* 0\.\.1"):
         parcel_time_series(np.zeros((3, 2)), np.array([0, 2, -1]), ["a", "b"])
     with pytest.raises(SurfaceSamplingError, match="must match point for point"):
-        project_points(np.zeros((3, 3)), np.zeros((4, 3)))
+        project_points(np.zeros((3, 3)), np.zeros((4, 3)), 0.5)
     with pytest.raises(SurfaceSamplingError, match=r"\[0, 1\]"):
         project_points(np.zeros((3, 3)), np.zeros((3, 3)), 1.5)
 
@@ -111,7 +112,8 @@ def test_sampling_refuses_a_3d_image():
     bold = coded_bold()
     single = nib.Nifti1Image(bold.get_fdata()[..., 0], bold.affine)
     with pytest.raises(BoldImageError, match="3-D"):
-        sample_bold_on_surface(single, np.zeros((1, 3)), np.zeros((1, 3)), single, np.eye(4))
+        sample_bold_on_surface(single, np.zeros((1, 3)), np.zeros((1, 3)), single, np.eye(4),
+                               projection_fraction=0.5)
 
 
 # --- fMRIPrep fsaverage route --------------------------------------------------------------------
@@ -140,15 +142,16 @@ def test_fsaverage_route_errors():
     good = np.ones((10242, 10), np.float32)
     parcels = np.zeros(2 * 2562, int)
     with pytest.raises(SurfaceSamplingError, match="not an fsaverage mesh.*transpose"):
-        fsaverage_parcel_time_series(good.T, good.T, parcels, ["a"])
+        fsaverage_parcel_time_series(good.T, good.T, parcels, ["a"], dummy_scans=0)
     with pytest.raises(SurfaceSamplingError, match="no finer than the fMRIPrep surface"):
-        fsaverage_parcel_time_series(good, good, np.zeros(2 * 40962, int), ["a"])
+        fsaverage_parcel_time_series(good, good, np.zeros(2 * 40962, int), ["a"],
+                                     dummy_scans=0)
     with pytest.raises(SurfaceSamplingError, match="differ in shape"):
-        fsaverage_parcel_time_series(good, good[:, :5], parcels, ["a"])
+        fsaverage_parcel_time_series(good, good[:, :5], parcels, ["a"], dummy_scans=0)
     bad = good.copy()
     bad[3, 2] = np.nan
     with pytest.raises(BoldImageError, match="left hemisphere .* NaN"):
-        fsaverage_parcel_time_series(bad, good, parcels, ["a"])
+        fsaverage_parcel_time_series(bad, good, parcels, ["a"], dummy_scans=0)
     with pytest.raises(BoldImageError, match="10 volume.*dummy"):
         fsaverage_parcel_time_series(good, good, parcels, ["a"], dummy_scans=10)
 

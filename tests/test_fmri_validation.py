@@ -61,13 +61,13 @@ def test_valid_repetition_time_and_header_mismatch():
 def test_3d_image_is_refused():
     img = nib.Nifti1Image(np.ones((4, 5, 6), np.float32), np.eye(4))
     with pytest.raises(BoldImageError, match=r"3-D \(4, 5, 6\).*must be 4-D"):
-        drop_dummy_volumes(img)
+        drop_dummy_volumes(img, 5)
 
 
 def test_other_dimensionality_is_refused():
     img = nib.Nifti1Image(np.ones((4, 5, 6, 7, 2), np.float32), np.eye(4))
     with pytest.raises(BoldImageError, match="5 dimensions"):
-        validate_bold(img)
+        validate_bold(img, dummy_scans=0)
 
 
 def test_too_few_volumes():
@@ -81,7 +81,7 @@ def test_nan_values_are_refused():
     data[1, 2, 3, 4] = np.nan
     data[0, 0, 0, 7] = np.inf
     with pytest.raises(BoldImageError, match=r"2 NaN or infinite value.*2 volume.*4, 7"):
-        drop_dummy_volumes(nib.Nifti1Image(data, img.affine))
+        drop_dummy_volumes(nib.Nifti1Image(data, img.affine), 5)
 
 
 def test_bad_dummy_scans_and_affine():
@@ -93,7 +93,7 @@ def test_bad_dummy_scans_and_affine():
     data = np.ones((4, 5, 6, 8), np.float32)
     singular = SimpleNamespace(shape=data.shape, affine=np.zeros((4, 4)), dataobj=data)
     with pytest.raises(BoldImageError, match="affine .* singular"):
-        validate_bold(singular)
+        validate_bold(singular, dummy_scans=0)
 
 
 def test_errors_are_value_errors():

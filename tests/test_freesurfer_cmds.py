@@ -179,6 +179,8 @@ def test_bbregister_and_vol2surf_get_odd_paths_intact(tmp_path, recorded_args, s
                                                       monkeypatch):
     """Inputs in a folder with odd characters, and outputs generated in the node's folder,
     itself such a folder (a work folder under 'my data; ...')."""
+    from bids_app.blocks import DesignOptions
+    from bids_app.fmri.options import BlockOptions, RegistrationOptions
     from bids_app.io.bids import discover
     from bids_app.workflows.fmri import init_fmri_run_wf
 
@@ -188,8 +190,9 @@ def test_bbregister_and_vol2surf_get_odd_paths_intact(tmp_path, recorded_args, s
     for path in (mean, bold, reg):
         path.write_bytes(b"\x00")
     pair = discover(skeleton).subjects[0].pairs[0]
-    wf = init_fmri_run_wf(pair=pair, output_dir=tmp_path / "out", conditions=["a"],
-                          registration="freesurfer")
+    wf = init_fmri_run_wf(pair=pair, output_dir=tmp_path / "out", design=DesignOptions(["a"]),
+                          blocks=BlockOptions(), registration=RegistrationOptions(),
+                          route="freesurfer")
     bbregister = wf.get_node("bbregister").interface
     bbregister.inputs.trait_set(subjects_dir=str(folder), subject_id="sub-01",
                                 source_file=str(mean))

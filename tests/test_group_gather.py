@@ -9,6 +9,8 @@ import pytest
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.io.derivatives import participant_path, write_table
 from bids_app.io.group import gather
+from bids_app.options import as_dict
+from bids_app.stats.options import GroupStatsOptions
 
 CONDS = ["a", "b"]
 BANDS = ["alpha", "theta"]
@@ -63,7 +65,7 @@ def test_too_few_observations(tmp_path):
     _write_run(tmp_path, "01", "1", rng)
     with pytest.raises(BadDataError, match="Only 1 .* at least 5"):
         gather(tmp_path, task="t", atlas="x", conditions=CONDS, bands=BANDS, windows_ms=WINDOWS,
-               parcel_table=PARCELS)
+               parcel_table=PARCELS, min_observations=5)
 
 
 def test_mismatched_participants_named(tmp_path):
@@ -78,7 +80,7 @@ def test_mismatched_participants_named(tmp_path):
 def test_no_outputs(tmp_path):
     with pytest.raises(MissingInputError, match="No participant outputs for task 't'"):
         gather(tmp_path, task="t", atlas="x", conditions=CONDS, bands=BANDS, windows_ms=WINDOWS,
-               parcel_table=PARCELS)
+               parcel_table=PARCELS, min_observations=5)
 
 
 @pytest.mark.parametrize("correction, cluster_rho", [("bonferroni-windows", "pooled"),
@@ -98,9 +100,10 @@ def test_group_sidecars_state_the_settings_used(tmp_path, correction, cluster_rh
              parcels=np.array([f"p{i}-{h}" for i, h in enumerate(["lh", "rh"] * 3)]),
              hemis=np.array(["lh", "rh"] * 3), conditions=np.array(["a", "b", "c"]),
              bands=np.array(["alpha"]), windows_ms=np.array([100.0, 133.3]))
+    options = GroupStatsOptions(n_clusters=2, n_bootstrap=50, correction=correction,
+                                cluster_rho=cluster_rho)
     GroupStatistics(arrays=str(tmp_path / "arrays.npz"), output_dir=str(tmp_path), task="t",
-                    atlas="x", n_clusters=2, n_bootstrap=50, correction=correction,
-                    cluster_rho=cluster_rho, seed=3).run(cwd=str(tmp_path))
+                    atlas="x", options=as_dict(options), seed=3).run(cwd=str(tmp_path))
     for key in GROUP_TABLES:
         path = group_table_path(tmp_path, "t", "x", key)
         sidecar = json.loads(path.with_suffix(".json").read_text())

@@ -15,6 +15,7 @@ from bids_app.meg.headmodel import (
     forward_model,
     sphere_model,
 )
+from bids_app.meg.options import HeadModelOptions
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def test_bem_matches_the_shipped_solution(mne_testing, tmp_path):
     (tmp_path / "sample" / "bem").mkdir(parents=True)
     write_geometry(str(tmp_path / "sample" / "bem" / "inner_skull.surf"), model["rr"] * 1000,
                    model["tris"])
-    ours = bem_solution("sample", tmp_path, ico=None, conductivity=0.3)
+    ours = bem_solution("sample", tmp_path, HeadModelOptions(bem_conductivity=0.3),
+                        full_resolution=True)
     ref = mne.read_bem_solution(bem_dir / "sample-1280-bem-sol.fif", verbose="error")
     assert ours["surfs"][0]["np"] == ref["surfs"][0]["np"] == 642
     scale = np.abs(ref["solution"]).max()
@@ -53,7 +55,7 @@ def test_bem_matches_the_shipped_solution(mne_testing, tmp_path):
 @pytest.mark.shared_data
 def test_forward_on_the_real_head(sample):
     subjects, info, trans = sample
-    bem = bem_solution("sample", subjects, ico=4)
+    bem = bem_solution("sample", subjects, HeadModelOptions(bem_ico=4))
     src = mne.setup_volume_source_space("sample", pos=20.0, bem=bem, subjects_dir=subjects,
                                         verbose="error")
     fwd = forward_model(info, trans, src, bem)
@@ -79,4 +81,4 @@ def test_sphere_fallback_fits_head_shape(sample):
 def test_missing_inner_skull_is_named(tmp_path):
     (tmp_path / "sub-01" / "bem").mkdir(parents=True)
     with pytest.raises(HeadModelError, match="No inner-skull surface in .*sub-01/bem"):
-        bem_solution("sub-01", tmp_path)
+        bem_solution("sub-01", tmp_path, HeadModelOptions())

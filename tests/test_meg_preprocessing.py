@@ -15,6 +15,8 @@ from bids_app.meg.errors import (
     NoSensorsError,
 )
 from bids_app.meg.maxwell import is_sss_processed, parse_origin, tsss
+from bids_app.meg.options import EpochOptions, MaxwellOptions
+from bids_app.options import as_dict
 
 
 # --------------------------------------------------------------------------------------------------
@@ -29,9 +31,9 @@ def test_tsss_matches_maxfilter(mne_testing):
     raw = mne.io.read_raw_fif(sss / "test_move_anon_erm_raw.fif", allow_maxshield="yes",
                               verbose="error")
     assert not is_sss_processed(raw.info)
-    result = tsss(raw, calibration=sss / "sss_cal_3053.dat", cross_talk=sss / "ct_sparse.fif",
-                  st_duration=1.0, origin=parse_origin("0, 13, -6"), coord_frame="meg",
-                  regularize="in", find_bad_channels=False)
+    options = MaxwellOptions(st_duration_s=1.0, origin="0, 13, -6", find_bad_channels=False)
+    result = tsss(raw, options, calibration=sss / "sss_cal_3053.dat",
+                  cross_talk=sss / "ct_sparse.fif", coord_frame="meg", regularize="in")
     assert result.applied
     np.testing.assert_allclose(result.origin_mm, (0.0, 13.0, -6.0), atol=1e-3)
     reference = mne.io.read_raw_fif(sss / "test_move_anon_erm_st1FineCalCrossTalkRegIn_raw_sss.fif",
@@ -44,7 +46,7 @@ def test_sss_processed_recording_is_not_filtered_twice(mne_testing):
     raw = mne.io.read_raw_fif(mne_testing / "SSS" / "sample_audvis_trunc_raw_sss.fif",
                               verbose="error")
     assert is_sss_processed(raw.info)
-    result = tsss(raw)
+    result = tsss(raw, MaxwellOptions())
     assert not result.applied and "already SSS" in result.reason
     assert result.raw is raw
 
@@ -70,16 +72,18 @@ def test_maxwell_interface_reports_what_it_did(mne_testing, tmp_path):
     raw.save(tmp_path / "recording_raw.fif", verbose="error")
     result = MaxwellFilter(in_file=str(tmp_path / "recording_raw.fif"),
                            calibration=str(meg_dir / "sss_cal_3053.dat"),
-                           cross_talk=str(meg_dir / "ct_sparse.fif"), st_duration=1.0,
-                           origin="0,13,-6", find_bad_channels=False).run(cwd=str(tmp_path))
+                           cross_talk=str(meg_dir / "ct_sparse.fif"),
+                           options=as_dict(MaxwellOptions(st_duration_s=1.0, origin="0,13,-6",
+                                                          find_bad_channels=False)),
+                           ).run(cwd=str(tmp_path))
     assert result.outputs.settings == {
         "maxfilter": True, "maxfilter_applied": True, "st_duration_s": 1.0,
         "st_correlation": 0.98, "origin": "0,13,-6", "origin_mm": [0.0, 13.0, -6.0],
         "find_bad_channels": False, "bad_channels": ["MEG2443"],
         "calibration": "bids:raw:sub-01/meg/sss_cal_3053.dat",
         "cross_talk": "bids:raw:sub-01/meg/ct_sparse.fif"}
-    skipped = MaxwellFilter(in_file=str(sss / "sample_audvis_trunc_raw_sss.fif")).run(
-        cwd=str(tmp_path))
+    skipped = MaxwellFilter(in_file=str(sss / "sample_audvis_trunc_raw_sss.fif"),
+                            options=as_dict(MaxwellOptions())).run(cwd=str(tmp_path))
     assert skipped.outputs.settings == {"maxfilter": True, "maxfilter_applied": False,
                                         "maxfilter_note": "already SSS-processed (proc_history)"}
 
@@ -94,7 +98,7 @@ def test_calibration_of_another_system_is_refused(mne_testing, tmp_path):
     other = tmp_path / "sss_cal_other.dat"
     mne.preprocessing.write_fine_calibration(other, cal)
     with pytest.raises(CalibrationError, match="does not belong to this MEG system"):
-        tsss(raw, calibration=other, find_bad_channels=False)
+        tsss(raw, MaxwellOptions(find_bad_channels=False), calibration=other)
 
 
 def test_origin_parsing():
@@ -135,7 +139,8 @@ def _trials(onsets):
 
 def test_eog_rejection_is_counted_per_block():
     trials = _trials([5.0, 8.0, 11.0, 14.0, 17.0, 20.0, 23.0, 26.0, 29.0, 32.0])
-    result = make_epochs(_raw(), trials, tmin=-0.2, tmax=1.0, padding=0.5, eog_reject_uv=150.0)
+    result = make_epochs(_raw(), trials, EpochOptions(tmin_s=-0.2, tmax_s=1.0, tfr_padding_s=0.5,
+                                                      eog_reject_uv=150.0))
     counts = result.counts.set_index("block")
     # the blink at 20.3 s falls in the epoch of the picture at 20 s (block 2) only
     assert counts.loc[1, "n_rejected"] == 0 and counts.loc[2, "n_rejected"] == 1
@@ -150,8 +155,8 @@ def test_missing_eog_warns_or_fails_as_configured(caplog):
     trials = _trials([5.0, 8.0, 11.0, 14.0, 17.0, 20.0])
     raw = _raw(with_eog=False)
     with pytest.raises(MissingEOGError, match="no EOG channel.*missing_eog = 'warn'"):
-        make_epochs(raw, trials, missing_eog="error")
-    result = make_epochs(raw, trials, missing_eog="warn")
+        make_epochs(raw, trials, EpochOptions(missing_eog="error"))
+    result = make_epochs(raw, trials, EpochOptions(missing_eog="warn"))
     assert len(result.epochs) == 6 and result.eog_channels == []
     assert "No EOG channel" in caplog.text
 
@@ -159,7 +164,7 @@ def test_missing_eog_warns_or_fails_as_configured(caplog):
 def test_events_outside_the_recording_are_named():
     trials = _trials([5.0, 8.0, 11.0, 14.0, 17.0, 59.8])
     with pytest.raises(EventsOutsideError, match="1 of 6 stimuli \\(first at 59.800 s\\)"):
-        make_epochs(_raw(), trials)
+        make_epochs(_raw(), trials, EpochOptions())
 
 
 def test_recording_without_gradiometers_is_refused():
@@ -167,4 +172,4 @@ def test_recording_without_gradiometers_is_refused():
     with pytest.raises(NoSensorsError, match="no usable gradiometers.*ch_type"):
         sensor_picks(raw.info, "grad")
     with pytest.raises(NoSensorsError):
-        make_epochs(raw, _trials([5.0, 8.0, 11.0, 14.0, 17.0, 20.0]))
+        make_epochs(raw, _trials([5.0, 8.0, 11.0, 14.0, 17.0, 20.0]), EpochOptions())

@@ -13,6 +13,7 @@ from bids_app.errors import BadDataError, MissingInputError, UsageError
 from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
 from bids_app.io.atlases import atlas_name_from_file, resolve_atlas
 from bids_app.io.templates import write_fsaverage5
+from bids_app.parcels.options import ParcellationOptions
 from bids_app.parcels.grid import grid_on_subject, n_ico_vertices
 from bids_app.parcels.parcellation import (
     ParcellationError,
@@ -39,7 +40,8 @@ def test_template_is_complete_and_stable(template, tmp_path):
 
 def test_grid_identity_on_fsaverage(template):
     surfaces = subject_surfaces(template.parent, template.name)
-    grids = subject_grids(surfaces, template, meg_grid="ico4", fmri_grid="ico5")
+    grids = subject_grids(surfaces, template,
+                          ParcellationOptions(meg_grid="ico4", fmri_grid="ico5"))
     for meg, fmri in zip(grids["meg"], grids["fmri"]):
         np.testing.assert_array_equal(meg, np.arange(2562))
         np.testing.assert_array_equal(fmri, np.arange(10242))
@@ -98,8 +100,8 @@ def test_atlas_found_in_fs_subjects_dir(template, mne_testing):
     choice = resolve_atlas("desikan", freesurfer_dirs=[mne_testing / "subjects"])
     assert choice.files[0] == mne_testing / "subjects" / "fsaverage" / "label" / "lh.aparc.annot"
     parc = make_parcellation(
-        atlas=choice.name, atlas_files=choice.files, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, template_dir=template)
+        atlas=choice.name, atlas_files=choice.files, parcellation_table=None,
+        options=ParcellationOptions(), template_dir=template)
     assert parc.atlas == "desikan"
 
 
@@ -163,11 +165,11 @@ def test_unreadable_atlas_file_is_bad_data(tmp_path):
 
 def test_fallback_is_deterministic(template):
     first = make_parcellation(
-        atlas="fallback", atlas_files=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, template_dir=template)
+        atlas="fallback", atlas_files=None, parcellation_table=None,
+        options=ParcellationOptions(), template_dir=template)
     second = make_parcellation(
-        atlas="fallback", atlas_files=None, parcellation_table=None, exclude=[],
-        n_included_per_hemi=70, template_dir=template)
+        atlas="fallback", atlas_files=None, parcellation_table=None,
+        options=ParcellationOptions(), template_dir=template)
     assert first.atlas == second.atlas == "fallback"
     pd.testing.assert_frame_equal(first.table, second.table)
     for hemi in ("lh", "rh"):
@@ -180,19 +182,19 @@ def test_edited_table_is_applied(template, tmp_path):
     from bids_app.io.derivatives import write_table
 
     parc = make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=None,
-                             exclude=[], n_included_per_hemi=70, template_dir=template)
+                             options=ParcellationOptions(), template_dir=template)
     table = parc.table.copy()
     table.loc[table.name == "occipital_01-lh", "included"] = False
     path = write_table(table, tmp_path / "atlas-fallback_dseg.tsv", description="edited")
     edited = make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=path,
-                               exclude=[], n_included_per_hemi=70, template_dir=template)
+                               options=ParcellationOptions(), template_dir=template)
     assert "occipital_01-lh" not in edited.included_names
     assert len(edited.included_names) == 139
     table.loc[0, "name"] = "renamed"
     write_table(table, path, description="edited")
     with pytest.raises(BadDataError, match="do not match"):
-        make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=path, exclude=[],
-                          n_included_per_hemi=70, template_dir=template)
+        make_parcellation(atlas="fallback", atlas_files=None, parcellation_table=path,
+                          options=ParcellationOptions(), template_dir=template)
 
 
 def test_explicit_atlas_file_must_exist(tmp_path):

@@ -86,7 +86,8 @@ def test_residual_shift_after_a_real_registration_is_small(head_images):
     t1w, t1w_affine, epi, epi_affine = head_images
     moved = epi_affine.copy()
     moved[:3, 3] += (0.0, 10.0, 0.0)
-    result = coregister(nib.Nifti1Image(epi, moved), nib.Nifti1Image(t1w, t1w_affine), seed=1)
+    result = coregister(nib.Nifti1Image(epi, moved), nib.Nifti1Image(t1w, t1w_affine), seed=1,
+                        init="header")
     before = residual_shift(epi, moved, t1w, t1w_affine, np.eye(4))
     after = residual_shift(epi, moved, t1w, t1w_affine, result.epi_to_t1w)
     assert np.linalg.norm(before) >= 8.0, before

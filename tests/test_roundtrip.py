@@ -60,7 +60,9 @@ def test_group_statistics_reproduce_from_the_written_tables(group_study):
 def test_participant_fmri_table_holds_the_values_computed(tmp_path):
     """The fMRI block table a run writes equals, bit for bit, the block values computed in
     memory from the same time series (the published table is this step's file, copied)."""
-    from bids_app.blocks import assign_blocks
+    from bids_app.blocks import DesignOptions, assign_blocks
+    from bids_app.fmri.options import BlockOptions
+    from bids_app.options import as_dict
     from bids_app.fmri import block_estimates
     from bids_app.interfaces.fmri import BlockValues
     from bids_app.io.checks import read_events
@@ -71,12 +73,13 @@ def test_participant_fmri_table_holds_the_values_computed(tmp_path):
     series = pd.DataFrame(100 + rng.normal(size=(60, 4)), columns=["a-lh", "b-lh", "c-rh", "d-rh"])
     write_tsv(series, tmp_path / "timeseries.tsv")
     events = write_events(tmp_path / "events.tsv")
+    options = BlockOptions(dummy_scans=0, highpass_period_s=128.0)
     step = BlockValues(timeseries=str(tmp_path / "timeseries.tsv"), events=str(events), tr=2.0,
-                       conditions=list(CONDITIONS), dummy_scans=0, highpass_period_s=128.0)
+                       design=as_dict(DesignOptions(list(CONDITIONS))), options=as_dict(options))
     written = read_table(step.run(cwd=str(tmp_path)).outputs.out_file)
-    trials = assign_blocks(read_events(events), list(CONDITIONS), gap_s=8.0)
+    trials = assign_blocks(read_events(events), DesignOptions(list(CONDITIONS), block_gap_s=8.0))
     expected = block_estimates(read_table(tmp_path / "timeseries.tsv"), trials, tr=2.0,
-                               dummy_scans=0, highpass_period_s=128.0)
+                               options=options)
     assert_same_table(written, expected, "blocks")
 
 

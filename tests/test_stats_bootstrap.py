@@ -14,6 +14,7 @@ from scipy import stats
 
 from bids_app.stats import bootstrap_spearman_array, draw_resamples, run_group_statistics
 from bids_app.stats.bootstrap import resample_size
+from bids_app.stats.options import GroupStatsOptions
 
 N_OBS = 20
 
@@ -31,9 +32,12 @@ def _group(seed=0):
 
 def test_reproducible_with_seed_and_different_with_another():
     meg, fmri, labels = _group()
-    one = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=200, seed=11)
-    two = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=200, seed=11)
-    other = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=200, seed=12)
+    one = run_group_statistics(meg, fmri, **labels, seed=11,
+                               options=GroupStatsOptions(n_clusters=2, n_bootstrap=200))
+    two = run_group_statistics(meg, fmri, **labels, seed=11,
+                               options=GroupStatsOptions(n_clusters=2, n_bootstrap=200))
+    other = run_group_statistics(meg, fmri, **labels, seed=12,
+                                 options=GroupStatsOptions(n_clusters=2, n_bootstrap=200))
     for key in ("bootstrap", "effects", "spearman", "megttest"):
         assert one[key].equals(two[key])
     assert not np.allclose(one["bootstrap"]["ci99_low"], other["bootstrap"]["ci99_low"])
@@ -55,7 +59,8 @@ def test_each_resample_equals_scipy_on_the_drawn_subset():
     """Cluster rho of resamples (pooled, as in run_group_statistics) equals spearmanr on the
     subset drawn with the same generator: fast path (continuous MEG) and rank path (ties)."""
     meg, fmri, labels = _group()
-    res = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=50, seed=5)
+    res = run_group_statistics(meg, fmri, **labels, seed=5,
+                               options=GroupStatsOptions(n_clusters=2, n_bootstrap=50))
     idx = draw_resamples(np.random.default_rng(5), N_OBS, 50, 0.8)
     np.testing.assert_array_equal(res["bootstrap_idx"], idx)
     clusters = res["clusters"]
@@ -105,8 +110,9 @@ def test_mean_parcel_rho_option():
     """'mean-parcel-rho': the cluster rho is the mean of its parcels' rho; p NaN, not
     significant; the interval brackets it."""
     meg, fmri, labels = _group()
-    res = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=100, seed=1,
-                               cluster_rho="mean-parcel-rho")
+    res = run_group_statistics(meg, fmri, **labels, seed=1,
+                               options=GroupStatsOptions(n_clusters=2, n_bootstrap=100,
+                                                         cluster_rho="mean-parcel-rho"))
     boot, sp, cl = res["bootstrap"], res["spearman"], res["clusters"]
     row = boot.iloc[7]
     parcels = cl.parcel[(cl.cluster == row.cluster) & (cl.hemi == row.hemi)]

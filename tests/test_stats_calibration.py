@@ -11,6 +11,7 @@ of some parcels must come back as exactly that effect.
 import numpy as np
 
 from bids_app.stats import run_group_statistics, spearman_pvalue
+from bids_app.stats.options import GroupStatsOptions
 
 N_OBS, N_WINDOWS, ALPHA = 20, 22, 0.05
 CONDITIONS = ["objects", "actions", "objects_from_actions"]
@@ -49,8 +50,9 @@ def test_null_share_of_significant_bins_matches_alpha():
     for _ in range(30):
         meg = rng.normal(size=(N_OBS, n_parcels, 3, len(BANDS), N_WINDOWS))
         fmri = rng.normal(size=(N_OBS, n_parcels, 3))
-        res = run_group_statistics(meg, fmri, **_labels(n_parcels), n_clusters=4,
-                                   n_bootstrap=50, seed=0, alpha=ALPHA)
+        res = run_group_statistics(meg, fmri, **_labels(n_parcels), seed=0,
+                                   options=GroupStatsOptions(n_clusters=4, n_bootstrap=50,
+                                                             alpha=ALPHA))
         sp = res["spearman"]
         bins.append(sp.significant.mean())
         uncorrected.append((sp.p < ALPHA).mean())
@@ -94,8 +96,8 @@ def test_planted_effect_is_found_and_null_clusters_stay_at_the_null_rate():
     clustered, found, null_families = 0, 0, []
     for seed in range(20):
         meg, fmri = _planted_group(seed)
-        res = run_group_statistics(meg, fmri, **_labels(meg.shape[1]), n_clusters=3,
-                                   n_bootstrap=1000, seed=1)
+        res = run_group_statistics(meg, fmri, **_labels(meg.shape[1]), seed=1,
+                                   options=GroupStatsOptions(n_clusters=3, n_bootstrap=1000))
         clusters = res["clusters"].cluster.to_numpy()
         planted = np.unique(clusters[:6])
         clustered += len(planted) == 1 and not np.isin(clusters[6:], planted).any()

@@ -12,6 +12,7 @@ from scipy.cluster import hierarchy
 
 from bids_app.stats import (GroupStatsError, paired_ttest_array, run_group_statistics, spearman,
                             ward_clusters)
+from bids_app.stats.options import GroupStatsOptions
 
 N_OBS = 20
 
@@ -84,7 +85,8 @@ def _inputs(n_obs=N_OBS, n_parcels=6, rng=None):
 def test_megttest_table_matches_scipy_on_cluster_means():
     """The megttest rows are ttest_rel of the cluster-hemisphere averaged MEG power."""
     meg, fmri, labels = _inputs()
-    res = run_group_statistics(meg, fmri, **labels, n_clusters=2, n_bootstrap=20, seed=0)
+    res = run_group_statistics(meg, fmri, **labels, seed=0,
+                               options=GroupStatsOptions(n_clusters=2, n_bootstrap=20))
     clusters = res["clusters"]
     row = res["megttest"].iloc[9]
     members = clusters.index[(clusters.cluster == row.cluster) & (clusters.hemi == row.hemi)]
@@ -100,7 +102,8 @@ def test_megttest_table_matches_scipy_on_cluster_means():
 def test_output_columns_contract():
     """Tables have the columns of DESIGN 6 (bootstrap also p and significant)."""
     meg, fmri, labels = _inputs()
-    res = run_group_statistics(meg, fmri, **labels, n_clusters=3, n_bootstrap=30, seed=0)
+    res = run_group_statistics(meg, fmri, **labels, seed=0,
+                               options=GroupStatsOptions(n_clusters=3, n_bootstrap=30))
     assert list(res["spearman"].columns) == ["parcel", "hemi", "condition", "band",
                                              "window_start_ms", "rho", "p", "significant"]
     assert list(res["clusters"].columns) == ["parcel", "hemi", "cluster", "leaf_order"]
@@ -146,6 +149,7 @@ def test_errors_name_the_issue(change, message):
                if k in ("cluster_rho", "correction", "n_clusters", "ci_levels",
                         "bootstrap_fraction")}
     with pytest.raises(GroupStatsError, match=message.replace("(", r"\(")) as info:
-        run_group_statistics(meg, fmri, **labels, n_bootstrap=10, seed=0,
-                             **{"n_clusters": 2, **options})
+        run_group_statistics(meg, fmri, **labels, seed=0,
+                             options=GroupStatsOptions(n_bootstrap=10,
+                                                       **{"n_clusters": 2, **options}))
     assert isinstance(info.value, ValueError)

@@ -7,7 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from bids_app.blocks import DesignOptions
+from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import RunPair
+from bids_app.options import as_dict
 from bids_app.workflows.fmri import init_fmri_run_wf
 
 CONDITIONS = ["object_object", "action_action", "object_action"]
@@ -29,6 +32,13 @@ def _nodes(wf):
     return {n.name for n in wf._graph.nodes()}
 
 
+
+def _fmri_wf(*, design=None, blocks=None, registration=None, **kwargs):
+    """The fMRI branch with the default options objects, or those given."""
+    return init_fmri_run_wf(design=design or DesignOptions(CONDITIONS),
+                            blocks=blocks or BlockOptions(),
+                            registration=registration or RegistrationOptions(), **kwargs)
+
 @pytest.mark.parametrize("route, expected, absent", [
     ("ants", {"realign", "coregister", "sample_parcels", "block_values", "ds_blocks"},
      {"bbregister", "vol2surf", "fsaverage_parcels"}),
@@ -38,14 +48,14 @@ def _nodes(wf):
      {"realign", "coregister", "bbregister"}),
 ])
 def test_routes_build(tmp_path, route, expected, absent):
-    wf = init_fmri_run_wf(pair=_pair(tmp_path, fmriprep=route == "fmriprep"),
-                          output_dir=tmp_path / "out", conditions=CONDITIONS,
-                          registration="freesurfer" if route == "freesurfer" else "ants",
-                          seed=3, omp_nthreads=2)
+    wf = _fmri_wf(pair=_pair(tmp_path, fmriprep=route == "fmriprep"),
+                  output_dir=tmp_path / "out",
+                  route="freesurfer" if route == "freesurfer" else "ants", seed=3,
+                  omp_nthreads=2)
     nodes = _nodes(wf)
     assert expected <= nodes and not (absent & nodes)
     blocks = wf.get_node("block_values")
-    assert blocks.inputs.tr == 3.0 and blocks.inputs.conditions == CONDITIONS
+    assert blocks.inputs.tr == 3.0 and blocks.inputs.design["conditions"] == CONDITIONS
     assert wf.__desc__ and "[@" in wf.__desc__
     # the derivative's sidecar names the route and its settings ([fmri] option names)
     expected_route = {"ants": {"fmri_route": "ants", "projection_fraction": 0.5,
@@ -60,16 +70,16 @@ def test_routes_build(tmp_path, route, expected, absent):
 
 
 def test_optional_block_lengths(tmp_path):
-    wf = init_fmri_run_wf(pair=_pair(tmp_path), output_dir=tmp_path, conditions=CONDITIONS,
-                          block_volumes=11, rest_volumes=6)
-    node = wf.get_node("block_values")
-    assert (node.inputs.block_volumes, node.inputs.rest_volumes) == (11, 6)
+    wf = _fmri_wf(pair=_pair(tmp_path), output_dir=tmp_path,
+                  blocks=BlockOptions(block_volumes=11, rest_volumes=6))
+    options = wf.get_node("block_values").inputs.options
+    assert (options["block_volumes"], options["rest_volumes"]) == (11, 6)
 
 
 def test_freesurfer_command_lines(tmp_path):
     """bbregister and mri_vol2surf command lines as the FreeSurfer route builds them."""
-    wf = init_fmri_run_wf(pair=_pair(tmp_path), output_dir=tmp_path, conditions=CONDITIONS,
-                          registration="freesurfer", projection_fraction=0.5)
+    wf = _fmri_wf(pair=_pair(tmp_path), output_dir=tmp_path, route="freesurfer",
+                  registration=RegistrationOptions(projection_fraction=0.5))
     mean = tmp_path / "bold_mean.nii.gz"
     mean.write_text("")
     bbr = wf.get_node("bbregister")
@@ -201,9 +211,10 @@ def test_fmriprep_route_runs_and_recovers_block_amplitudes(tmp_path):
     fmri_parcel[n_grid:n_grid + 100] = 1
     np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]),
              hemis=np.array(["lh", "rh"]), fmri_parcel=fmri_parcel, meg_parcel=np.array([0]))
-    wf = init_fmri_run_wf(pair=pair, output_dir=tmp_path / "out",
-                          conditions=list(design.conditions), dummy_scans=design.dummy_volumes,
-                          block_volumes=9, rest_volumes=5)
+    wf = _fmri_wf(pair=pair, output_dir=tmp_path / "out",
+                  design=DesignOptions(list(design.conditions)),
+                  blocks=BlockOptions(dummy_scans=design.dummy_volumes, block_volumes=9,
+                                      rest_volumes=5))
     wf.base_dir = str(tmp_path / "work")
     wf.config["execution"]["crashdump_dir"] = str(tmp_path)
     wf.inputs.inputnode.parcellation = str(tmp_path / "parc.npz")
@@ -240,7 +251,8 @@ def test_block_values_record_the_volume_counts_derived_from_the_events(tmp_path)
         tmp_path / "series.tsv", sep="\t", index=False)
     interface = BlockValues(timeseries=str(tmp_path / "series.tsv"),
                             events=str(tmp_path / "events.tsv"), tr=design.tr_s,
-                            conditions=list(design.conditions), dummy_scans=design.dummy_volumes)
+                            design=as_dict(DesignOptions(list(design.conditions))),
+                            options=as_dict(BlockOptions(dummy_scans=design.dummy_volumes)))
     result = interface.run(cwd=str(tmp_path))
     assert result.outputs.settings == {
         "repetition_time_s": 3.0, "dummy_scans": design.dummy_volumes,

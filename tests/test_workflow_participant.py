@@ -52,21 +52,29 @@ def test_selection_limits_the_graph(skeleton, tmp_path):
     assert subjects == {"sub_02_wf"}
 
 
-@pytest.mark.parametrize(("toml", "node", "field", "expected"), [
-    ("[meg]\neog_reject_uv = 120.0\n", "meg_task_naming_run_01_wf.band_power",
+@pytest.mark.parametrize(("toml", "node", "field", "option", "expected"), [
+    ("[meg]\neog_reject_uv = 120.0\n", "meg_task_naming_run_01_wf.band_power", "epochs",
      "eog_reject_uv", 120.0),
+    ("[meg]\ndics_reg = 0.05\n", "meg_task_naming_run_01_wf.band_power", "dics",
+     "dics_reg", 0.05),
     ("[meg]\nfind_bad_channels = false\n", "meg_task_naming_run_01_wf.maxwell_filter",
-     "find_bad_channels", False),
-    ("[meg]\nst_duration_s = 4.0\n", "meg_task_naming_run_01_wf.maxwell_filter",
-     "st_duration", 4.0),
+     "options", "find_bad_channels", False),
+    ("[meg]\nst_duration_s = 4.0\n", "meg_task_naming_run_01_wf.maxwell_filter", "options",
+     "st_duration_s", 4.0),
     ("[fmri]\nhighpass_period_s = 128.0\n", "fmri_task_naming_run_01_wf.block_values",
-     "highpass_period_s", 128.0),
+     "options", "highpass_period_s", 128.0),
+    ("[workflow]\nblock_gap_s = 6.0\n", "fmri_task_naming_run_01_wf.block_values", "design",
+     "block_gap_s", 6.0),
+    ("[anatomy]\nbem_ico = 3\n", "anat_wf.headmodel", "options", "bem_ico", 3),
 ])
-def test_configuration_reaches_the_nodes(skeleton, tmp_path, toml, node, field, expected):
+def test_configuration_reaches_the_nodes(skeleton, tmp_path, toml, node, field, option,
+                                         expected):
+    """An option set in the TOML file arrives, under its own name, in the options object the
+    node receives (its one hashed input of that step's settings)."""
     config_file = tmp_path / "config.toml"
     config_file.write_text(toml)
     _, wf = _build(skeleton, tmp_path, "--config", str(config_file))
-    assert getattr(wf.get_node(f"sub_01_wf.{node}").inputs, field) == expected
+    assert getattr(wf.get_node(f"sub_01_wf.{node}").inputs, field)[option] == expected
 
 
 def test_numerical_nodes_use_the_cores_they_reserve(skeleton, tmp_path):

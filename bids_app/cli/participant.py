@@ -55,16 +55,13 @@ def plan_from_config(config: Config):
 def check_options(config: Config):
     """What the run will do with the data, for the checks
     (:class:`~bids_app.io.checks.CheckOptions`)."""
+    from bids_app.blocks import DesignOptions
+    from bids_app.fmri.options import BlockOptions
     from bids_app.io.checks import CheckOptions
+    from bids_app.meg.options import DICSOptions, EpochOptions
 
-    wf, fm, mg = config.workflow, config.fmri, config.meg
-    return CheckOptions(
-        conditions=tuple(wf.conditions), block_gap_s=wf.block_gap_s,
-        dummy_scans=fm.dummy_scans, hrf_delay_s=fm.hrf_delay_s,
-        block_volumes=fm.block_volumes, rest_volumes=fm.rest_volumes,
-        bands={name: (float(lo), float(hi)) for name, (lo, hi) in mg.bands.items()},
-        tmin_s=mg.tmin_s, tmax_s=mg.tmax_s, padding_s=mg.tfr_padding_s, ch_type=mg.ch_type,
-    )
+    return CheckOptions(design=config.options(DesignOptions), blocks=config.options(BlockOptions),
+                        epochs=config.options(EpochOptions), dics=config.options(DICSOptions))
 
 
 def _announce_atlas(plan) -> None:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..blocks import block_table
+from .options import BlockOptions
 from .errors import EventTimingError
 from .highpass import highpass_filter
 from .validation import validate_repetition_time
@@ -160,10 +161,7 @@ def block_volume_table(
     *,
     tr: float,
     n_volumes: int,
-    dummy_scans: int = 5,
-    hrf_delay_s: float = 3.0,
-    block_volumes: int | None = None,
-    rest_volumes: int | None = None,
+    options: BlockOptions,
 ) -> pd.DataFrame:
     """The kept volumes of each block and of the rest before it.
 
@@ -176,12 +174,10 @@ def block_volume_table(
         Repetition time (s).
     n_volumes : int
         Volumes kept after discarding the dummy scans.
-    dummy_scans : int
-        Volumes discarded at the start of the run.
-    hrf_delay_s : float
-        Haemodynamic delay (s) added to the onsets.
-    block_volumes, rest_volumes : int | None
-        Volumes per block and per baseline; None derives them (:func:`design_volume_counts`).
+    options : BlockOptions
+        ``dummy_scans`` (volumes discarded at the start of the run), ``hrf_delay_s``
+        (haemodynamic delay added to the onsets, s), ``block_volumes`` and ``rest_volumes``
+        (volumes per block and per baseline; None derives them, :func:`design_volume_counts`).
 
     Returns
     -------
@@ -198,6 +194,8 @@ def block_volume_table(
     """
     tr = validate_repetition_time(tr)
     trials = _check_trials(trials)
+    dummy_scans, hrf_delay_s = options.dummy_scans, options.hrf_delay_s
+    block_volumes, rest_volumes = options.block_volumes, options.rest_volumes
     if block_volumes is None or rest_volumes is None:
         derived_block, derived_rest = design_volume_counts(trials, tr)
         block_volumes = derived_block if block_volumes is None else block_volumes
@@ -329,11 +327,7 @@ def block_estimates(
     trials: pd.DataFrame,
     *,
     tr: float,
-    dummy_scans: int = 5,
-    highpass_period_s: float = 510.0,
-    hrf_delay_s: float = 3.0,
-    block_volumes: int | None = None,
-    rest_volumes: int | None = None,
+    options: BlockOptions,
 ) -> pd.DataFrame:
     """Normalised block values of one run from its parcel time series (DESIGN 4.2, steps 3-5).
 
@@ -346,14 +340,9 @@ def block_estimates(
         Stimuli of the run (:func:`bids_app.blocks.assign_blocks`).
     tr : float
         Repetition time (s).
-    dummy_scans : int
-        Volumes discarded before ``time_series`` starts.
-    highpass_period_s : float
-        High-pass cut-off period (s).
-    hrf_delay_s : float
-        Haemodynamic delay (s).
-    block_volumes, rest_volumes : int | None
-        Volumes per block and baseline; None derives them from the events.
+    options : BlockOptions
+        Dummy volumes discarded before ``time_series`` starts, high-pass cut-off period (s),
+        haemodynamic delay (s), volumes per block and baseline (None: from the events).
 
     Returns
     -------
@@ -366,12 +355,9 @@ def block_estimates(
         trials,
         tr=tr,
         n_volumes=len(time_series),
-        dummy_scans=dummy_scans,
-        hrf_delay_s=hrf_delay_s,
-        block_volumes=block_volumes,
-        rest_volumes=rest_volumes,
+        options=options,
     )
-    filtered = highpass_filter(time_series, tr=tr, period_s=highpass_period_s)
+    filtered = highpass_filter(time_series, tr=tr, period_s=options.highpass_period_s)
     values = block_values(filtered, volume_table)
     return normalize_block_values(values, filtered)
 

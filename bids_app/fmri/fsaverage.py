@@ -43,7 +43,7 @@ def fsaverage_parcel_time_series(
     parcel_of_point: np.ndarray,
     parcel_names: Sequence[str],
     *,
-    dummy_scans: int = 5,
+    dummy_scans: int,
 ) -> pd.DataFrame:
     """Parcel time series from per-vertex fsaverage data of both hemispheres.
 

@@ -32,12 +32,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["dct_drift_basis", "highpass_filter", "n_dct_regressors"]
 
 
-def n_dct_regressors(n_volumes: int, tr: float, period_s: float = 510.0) -> int:
+def n_dct_regressors(n_volumes: int, tr: float, period_s: float) -> int:
     """Number of SPM drift regressors, constant included: ``fix(2 N TR / period + 1)``."""
     return int(np.fix(2.0 * n_volumes * tr / period_s + 1.0))
 
 
-def dct_drift_basis(n_volumes: int, tr: float, period_s: float = 510.0) -> np.ndarray:
+def dct_drift_basis(n_volumes: int, tr: float, period_s: float) -> np.ndarray:
     """SPM's discrete-cosine basis (``spm_dctmtx``) for a high-pass cut-off.
 
     Parameters
@@ -68,7 +68,7 @@ def dct_drift_basis(n_volumes: int, tr: float, period_s: float = 510.0) -> np.nd
 
 
 def highpass_filter(
-    time_series: np.ndarray | pd.DataFrame, *, tr: float, period_s: float = 510.0
+    time_series: np.ndarray | pd.DataFrame, *, tr: float, period_s: float
 ) -> np.ndarray | pd.DataFrame:
     """Remove slow drifts from time series, keeping their mean (as SPM's ``spm_filter``).
 

@@ -150,7 +150,7 @@ def framewise_displacement(motion: np.ndarray, *, radius_mm: float = 50.0) -> np
 
 def mean_volume(img: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
     """Mean over time of a 4-D image (e.g. the realigned run), float32, same affine."""
-    validate_bold(img, min_volumes=1, check_finite=False)
+    validate_bold(img, dummy_scans=0, min_volumes=1, check_finite=False)
     mean = np.asarray(img.dataobj, dtype=np.float32).mean(axis=3)
     return nib.Nifti1Image(mean, img.affine)
 
@@ -198,7 +198,7 @@ def realign(
     RegistrationError
         When a volume is constant or ANTs fails.
     """
-    validate_bold(img, min_volumes=1)
+    validate_bold(img, dummy_scans=0, min_volumes=1)
     if metric not in _METRICS:
         raise ValueError(f"Invalid value for 'metric': allowed are {_METRICS}, got {metric!r}")
     if interpolator not in _INTERPOLATORS:

@@ -75,7 +75,7 @@ class SurfaceSamples:
 
 
 def project_points(
-    white: np.ndarray, pial: np.ndarray, projection_fraction: float = 0.5
+    white: np.ndarray, pial: np.ndarray, projection_fraction: float
 ) -> np.ndarray:
     """Points at a fraction of the cortical thickness.
 
@@ -149,7 +149,7 @@ def sample_bold_on_surface(
     t1w,
     t1w_to_epi: np.ndarray,
     *,
-    projection_fraction: float = 0.5,
+    projection_fraction: float,
 ) -> SurfaceSamples:
     """Sample a BOLD run at the grid points of the cortical ribbon.
 
@@ -182,7 +182,7 @@ def sample_bold_on_surface(
     BoldImageError
         When the BOLD image is not 4-D or contains non-finite values.
     """
-    validate_bold(bold, min_volumes=1)
+    validate_bold(bold, dummy_scans=0, min_volumes=1)
     t1w_to_epi = np.asarray(t1w_to_epi, dtype=float)
     if t1w_to_epi.shape != (4, 4) or not np.all(np.isfinite(t1w_to_epi)):
         raise SurfaceSamplingError(

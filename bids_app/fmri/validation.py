@@ -103,7 +103,7 @@ def _header_repetition_time(img) -> float | None:
 def validate_bold(
     img: nib.spatialimages.SpatialImage,
     *,
-    dummy_scans: int = 0,
+    dummy_scans: int,
     min_volumes: int = 2,
     check_finite: bool = True,
 ) -> None:
@@ -175,7 +175,7 @@ def bold_data(img: nib.spatialimages.SpatialImage) -> np.ndarray:
 
 
 def drop_dummy_volumes(
-    img: nib.spatialimages.SpatialImage, dummy_scans: int = 5, *, min_volumes: int = 2
+    img: nib.spatialimages.SpatialImage, dummy_scans: int, *, min_volumes: int = 2
 ) -> nib.Nifti1Image:
     """Discard the first volumes of a run (scanner not at steady state).
 

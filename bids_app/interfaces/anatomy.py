@@ -19,6 +19,7 @@ from nipype.interfaces.base import (
 
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
+from bids_app.options import from_dict
 
 
 def _opt_path(value) -> Path | None:
@@ -55,14 +56,11 @@ class _ParcellateInputSpec(BaseInterfaceInputSpec):
     subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
     subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
     template_dir = traits.Str(mandatory=True, desc="fsaverage5 template subject folder")
-    atlas = traits.Str("fallback", usedefault=True, desc="atlas name")
+    atlas = traits.Str(mandatory=True, desc="atlas name (bids_app.io.atlases.AtlasChoice)")
     atlas_files = traits.List(traits.Str, minlen=2, maxlen=2,
                               desc="left and right atlas files (none: the fallback parcels)")
     parcellation_table = traits.Str(desc="edited dseg table")
-    exclude = traits.List(traits.Str, desc="exclusion patterns (default: the atlas' list)")
-    n_included_per_hemi = traits.Int(70, usedefault=True, desc="parcels per hemisphere")
-    meg_grid = traits.Str("ico4", usedefault=True, desc="MEG grid")
-    fmri_grid = traits.Str("ico5", usedefault=True, desc="fMRI grid")
+    options = traits.Dict(mandatory=True, desc="ParcellationOptions (bids_app.options.as_dict)")
     grid_affine = File(exists=True, desc="template mode: template surface RAS -> surface "
                        "(tkregister) RAS of the image standing for the subject's anatomy")
     output_dir = traits.Str(mandatory=True, desc="derivatives root (atlas table)")
@@ -96,6 +94,9 @@ class Parcellate(SimpleInterface):
                                              surface_dseg_path, write_table)
         from bids_app.meg.headmodel import grid_source_space
 
+        from bids_app.parcels.options import ParcellationOptions
+
+        options = from_dict(ParcellationOptions, self.inputs.options)
         cwd = Path(runtime.cwd)
         template = Path(self.inputs.template_dir)
         files = self.inputs.atlas_files
@@ -103,13 +104,11 @@ class Parcellate(SimpleInterface):
             atlas=self.inputs.atlas,
             atlas_files=tuple(Path(f) for f in files) if isdefined(files) else None,
             parcellation_table=_opt_path(self.inputs.parcellation_table),
-            exclude=list(self.inputs.exclude) if isdefined(self.inputs.exclude) else [],
-            n_included_per_hemi=self.inputs.n_included_per_hemi,
+            options=options,
             template_dir=template,
         )
         surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
-        grids = subject_grids(surfaces, template, meg_grid=self.inputs.meg_grid,
-                              fmri_grid=self.inputs.fmri_grid)
+        grids = subject_grids(surfaces, template, options)
         src = grid_source_space(self.inputs.subject_id, self.inputs.subjects_dir, grids["meg"])
         mne.write_source_spaces(cwd / "grid-src.fif", src, overwrite=True, verbose="error")
 
@@ -158,7 +157,7 @@ class Parcellate(SimpleInterface):
         write_json(cwd / "anatomy.json", {
             "kind": "anat_parcellation", "atlas": parcellation.atlas,
             "n_parcels": int(len(parcellation.table)), "included_per_hemi": counts,
-            "meg_grid": self.inputs.meg_grid, "fmri_grid": self.inputs.fmri_grid,
+            "meg_grid": options.meg_grid, "fmri_grid": options.fmri_grid,
             "n_meg_points": int(sum(s["nuse"] for s in src)),
             "parcellation": str(cwd / "parcellation.npz"),
         })
@@ -173,8 +172,7 @@ class Parcellate(SimpleInterface):
 class _HeadModelInputSpec(BaseInterfaceInputSpec):
     subjects_dir = traits.Str(mandatory=True, desc="subject's SUBJECTS_DIR")
     subject_id = traits.Str(mandatory=True, desc="subject's FreeSurfer name")
-    ico = traits.Int(4, usedefault=True, desc="inner-skull downsampling")
-    conductivity = traits.Float(0.3, usedefault=True, desc="S/m")
+    options = traits.Dict(mandatory=True, desc="HeadModelOptions (bids_app.options.as_dict)")
     cache_dir = traits.Str(mandatory=True, desc="content-addressed cache of BEM solutions")
     num_threads = num_threads_trait()
 
@@ -195,7 +193,9 @@ class HeadModel(SimpleInterface):
         import mne
 
         from bids_app.meg.headmodel import bem_solution, inner_skull_path
+        from bids_app.meg.options import HeadModelOptions
 
+        options = from_dict(HeadModelOptions, self.inputs.options)
         cwd = Path(runtime.cwd)
         skull = inner_skull_path(self.inputs.subject_id, self.inputs.subjects_dir)
         summary = {"kind": "anat_headmodel"}
@@ -206,20 +206,18 @@ class HeadModel(SimpleInterface):
                            warning="no inner-skull surface: a sphere model is used")
         else:
             digest = hashlib.sha256(skull.read_bytes())
-            digest.update(f"{self.inputs.ico}-{self.inputs.conductivity}".encode())
+            digest.update(f"{options.bem_ico}-{options.bem_conductivity}".encode())
             cached = Path(self.inputs.cache_dir) / f"bem-{digest.hexdigest()[:16]}-sol.fif"
             if not cached.is_file():
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 with limit_threads(self.inputs.num_threads):
-                    sol = bem_solution(self.inputs.subject_id, self.inputs.subjects_dir,
-                                       ico=self.inputs.ico,
-                                       conductivity=self.inputs.conductivity)
+                    sol = bem_solution(self.inputs.subject_id, self.inputs.subjects_dir, options)
                 tmp = cached.with_name(f".{os.getpid()}-{cached.name}")
                 mne.write_bem_solution(tmp, sol, overwrite=True, verbose="error")
                 os.replace(tmp, cached)
             self._results["bem"] = str(cached)
-            summary.update(model=f"single-layer BEM (inner skull, ico-{self.inputs.ico}, "
-                           f"{self.inputs.conductivity} S/m)", surface=str(skull))
+            summary.update(model=f"single-layer BEM (inner skull, ico-{options.bem_ico}, "
+                           f"{options.bem_conductivity} S/m)", surface=str(skull))
         write_json(cwd / "headmodel.json", summary)
         self._results["report"] = str(cwd / "headmodel.json")
         return runtime

@@ -14,6 +14,7 @@ Files exchanged between nodes:
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from nipype.interfaces.base import (
 
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import save_nifti_gz, write_json, write_tsv
+from bids_app.options import as_dict, from_dict
 
 
 def _seed(value):
@@ -46,7 +48,7 @@ def load_parcellation(path: str) -> dict:
 # --------------------------------------------------------------------------------------------------
 class _RealignInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="raw BOLD run (4-D)")
-    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+    dummy_scans = traits.Int(mandatory=True, desc="volumes discarded at the start")
     seed = traits.Int(desc="seed of ANTs' sampling")
     num_threads = num_threads_trait()
 
@@ -99,7 +101,8 @@ class RealignBOLD(SimpleInterface):
 class _CoregisterInputSpec(BaseInterfaceInputSpec):
     mean_file = File(exists=True, mandatory=True, desc="mean EPI")
     t1w = File(exists=True, mandatory=True, desc="T1w (any orientation)")
-    init = traits.Enum("header", "center-of-mass", usedefault=True, desc="initialisation")
+    coregistration_init = traits.Enum("header", "center-of-mass", mandatory=True,
+                                      desc="initialisation ([fmri] coregistration_init)")
     transform = traits.Enum("rigid", "affine", usedefault=True,
                             desc="rigid to the subject's T1w, affine to a template image")
     seed = traits.Int(desc="seed of ANTs' sampling")
@@ -125,7 +128,7 @@ class CoregisterBOLD(SimpleInterface):
 
         with limit_threads(self.inputs.num_threads):
             result = coregister(nib.load(self.inputs.mean_file), nib.load(self.inputs.t1w),
-                                init=self.inputs.init, transform=self.inputs.transform,
+                                init=self.inputs.coregistration_init, transform=self.inputs.transform,
                                 seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         np.savetxt(cwd / "t1w_to_epi.txt", result.t1w_to_epi)
@@ -235,7 +238,7 @@ class _SampleInputSpec(BaseInterfaceInputSpec):
     affine_file = File(exists=True, mandatory=True, desc="T1w -> EPI matrix")
     fmri_grid = File(exists=True, mandatory=True, desc="fmri_grid.npz")
     parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
-    projection_fraction = traits.Float(0.5, usedefault=True, desc="0 white .. 1 pial")
+    projection_fraction = traits.Float(mandatory=True, desc="0 white .. 1 pial")
 
 
 class _TimeSeriesOutputSpec(TraitedSpec):
@@ -323,7 +326,7 @@ class _FsaverageInputSpec(BaseInterfaceInputSpec):
     lh_file = File(exists=True, mandatory=True, desc="fMRIPrep hemi-L space-fsaverage* GIFTI")
     rh_file = File(exists=True, mandatory=True, desc="fMRIPrep hemi-R space-fsaverage* GIFTI")
     parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
-    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
+    dummy_scans = traits.Int(mandatory=True, desc="volumes discarded at the start")
 
 
 def _gifti_time_series(img) -> np.ndarray:
@@ -369,13 +372,8 @@ class _BlocksInputSpec(BaseInterfaceInputSpec):
     timeseries = File(exists=True, mandatory=True, desc="parcel time series (TSV)")
     events = File(exists=True, mandatory=True, desc="BIDS events of the run")
     tr = traits.Float(mandatory=True, desc="repetition time (s)")
-    conditions = traits.List(traits.Str, mandatory=True, desc="condition names")
-    block_gap_s = traits.Float(8.0, usedefault=True, desc="gap starting a new block (s)")
-    dummy_scans = traits.Int(5, usedefault=True, desc="volumes discarded at the start")
-    highpass_period_s = traits.Float(510.0, usedefault=True, desc="high-pass period (s)")
-    hrf_delay_s = traits.Float(3.0, usedefault=True, desc="haemodynamic delay (s)")
-    block_volumes = traits.Int(desc="volumes per block (default: from the events)")
-    rest_volumes = traits.Int(desc="baseline volumes (default: from the events)")
+    design = traits.Dict(mandatory=True, desc="DesignOptions (bids_app.options.as_dict)")
+    options = traits.Dict(mandatory=True, desc="BlockOptions (bids_app.options.as_dict)")
 
 
 class _BlocksOutputSpec(TraitedSpec):
@@ -393,26 +391,25 @@ class BlockValues(SimpleInterface):
     def _run_interface(self, runtime):
         import pandas as pd
 
-        from bids_app.blocks import assign_blocks
+        from bids_app.blocks import DesignOptions, assign_blocks
         from bids_app.fmri import average_blocks, block_estimates, design_volume_counts
+        from bids_app.fmri.options import BlockOptions
         from bids_app.io.checks import read_events
 
+        design = from_dict(DesignOptions, self.inputs.design)
+        options = from_dict(BlockOptions, self.inputs.options)
         series = pd.read_csv(self.inputs.timeseries, sep="\t", float_precision="round_trip")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
-                               gap_s=self.inputs.block_gap_s)
+        trials = assign_blocks(read_events(Path(self.inputs.events)), design)
         # volumes per block and rest: as configured, else from the events (recorded either way)
-        names = ("block_volumes", "rest_volumes")
-        counts = {k: getattr(self.inputs, k) for k in names if isdefined(getattr(self.inputs, k))}
-        if len(counts) < len(names):
-            counts = {**dict(zip(names, design_volume_counts(trials, self.inputs.tr))), **counts}
-        estimates = block_estimates(
-            series, trials, tr=self.inputs.tr, dummy_scans=self.inputs.dummy_scans,
-            highpass_period_s=self.inputs.highpass_period_s, hrf_delay_s=self.inputs.hrf_delay_s,
-            **counts,
-        )
+        if options.block_volumes is None or options.rest_volumes is None:
+            block, rest = design_volume_counts(trials, self.inputs.tr)
+            options = dataclasses.replace(
+                options, block_volumes=options.block_volumes or block,
+                rest_volumes=options.rest_volumes or rest)
+        estimates = block_estimates(series, trials, tr=self.inputs.tr, options=options)
         cwd = Path(runtime.cwd)
         write_tsv(estimates, cwd / "blocks.tsv")
-        averaged = average_blocks(estimates, conditions=self.inputs.conditions)
+        averaged = average_blocks(estimates, conditions=design.conditions)
         write_json(cwd / "blocks.json", {
             "kind": "fmri_blocks",
             "n_blocks": int(estimates["block"].nunique()),
@@ -421,11 +418,8 @@ class BlockValues(SimpleInterface):
             "condition_means": averaged.groupby("condition")["normalized"].mean().to_dict(),
             "averaged": averaged[["condition", "parcel", "normalized"]].to_dict("list"),
         })
-        settings = {  # [fmri] option names (DESIGN 4.2 steps 3-5)
-            "repetition_time_s": self.inputs.tr, "dummy_scans": self.inputs.dummy_scans,
-            "highpass_period_s": self.inputs.highpass_period_s,
-            "hrf_delay_s": self.inputs.hrf_delay_s, **{k: int(v) for k, v in counts.items()},
-        }
+        # [fmri] option names (DESIGN 4.2 steps 3-5), the volume counts as used
+        settings = {"repetition_time_s": self.inputs.tr, **as_dict(options)}
         self._results.update(out_file=str(cwd / "blocks.tsv"), report=str(cwd / "blocks.json"),
                              settings=settings)
         return runtime

@@ -14,6 +14,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.options import as_dict, from_dict
+
 #: desc entity and suffix of each group table (DESIGN 6), with its sidecar description.
 GROUP_TABLES = {
     "spearman": ("spearman", "stat", ".tsv", "Spearman correlation between MEG band power and "
@@ -48,7 +50,8 @@ class _GatherInputSpec(BaseInterfaceInputSpec):
     conditions = traits.List(traits.Str, mandatory=True, desc="condition names")
     bands = traits.List(traits.Str, mandatory=True, desc="band names")
     windows_ms = traits.List(traits.Float, mandatory=True, desc="window starts (ms)")
-    min_observations = traits.Int(5, usedefault=True, desc="fewest observations accepted")
+    min_observations = traits.Int(mandatory=True, desc="fewest observations accepted "
+                                  "([stats] min_observations)")
 
 
 class _GatherOutputSpec(TraitedSpec):
@@ -99,14 +102,7 @@ class _StatsInputSpec(BaseInterfaceInputSpec):
     output_dir = traits.Str(mandatory=True, desc="derivatives root")
     task = traits.Str(mandatory=True, desc="task label")
     atlas = traits.Str(mandatory=True, desc="atlas entity")
-    n_clusters = traits.Int(17, usedefault=True, desc="Ward clusters")
-    n_bootstrap = traits.Int(10000, usedefault=True, desc="bootstrap resamples")
-    bootstrap_fraction = traits.Float(0.8, usedefault=True, desc="share drawn per resample")
-    ci_levels = traits.List(traits.Float, [0.99, 0.999], usedefault=True, desc="CI levels")
-    alpha = traits.Float(0.05, usedefault=True, desc="significance level")
-    correction = traits.Str("bonferroni-windows", usedefault=True, desc="correction")
-    cluster_rho = traits.Str("pooled", usedefault=True, desc="cluster correlation")
-    min_observations = traits.Int(5, usedefault=True, desc="fewest observations")
+    options = traits.Dict(mandatory=True, desc="GroupStatsOptions (bids_app.options.as_dict)")
     seed = traits.Int(desc="bootstrap seed")
 
 
@@ -124,6 +120,9 @@ class GroupStatistics(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_app.io.derivatives import significance_description, write_table
         from bids_app.stats import run_group_statistics
+        from bids_app.stats.options import GroupStatsOptions
+
+        options = from_dict(GroupStatsOptions, self.inputs.options)
 
         with np.load(self.inputs.arrays, allow_pickle=False) as d:
             data = {k: d[k] for k in d.files}
@@ -133,20 +132,12 @@ class GroupStatistics(SimpleInterface):
             conditions=[str(c) for c in data["conditions"]],
             bands=[str(b) for b in data["bands"]], windows_ms=[float(w) for w in
                                                                data["windows_ms"]],
-            n_clusters=self.inputs.n_clusters, n_bootstrap=self.inputs.n_bootstrap,
-            bootstrap_fraction=self.inputs.bootstrap_fraction,
-            ci_levels=tuple(self.inputs.ci_levels), alpha=self.inputs.alpha,
-            correction=self.inputs.correction, cluster_rho=self.inputs.cluster_rho,
+            options=options,
             seed=int(self.inputs.seed) if isdefined(self.inputs.seed) else None,
-            min_observations=self.inputs.min_observations,
         )
         # the settings go into every sidecar, and "significant" is described as computed
         settings = {
-            "n_observations": int(data["meg"].shape[0]), "alpha": self.inputs.alpha,
-            "correction": self.inputs.correction, "cluster_rho": self.inputs.cluster_rho,
-            "n_clusters": self.inputs.n_clusters, "n_bootstrap": int(self.inputs.n_bootstrap),
-            "bootstrap_fraction": self.inputs.bootstrap_fraction,
-            "ci_levels": list(self.inputs.ci_levels),
+            "n_observations": int(data["meg"].shape[0]), **as_dict(options),
             "random_seed": int(self.inputs.seed) if isdefined(self.inputs.seed) else None,
         }
         tables = {}
@@ -154,7 +145,7 @@ class GroupStatistics(SimpleInterface):
             path = group_table_path(Path(self.inputs.output_dir), self.inputs.task,
                                     self.inputs.atlas, key)
             significant = significance_description(
-                self.inputs.correction, self.inputs.cluster_rho,
+                options.correction, options.cluster_rho,
                 cluster_level=(key == "bootstrap"))
             write_table(results[key], path, description=description,
                         column_descriptions={"significant": significant}, **settings)

@@ -25,6 +25,7 @@ from nipype.interfaces.base import (
 
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import raw_uri, write_json, write_tsv
+from bids_app.options import as_dict, from_dict
 
 LOGGER = logging.getLogger("nipype.interface")
 
@@ -68,12 +69,7 @@ class _MaxwellInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="raw MEG recording (BIDS)")
     calibration = traits.Str(desc="fine-calibration file (.dat)")
     cross_talk = traits.Str(desc="cross-talk file (.fif)")
-    apply = traits.Bool(True, usedefault=True, desc="apply Maxwell filtering (else pass on)")
-    st_duration = traits.Either(None, traits.Float, default=10.0, usedefault=True,
-                                desc="tSSS buffer (s); None: plain SSS")
-    st_correlation = traits.Float(0.98, usedefault=True, desc="tSSS correlation limit")
-    origin = traits.Str("auto", usedefault=True, desc="'auto' or 'x,y,z' in mm (head frame)")
-    find_bad_channels = traits.Bool(True, usedefault=True, desc="detect noisy/flat channels")
+    options = traits.Dict(mandatory=True, desc="MaxwellOptions (bids_app.options.as_dict)")
     num_threads = num_threads_trait()
 
 
@@ -90,21 +86,19 @@ class MaxwellFilter(SimpleInterface):
     output_spec = _MaxwellOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_app.meg.maxwell import MaxwellResult, parse_origin, tsss
+        from bids_app.meg.maxwell import MaxwellResult, tsss
+        from bids_app.meg.options import MaxwellOptions
         from bids_app.meg.qc import sensor_spectra
 
+        options = from_dict(MaxwellOptions, self.inputs.options)
         path = self.inputs.in_file
         raw = read_meg_raw(path)
         marked_bad = list(raw.info["bads"])
         freqs, before = sensor_spectra(raw)
         with _about(path), limit_threads(self.inputs.num_threads):
-            if self.inputs.apply:
-                result = tsss(raw, calibration=_optional(self.inputs.calibration),
-                              cross_talk=_optional(self.inputs.cross_talk),
-                              st_duration=self.inputs.st_duration,
-                              st_correlation=self.inputs.st_correlation,
-                              origin=parse_origin(self.inputs.origin),
-                              find_bad_channels=self.inputs.find_bad_channels)
+            if options.maxfilter:
+                result = tsss(raw, options, calibration=_optional(self.inputs.calibration),
+                              cross_talk=_optional(self.inputs.cross_talk))
             else:
                 result = MaxwellResult(raw=raw, applied=False, reason="disabled ([meg] maxfilter)")
         cwd = Path(runtime.cwd)
@@ -114,7 +108,7 @@ class MaxwellFilter(SimpleInterface):
         summary.update(kind="meg_maxwell", source=str(path),
                        calibration=_optional(self.inputs.calibration),
                        cross_talk=_optional(self.inputs.cross_talk),
-                       st_duration=self.inputs.st_duration,
+                       st_duration=options.st_duration_s,
                        sfreq=float(raw.info["sfreq"]), duration_s=float(raw.times[-1]),
                        marked_bad=marked_bad, psd_freqs=np.round(freqs, 3).tolist(),
                        psd={ch: {"before": np.round(before[ch], 4).tolist()} for ch in before})
@@ -125,24 +119,21 @@ class MaxwellFilter(SimpleInterface):
                     summary["psd"][ch]["after"] = np.round(after[ch], 4).tolist()
         write_json(cwd / "maxwell.json", summary)
         self._results.update(out_file=str(out), report=str(cwd / "maxwell.json"),
-                             settings=self._settings(result, marked_bad))
+                             settings=self._settings(options, result, marked_bad))
         return runtime
 
-    def _settings(self, result, marked_bad) -> dict:
+    def _settings(self, options, result, marked_bad) -> dict:
         """The sidecar's record of this step ([meg] option names; DESIGN 4.3 step 1)."""
-        settings = {"maxfilter": bool(self.inputs.apply), "maxfilter_applied": result.applied}
+        settings = {"maxfilter": options.maxfilter, "maxfilter_applied": result.applied}
         if not result.applied:
             return {**settings, "maxfilter_note": result.reason}
         calibration, cross_talk = (_optional(self.inputs.calibration),
                                    _optional(self.inputs.cross_talk))
         return {
             **settings,
-            "st_duration_s": self.inputs.st_duration,
-            "st_correlation": self.inputs.st_correlation,
-            "origin": self.inputs.origin,
+            **as_dict(options),
             "origin_mm": (None if result.origin_mm is None
                           else [round(float(v), 2) for v in result.origin_mm]),
-            "find_bad_channels": bool(self.inputs.find_bad_channels),
             "bad_channels": sorted(set(marked_bad) | set(result.noisy) | set(result.flat)),
             "calibration": raw_uri(calibration) if calibration else None,
             "cross_talk": raw_uri(cross_talk) if cross_talk else None,
@@ -204,27 +195,9 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     forward = File(exists=True, mandatory=True, desc="forward model")
     is_sphere = traits.Bool(False, usedefault=True, desc="spherical head model")
     parcellation = File(exists=True, mandatory=True, desc="parcellation.npz")
-    conditions = traits.List(traits.Str, mandatory=True, desc="condition names")
-    block_gap_s = traits.Float(8.0, usedefault=True, desc="gap that separates blocks (s)")
-    tmin_s = traits.Float(-0.2, usedefault=True, desc="epoch start (s)")
-    tmax_s = traits.Float(1.0, usedefault=True, desc="epoch end (s)")
-    padding_s = traits.Float(0.5, usedefault=True, desc="transform padding (s)")
-    eog_reject_uv = traits.Either(None, traits.Float, default=150.0, usedefault=True,
-                                  desc="EOG peak-to-peak threshold (µV)")
-    missing_eog = traits.Enum("warn", "error", usedefault=True, desc="no EOG channel")
-    min_trials_per_block = traits.Int(5, usedefault=True, desc="fewest trials in a block")
-    ch_type = traits.Enum("grad", "mag", usedefault=True, desc="sensors")
-    bands = traits.Dict(mandatory=True, desc="{name: (fmin, fmax)} Hz")
-    freq_step_hz = traits.Float(1.0, usedefault=True, desc="wavelet spacing (Hz)")
-    n_cycles = traits.Float(7.0, usedefault=True, desc="cycles per wavelet")
-    window_starts_ms = traits.List(traits.Float, mandatory=True, desc="window starts (ms)")
-    window_length_ms = traits.Float(200.0, usedefault=True, desc="window length (ms)")
-    baseline_ms = traits.Tuple(traits.Float, traits.Float, default=(-200.0, 0.0), usedefault=True,
-                               desc="baseline (ms)")
-    dics_reg = traits.Float(0.2, usedefault=True, desc="DICS regularisation")
-    pick_ori = traits.Enum("normal", "max-power", usedefault=True, desc="DICS orientation")
-    baseline_scope = traits.Enum("block", "run", usedefault=True,
-                                 desc="baseline of each block: its own or the run's mean")
+    design = traits.Dict(mandatory=True, desc="DesignOptions (bids_app.options.as_dict)")
+    epochs = traits.Dict(mandatory=True, desc="EpochOptions (bids_app.options.as_dict)")
+    dics = traits.Dict(mandatory=True, desc="DICSOptions (bids_app.options.as_dict)")
     n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
 
 
@@ -243,34 +216,27 @@ class BandPower(SimpleInterface):
     def _run_interface(self, runtime):
         import mne
 
-        from bids_app.blocks import assign_blocks
+        from bids_app.blocks import DesignOptions, assign_blocks
         from bids_app.interfaces.fmri import load_parcellation
         from bids_app.io.checks import read_events
         from bids_app.meg import (band_time_course, event_related_power, make_epochs,
                                   peak_window_maps)
+        from bids_app.meg.options import DICSOptions, EpochOptions
         from bids_app.meg.qc import eog_envelope, eog_peak_to_peak
 
+        design = from_dict(DesignOptions, self.inputs.design)
+        epoch_options = from_dict(EpochOptions, self.inputs.epochs)
+        dics = from_dict(DICSOptions, self.inputs.dics)
         raw = mne.io.read_raw_fif(self.inputs.in_file, preload=True, verbose="error")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
-                               gap_s=self.inputs.block_gap_s)
+        trials = assign_blocks(read_events(Path(self.inputs.events)), design)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
         parcels = load_parcellation(self.inputs.parcellation)
         with _about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
-            epochs = make_epochs(raw, trials, tmin=self.inputs.tmin_s, tmax=self.inputs.tmax_s,
-                                 padding=self.inputs.padding_s,
-                                 eog_reject_uv=self.inputs.eog_reject_uv,
-                                 missing_eog=self.inputs.missing_eog, ch_type=self.inputs.ch_type)
+            epochs = make_epochs(raw, trials, epoch_options)
             result = event_related_power(
                 epochs.epochs, forward, epochs.counts,
                 parcel_of_source=source_parcels(forward, parcels),
-                parcel_names=parcels["names"],
-                bands={k: tuple(v) for k, v in self.inputs.bands.items()},
-                window_starts_ms=self.inputs.window_starts_ms,
-                window_length_ms=self.inputs.window_length_ms,
-                baseline_ms=self.inputs.baseline_ms, freq_step_hz=self.inputs.freq_step_hz,
-                n_cycles=self.inputs.n_cycles, reg=self.inputs.dics_reg,
-                pick_ori=self.inputs.pick_ori, baseline_scope=self.inputs.baseline_scope,
-                min_trials_per_block=self.inputs.min_trials_per_block,
+                parcel_names=parcels["names"], options=dics,
                 reduce_rank=self.inputs.is_sphere, n_jobs=self.inputs.n_jobs)
         cwd = Path(runtime.cwd)
         write_tsv(result.table, cwd / "power.tsv")
@@ -278,12 +244,12 @@ class BandPower(SimpleInterface):
             "kind": "meg_power",
             "source": str(self.inputs.in_file),
             "eog_channels": epochs.eog_channels,
-            "eog_reject_uv": self.inputs.eog_reject_uv,
+            "eog_reject_uv": epoch_options.eog_reject_uv,
             "eog_trace": eog_envelope(raw),
             "trials": {"onset_s": np.round(trials["onset"].to_numpy(float), 3).tolist(),
                        "ptp_uv": np.round(eog_peak_to_peak(
-                           raw, trials["onset"].to_numpy(float), tmin=self.inputs.tmin_s,
-                           tmax=self.inputs.tmax_s), 2).tolist(),
+                           raw, trials["onset"].to_numpy(float), tmin=epoch_options.tmin_s,
+                           tmax=epoch_options.tmax_s), 2).tolist(),
                        "kept": [bool(k) for k in epochs.kept]},
             "blocks": result.blocks.to_dict(orient="records"),
             "bands": result.band_summary,
@@ -293,29 +259,23 @@ class BandPower(SimpleInterface):
             "parcel_maps": peak_window_maps(result.table),
         })
         self._results.update(out_file=str(cwd / "power.tsv"), report=str(cwd / "power.json"),
-                             settings=self._settings(epochs, result, forward))
+                             settings=self._settings(epoch_options, dics, epochs, result,
+                                                     forward))
         return runtime
 
-    def _settings(self, epochs, result, forward) -> dict:
-        """The sidecar's record of this step ([meg] option names; DESIGN 4.3 steps 2-6)."""
-        inputs, blocks = self.inputs, result.blocks
+    def _settings(self, epoch_options, dics, epochs, result, forward) -> dict:
+        """The sidecar's record of this step: the options as used ([meg] option names) and what
+        they led to (DESIGN 4.3 steps 2-6)."""
+        blocks = result.blocks
         return {
             "sampling_frequency_hz": float(epochs.epochs.info["sfreq"]),
-            "tmin_s": inputs.tmin_s, "tmax_s": inputs.tmax_s, "tfr_padding_s": inputs.padding_s,
-            "eog_reject_uv": inputs.eog_reject_uv, "eog_channels": list(epochs.eog_channels),
+            **as_dict(epoch_options),
+            **as_dict(dics),
+            "eog_channels": list(epochs.eog_channels),
             "n_trials": int(blocks["n_trials"].sum()),
             "n_trials_rejected": int(blocks["n_rejected"].sum()),
-            "min_trials_per_block": inputs.min_trials_per_block,
             "blocks_left_out": [int(b) for b in blocks.loc[~blocks["included"], "block"]],
-            "ch_type": inputs.ch_type,
-            "bands": {band: [s["fmin"], s["fmax"]] for band, s in result.band_summary.items()},
-            "freq_step_hz": inputs.freq_step_hz,
-            "n_cycles": inputs.n_cycles,
-            "window_length_ms": inputs.window_length_ms,
-            "baseline_ms": list(inputs.baseline_ms),
-            "dics_reg": inputs.dics_reg, "pick_ori": inputs.pick_ori,
-            "baseline_scope": inputs.baseline_scope,
-            "head_model": "sphere" if inputs.is_sphere else "BEM",
+            "head_model": "sphere" if self.inputs.is_sphere else "BEM",
             "n_sources": int(forward["nsource"]),
         }
 

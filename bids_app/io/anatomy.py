@@ -14,6 +14,7 @@ import numpy as np
 
 from bids_app.errors import BadDataError, MissingInputError
 from bids_app.parcels.grid import grid_on_subject
+from bids_app.parcels.options import ParcellationOptions
 from bids_app.parcels.parcellation import (
     HEMIS,
     Parcellation,
@@ -88,8 +89,7 @@ def make_parcellation(
     atlas: str,
     atlas_files: tuple[Path, Path] | None,
     parcellation_table: Path | None,
-    exclude: list[str],
-    n_included_per_hemi: int,
+    options: ParcellationOptions,
     template_dir: Path,
 ) -> Parcellation:
     """Build the parcellation of an atlas, or the data-driven fallback.
@@ -103,9 +103,10 @@ def make_parcellation(
         Left and right hemisphere files, found before the run
         (:func:`bids_app.io.atlases.resolve_atlas`); None builds the data-driven fallback
         parcels on the template.
-    parcellation_table, exclude, n_included_per_hemi
-        An edited ``atlas-<name>_dseg.tsv``; exclusion patterns (empty: the atlas' list);
-        parcels per hemisphere.
+    parcellation_table : Path or None
+        An edited ``atlas-<name>_dseg.tsv``.
+    options : ParcellationOptions
+        Exclusion patterns (empty: the atlas' list) and parcels per hemisphere.
     template_dir : Path
         The fsaverage5 template subject.
 
@@ -132,11 +133,12 @@ def make_parcellation(
                 cortex = np.zeros(len(white), bool)
                 cortex[mne.read_label(template_dir / "label" /
                                       f"{hemi}.cortex.label").vertices] = True
-                labels.append(fallback_labels(hemi, white, sphere, cortex, n_included_per_hemi))
-        patterns = list(exclude) or exclusion_patterns(atlas)
+                labels.append(fallback_labels(hemi, white, sphere, cortex,
+                                              options.n_included_per_hemi))
+        patterns = list(options.exclude_regions) or exclusion_patterns(atlas)
         parcellation = build_parcellation(
             labels, atlas=atlas_label(atlas), exclude=patterns,
-            n_included_per_hemi=n_included_per_hemi,
+            n_included_per_hemi=options.n_included_per_hemi,
             subject=template_dir.name, subjects_dir=template_dir.parent,
         )
         if parcellation_table is not None:
@@ -149,14 +151,15 @@ def make_parcellation(
     return parcellation
 
 
-def subject_grids(surfaces: list[SubjectSurfaces], template_dir: Path, *, meg_grid: str,
-                  fmri_grid: str) -> dict[str, list[np.ndarray]]:
-    """Subject vertex numbers of the MEG and fMRI grids, per hemisphere (lh, rh)."""
+def subject_grids(surfaces: list[SubjectSurfaces], template_dir: Path,
+                  options: ParcellationOptions) -> dict[str, list[np.ndarray]]:
+    """Subject vertex numbers of the MEG and fMRI grids (``options.meg_grid``,
+    ``options.fmri_grid``), per hemisphere (lh, rh)."""
     out: dict[str, list[np.ndarray]] = {"meg": [], "fmri": []}
     for s in surfaces:
         sphere = fsaverage_sphere(s.hemi, template_dir)
-        out["meg"].append(grid_on_subject(sphere, s.sphere_reg, meg_grid))
-        out["fmri"].append(grid_on_subject(sphere, s.sphere_reg, fmri_grid))
+        out["meg"].append(grid_on_subject(sphere, s.sphere_reg, options.meg_grid))
+        out["fmri"].append(grid_on_subject(sphere, s.sphere_reg, options.fmri_grid))
     return out
 
 

@@ -15,49 +15,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bids_app.blocks import EventsError, assign_blocks
+from bids_app.blocks import DesignOptions, EventsError, assign_blocks
 from bids_app.errors import BadDataError, MissingInputError, relpath
+from bids_app.fmri.options import BlockOptions
 from bids_app.io.bids import DatasetPlan, RunPair
+from bids_app.meg.options import DICSOptions, EpochOptions
 
 LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """What the run will do with the data (the configuration's values), for the checks.
+    """What the run will do with the data, for the checks: the options objects of the steps
+    whose inputs are checked (each from the configuration, ``Config.options``)."""
 
-    Attributes
-    ----------
-    conditions : tuple of str
-        Condition names (``trial_type`` values).
-    block_gap_s : float
-        Block detection without a ``block`` column (s).
-    dummy_scans, hrf_delay_s, block_volumes, rest_volumes
-        fMRI block timing (:func:`bids_app.fmri.block_volume_table`).
-    bands : dict
-        ``{name: (fmin, fmax)}`` in Hz; the highest edge must be resolvable.
-    tmin_s, tmax_s, padding_s : float
-        MEG epoch around each stimulus and the transform padding (s).
-    ch_type : str
-        MEG sensors used for source estimation.
-    """
-
-    conditions: tuple[str, ...]
-    block_gap_s: float = 8.0
-    dummy_scans: int = 5
-    hrf_delay_s: float = 3.0
-    block_volumes: int | None = None
-    rest_volumes: int | None = None
-    bands: dict[str, tuple[float, float]] = field(default_factory=dict)
-    tmin_s: float = -0.2
-    tmax_s: float = 1.0
-    padding_s: float = 0.5
-    ch_type: str = "grad"
+    design: DesignOptions
+    blocks: BlockOptions
+    epochs: EpochOptions
+    dics: DICSOptions
 
 
 class _Unusable(Exception):
@@ -189,8 +169,8 @@ def _meg_header(path: Path, options: CheckOptions) -> _MEGHeader:
     if not any(ch["kind"] == mne.io.constants.FIFF.FIFFV_MEG_CH for ch in info["chs"]):
         raise _Unusable("has no MEG channels")
     try:
-        sensor_picks(info, options.ch_type)
-        check_bands(options.bands, info["sfreq"], info.get("lowpass"))
+        sensor_picks(info, options.epochs.ch_type)
+        check_bands(options.dics.bands, info["sfreq"], info.get("lowpass"))
     except MEGInputError as err:
         raise _Unusable(str(err)) from None
     return _MEGHeader(duration_s=float(raw.times[-1]))
@@ -213,7 +193,7 @@ def _image_header(path: Path, kind: str, options: CheckOptions) -> _ImageHeader:
         raise _Unusable(f"{problem}. Copy the complete image again.")
     if kind == "bold":
         try:
-            validate_bold(img, dummy_scans=options.dummy_scans, check_finite=False)
+            validate_bold(img, dummy_scans=options.blocks.dummy_scans, check_finite=False)
         except FMRIInputError as err:
             raise _Unusable(str(err)) from None
     return _ImageHeader(img=img)
@@ -240,19 +220,14 @@ def _run_problems(pair: RunPair, headers: dict, options: CheckOptions, root: Pat
             bold = None
     for events, modality in ((pair.meg_events, "meg"), (pair.bold_events, "bold")):
         try:
-            trials = assign_blocks(read_events(events), options.conditions,
-                                   gap_s=options.block_gap_s)
+            trials = assign_blocks(read_events(events), options.design)
             if modality == "meg":
-                check_epochs_inside(trials["onset"].to_numpy(), tmin=options.tmin_s,
-                                    tmax=options.tmax_s, padding=options.padding_s,
+                check_epochs_inside(trials["onset"].to_numpy(), options.epochs,
                                     duration_s=headers[pair.meg].duration_s)
             elif bold is not None:
-                n_volumes = bold.img.shape[3] - options.dummy_scans
+                n_volumes = bold.img.shape[3] - options.blocks.dummy_scans
                 block_volume_table(trials, tr=pair.repetition_time, n_volumes=n_volumes,
-                                   dummy_scans=options.dummy_scans,
-                                   hrf_delay_s=options.hrf_delay_s,
-                                   block_volumes=options.block_volumes,
-                                   rest_volumes=options.rest_volumes)
+                                   options=options.blocks)
         except (EventsError, FMRIInputError, MEGInputError) as err:
             problems.append(f"  {relpath(events, root)}: {err}")
         except BadDataError as err:

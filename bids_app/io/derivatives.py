@@ -194,7 +194,7 @@ def table_sidecar(columns: Iterable[str], description: str, *,
     return sidecar
 
 
-def significance_description(correction: str, cluster_rho: str = "pooled", *,
+def significance_description(correction: str, cluster_rho: str, *,
                              cluster_level: bool = False) -> str:
     """What the ``significant`` column of a group table means under the run's settings."""
     rule = SIGNIFICANCE_RULES[correction]

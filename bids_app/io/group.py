@@ -126,7 +126,7 @@ def gather(
     bands: Sequence[str],
     windows_ms: Sequence[float],
     parcel_table: pd.DataFrame,
-    min_observations: int = 5,
+    min_observations: int,
 ) -> GroupData:
     """Read the participant outputs of ``task`` and build the observation arrays.
 

@@ -55,7 +55,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # Frequencies and wavelets
 # --------------------------------------------------------------------------------------------------
-def band_frequencies(fmin: float, fmax: float, step: float = 1.0) -> np.ndarray:
+def band_frequencies(fmin: float, fmax: float, step: float) -> np.ndarray:
     """Wavelet frequencies (Hz) of a band: ``fmin, fmin + step, ...`` up to ``fmax`` inclusive."""
     if not 0 < fmin <= fmax:
         raise ValueError(f"Invalid band {fmin}-{fmax} Hz: need 0 < fmin <= fmax.")
@@ -399,7 +399,7 @@ def source_power(filters: mne.beamformer.Beamformer, csds: np.ndarray,
     return power.reshape(*lead, -1)
 
 
-def baseline_reference(baseline: np.ndarray, scope: str = "block") -> np.ndarray:
+def baseline_reference(baseline: np.ndarray, scope: str) -> np.ndarray:
     """The baseline power each block is compared with.
 
     Parameters

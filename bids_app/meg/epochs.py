@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from bids_app.meg.errors import EventsOutsideError, MissingEOGError, NoSensorsError
+from bids_app.meg.options import EpochOptions
 
 LOGGER = logging.getLogger(__name__)
 
 __all__ = ["EpochResult", "check_epochs_inside", "make_epochs", "sensor_picks"]
 
 
-def sensor_picks(info: mne.Info, ch_type: str = "grad") -> np.ndarray:
+def sensor_picks(info: mne.Info, ch_type: str) -> np.ndarray:
     """Indices of the good sensors of ``ch_type`` ("grad" or "mag").
 
     Raises
@@ -36,7 +37,7 @@ def sensor_picks(info: mne.Info, ch_type: str = "grad") -> np.ndarray:
     return picks
 
 
-def check_epochs_inside(onsets: np.ndarray, *, tmin: float, tmax: float, padding: float,
+def check_epochs_inside(onsets: np.ndarray, options: EpochOptions, *,
                         duration_s: float) -> None:
     """Refuse stimuli whose epoch, with the transform padding, is not inside the recording.
 
@@ -44,9 +45,9 @@ def check_epochs_inside(onsets: np.ndarray, *, tmin: float, tmax: float, padding
     ----------
     onsets : ndarray, shape (n_trials,)
         Stimulus onsets (s from the first sample of the recording, BIDS ``events.tsv``).
-    tmin, tmax, padding : float
-        Epoch interval around each stimulus and the padding on both sides (s), as
-        :func:`make_epochs`.
+    options : EpochOptions
+        The epoch interval around each stimulus and the padding on both sides (s), as
+        :func:`make_epochs` uses them.
     duration_s : float
         Time of the last sample (s; ``raw.times[-1]``).
 
@@ -56,6 +57,7 @@ def check_epochs_inside(onsets: np.ndarray, *, tmin: float, tmax: float, padding
         Naming how many stimuli, the first one, and the recording's length.
     """
     onsets = np.asarray(onsets, float)
+    tmin, tmax, padding = options.tmin_s, options.tmax_s, options.tfr_padding_s
     outside = (onsets + tmin - padding < 0.0) | (onsets + tmax + padding > duration_s)
     if outside.any():
         bad = onsets[outside]
@@ -93,13 +95,7 @@ class EpochResult:
 def make_epochs(
     raw: mne.io.BaseRaw,
     trials: pd.DataFrame,
-    *,
-    tmin: float = -0.2,
-    tmax: float = 1.0,
-    padding: float = 0.5,
-    eog_reject_uv: float | None = 150.0,
-    missing_eog: str = "warn",
-    ch_type: str = "grad",
+    options: EpochOptions,
 ) -> EpochResult:
     """Cut epochs around each picture and reject trials with eye movements.
 
@@ -110,25 +106,23 @@ def make_epochs(
     trials : DataFrame
         One row per picture with ``onset`` (s from the start of the recording), ``condition``
         and ``block`` (:func:`bids_app.blocks.assign_blocks`).
-    tmin, tmax : float
-        Analysis interval around each picture (s).
-    padding : float
-        Extra data (s) on both sides for the wavelet transform; not used for rejection.
-    eog_reject_uv : float | None
-        Peak-to-peak threshold (µV) on every EOG channel within ``tmin..tmax``; None disables.
-    missing_eog : "warn" | "error"
-        What to do when the recording has no EOG channel.
-    ch_type : "grad" | "mag"
-        Sensors kept for source estimation.
+    options : EpochOptions
+        ``tmin_s``, ``tmax_s``: analysis interval around each picture (s);
+        ``tfr_padding_s``: extra data (s) on both sides for the wavelet transform, not used for
+        rejection; ``eog_reject_uv``: peak-to-peak threshold (µV) on every EOG channel within
+        the interval; ``missing_eog``: what to do when the recording has no EOG channel;
+        ``ch_type``: sensors kept for source estimation.
     """
+    tmin, tmax, padding = options.tmin_s, options.tmax_s, options.tfr_padding_s
+    eog_reject_uv, missing_eog, ch_type = (options.eog_reject_uv, options.missing_eog,
+                                           options.ch_type)
     if missing_eog not in ("warn", "error"):
         raise ValueError(f"Invalid value for 'missing_eog': allowed are 'warn', 'error', got "
                          f"{missing_eog!r}.")
     sfreq = raw.info["sfreq"]
     picks = sensor_picks(raw.info, ch_type)
     onsets = trials["onset"].to_numpy(float)
-    check_epochs_inside(onsets, tmin=tmin, tmax=tmax, padding=padding,
-                        duration_s=raw.times[-1])
+    check_epochs_inside(onsets, options, duration_s=raw.times[-1])
     eog = mne.pick_types(raw.info, meg=False, eog=True, exclude=[])
     reject = None
     if eog_reject_uv is not None:

@@ -17,6 +17,8 @@ from pathlib import Path
 import mne
 import numpy as np
 
+from bids_app.meg.options import HeadModelOptions
+
 LOGGER = logging.getLogger(__name__)
 
 
@@ -57,9 +59,11 @@ def inner_skull_path(subject: str, subjects_dir: str | Path) -> Path | None:
     return None
 
 
-def bem_solution(subject: str, subjects_dir: str | Path, *, ico: int | None = 4,
-                 conductivity: float = 0.3) -> mne.bem.ConductorModel:
-    """Single-layer (inner skull) BEM solution, the surface downsampled to ``ico``.
+def bem_solution(subject: str, subjects_dir: str | Path, options: HeadModelOptions, *,
+                 full_resolution: bool = False) -> mne.bem.ConductorModel:
+    """Single-layer (inner skull) BEM solution, the surface downsampled to ``options.bem_ico``
+    (the surface as it is with ``full_resolution``, or when it is not an icosahedral mesh), with
+    conductivity ``options.bem_conductivity``.
 
     Raises
     ------
@@ -73,15 +77,16 @@ def bem_solution(subject: str, subjects_dir: str | Path, *, ico: int | None = 4,
             "or watershed/); create it with 'mne watershed_bem' (FreeSurfer) or use a sphere "
             "model."
         )
+    ico = None if full_resolution else options.bem_ico
     try:
-        surfaces = mne.make_bem_model(subject, ico=ico, conductivity=(conductivity,),
+        surfaces = mne.make_bem_model(subject, ico=ico, conductivity=(options.bem_conductivity,),
                                       subjects_dir=subjects_dir, verbose="error")
     except (ValueError, RuntimeError) as err:
         if ico is None:
             raise HeadModelError(f"The inner-skull surface {path} cannot be used: {err}") from None
         LOGGER.info("Inner skull of %s is not an ico-5 mesh (%s); using it at full resolution",
                     subject, err)
-        return bem_solution(subject, subjects_dir, ico=None, conductivity=conductivity)
+        return bem_solution(subject, subjects_dir, options, full_resolution=True)
     return mne.make_bem_solution(surfaces, verbose="error")
 
 

@@ -17,6 +17,7 @@ import mne
 import numpy as np
 
 from bids_app.meg.errors import CalibrationError, NoSensorsError
+from bids_app.meg.options import MaxwellOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,15 +97,12 @@ def check_calibration(info: mne.Info, calibration: str | Path | None) -> None:
 
 def tsss(
     raw: mne.io.BaseRaw,
+    options: MaxwellOptions,
     *,
     calibration: str | Path | None = None,
     cross_talk: str | Path | None = None,
-    st_duration: float | None = 10.0,
-    st_correlation: float = 0.98,
-    origin: str | tuple[float, float, float] = "auto",
     coord_frame: str = "head",
     regularize: str | None = "in",
-    find_bad_channels: bool = True,
     skip_if_processed: bool = True,
 ) -> MaxwellResult:
     """Maxwell-filter a recording with temporal extension (tSSS).
@@ -113,21 +111,18 @@ def tsss(
     ----------
     raw : Raw
         Loaded recording (not modified).
+    options : MaxwellOptions
+        ``st_duration_s`` (tSSS buffer, s; None gives plain SSS), ``st_correlation`` (tSSS
+        subspace correlation limit), ``origin`` (expansion origin, "auto" fits a sphere to the
+        head shape, else "x,y,z" in mm in ``coord_frame``; :func:`parse_origin`) and
+        ``find_bad_channels`` (detect noisy and flat channels first; they are added to
+        ``info["bads"]`` and reconstructed by SSS). ``maxfilter`` is the caller's to check.
     calibration, cross_talk : path | None
         Fine-calibration (``.dat``) and cross-talk (``.fif``) files of the system.
-    st_duration : float | None
-        tSSS buffer (s); None gives plain SSS.
-    st_correlation : float
-        tSSS subspace correlation limit.
-    origin : "auto" | tuple
-        Expansion origin (m), in ``coord_frame``; "auto" fits a sphere to the head shape.
     coord_frame : "head" | "meg"
         Frame of the origin ("meg" for empty-room recordings).
     regularize : "in" | None
         Regularisation of the internal basis (MaxFilter ``-regularize in``).
-    find_bad_channels : bool
-        Detect noisy and flat channels first; they are added to ``info["bads"]`` and
-        reconstructed by SSS.
     skip_if_processed : bool
         Return the data unchanged when they already are SSS-processed.
     """
@@ -140,9 +135,10 @@ def tsss(
     check_calibration(raw.info, calibration)
     raw = raw.copy().load_data()
     noisy, flat = [], []
-    kwargs = dict(calibration=calibration, cross_talk=cross_talk, origin=origin,
-                  coord_frame=coord_frame)
-    if find_bad_channels:
+    kwargs = dict(calibration=calibration, cross_talk=cross_talk,
+                  origin=parse_origin(options.origin), coord_frame=coord_frame)
+    st_duration = options.st_duration_s
+    if options.find_bad_channels:
         noisy, flat = mne.preprocessing.find_bad_channels_maxwell(
             raw, **kwargs, verbose="error")[:2]
         raw.info["bads"] = sorted(set(raw.info["bads"]) | set(noisy) | set(flat))
@@ -150,7 +146,7 @@ def tsss(
                     len(flat))
     try:
         out = mne.preprocessing.maxwell_filter(
-            raw, **kwargs, st_duration=st_duration, st_correlation=st_correlation,
+            raw, **kwargs, st_duration=st_duration, st_correlation=options.st_correlation,
             regularize=regularize, bad_condition="warning", verbose="error")
     except (ValueError, RuntimeError) as err:
         if "calibration" in str(err).lower() or "cross" in str(err).lower():

@@ -12,6 +12,7 @@ import pandas as pd
 
 from bids_app.meg.dics import (
     band_frequencies,
+    baseline_reference,
     capped_n_cycles,
     check_bands,
     dics_filters,
@@ -19,9 +20,9 @@ from bids_app.meg.dics import (
     normalize_run,
     parcel_average,
     relative_change,
-    baseline_reference,
     source_power,
 )
+from bids_app.meg.options import DICSOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -61,16 +62,7 @@ def event_related_power(
     *,
     parcel_of_source: np.ndarray,
     parcel_names: Sequence[str],
-    bands: dict[str, Sequence[float]],
-    window_starts_ms: Sequence[float],
-    window_length_ms: float = 200.0,
-    baseline_ms: Sequence[float] = (-200.0, 0.0),
-    freq_step_hz: float = 1.0,
-    n_cycles: float = 7.0,
-    reg: float = 0.05,
-    pick_ori: str = "normal",
-    baseline_scope: str = "block",
-    min_trials_per_block: int = 5,
+    options: DICSOptions,
     reduce_rank: bool = False,
     n_jobs: int = 1,
 ) -> RunPower:
@@ -90,25 +82,23 @@ def event_related_power(
         ``vertno`` order), -1 outside the included parcels.
     parcel_names : sequence of str
         Name of each parcel index.
-    bands : dict
-        ``{name: (fmin, fmax)}`` in Hz.
-    window_starts_ms, window_length_ms, baseline_ms
-        Analysis windows and baseline (ms from the picture).
-    freq_step_hz, n_cycles
-        Wavelet frequencies within each band and cycles per wavelet (capped to the epoch).
-    reg, pick_ori
-        DICS regularisation and orientation (:func:`bids_app.meg.dics.dics_filters`).
-    baseline_scope : {"block", "run"}
-        The power each window is compared with: the block's own baseline (the paper's
-        definition) or the mean of the baselines of the run's included blocks, which halves
-        the noise of the ratio when the baseline itself does not change with the task (see
-        docs/meg.md for what each costs).
-    min_trials_per_block : int
-        Blocks with fewer kept trials are left out of the table (and reported).
+    options : DICSOptions
+        ``bands`` (``{name: [fmin, fmax]}`` in Hz); the analysis windows
+        (``window_starts_ms``, ``window_length_ms``) and ``baseline_ms`` (ms from the picture);
+        ``freq_step_hz`` and ``n_cycles`` (wavelet frequencies within each band and cycles per
+        wavelet, capped to the epoch); ``dics_reg`` and ``pick_ori`` (DICS regularisation and
+        orientation, :func:`bids_app.meg.dics.dics_filters`); ``baseline_scope``, the power
+        each window is compared with: the block's own baseline (``"block"``, the paper's
+        definition) or the mean of the baselines of the run's included blocks (``"run"``),
+        which halves the noise of the ratio when the baseline itself does not change with the
+        task (see docs/meg.md for what each costs); ``min_trials_per_block``: blocks with
+        fewer kept trials are left out of the table (and reported).
     reduce_rank : bool
         Set for a spherical head model (see :func:`bids_app.meg.dics.dics_filters`).
     """
     info = epochs.info
+    bands, window_starts_ms = options.bands, options.window_starts_ms
+    min_trials_per_block = options.min_trials_per_block
     check_bands(bands, info["sfreq"], info.get("lowpass"))
     parcel_of_source = np.asarray(parcel_of_source, int)
     n_sources = sum(len(s["vertno"]) for s in forward["src"])
@@ -127,25 +117,27 @@ def event_related_power(
     index = {(c, b): i for i, (c, b) in enumerate(zip(used["condition"], used["block"]))}
     groups = np.array([index.get((c, b), -1) for c, b in
                        zip(epochs.metadata["condition"], epochs.metadata["block"])])
-    windows_s = np.array([list(baseline_ms)] + [[s, s + window_length_ms]
-                                                for s in window_starts_ms]) / 1000.0
+    windows_s = np.array([list(options.baseline_ms)] + [[s, s + options.window_length_ms]
+                                                        for s in window_starts_ms]) / 1000.0
     data = epochs.get_data(copy=False)
     sfreq, times = info["sfreq"], epochs.times
     n_parcels = len(parcel_names)
     frames, summary = [], {}
     for k, (band, (fmin, fmax)) in enumerate(bands.items()):
-        freqs = band_frequencies(fmin, fmax, freq_step_hz)
-        cycles = capped_n_cycles(freqs, n_cycles, sfreq, len(times))
+        freqs = band_frequencies(fmin, fmax, options.freq_step_hz)
+        cycles = capped_n_cycles(freqs, options.n_cycles, sfreq, len(times))
         LOGGER.info("DICS %s (%g-%g Hz, %d wavelets): band %d/%d, %d blocks x %d windows",
                     band, fmin, fmax, len(freqs), k + 1, len(bands), len(used), len(windows_s))
         csd, pooled, basis = event_related_csd(data, sfreq, times, freqs=freqs,
                                                n_cycles=cycles, groups=groups,
                                                windows_s=windows_s, n_jobs=n_jobs,
                                                return_basis=True)
-        filters = dics_filters(info, forward, pooled, freqs, reg=reg, pick_ori=pick_ori,
+        filters = dics_filters(info, forward, pooled, freqs, reg=options.dics_reg,
+                               pick_ori=options.pick_ori,
                                reduce_rank=reduce_rank)
         power = source_power(filters, csd, basis=basis)            # (blocks, 1 + windows, src)
-        change = relative_change(power[:, 1:], baseline_reference(power[:, :1], baseline_scope))
+        reference = baseline_reference(power[:, :1], options.baseline_scope)
+        change = relative_change(power[:, 1:], reference)
         values = parcel_average(change, parcel_of_source, n_parcels)  # (blocks, windows, parcels)
         normalized = normalize_run(values)
         frames.append(_long_table(used, band, window_starts_ms, parcel_names, values,

@@ -101,7 +101,7 @@ def lobe(centroid: np.ndarray) -> str:
 
 
 def fallback_labels(hemi: str, white: np.ndarray, sphere: np.ndarray, cortex: np.ndarray,
-                    n_parcels: int = 70) -> AtlasLabels:
+                    n_parcels: int) -> AtlasLabels:
     """The fallback parcellation of one fsaverage5 hemisphere.
 
     Parameters

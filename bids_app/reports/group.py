@@ -185,7 +185,7 @@ def cluster_map_figure(clusters: pd.DataFrame, vertex_labels: dict, table: pd.Da
 
 
 def effects_caution(effects: pd.DataFrame, boot: pd.DataFrame, bands: Sequence[str],
-                    correction: str = "bonferroni-windows") -> str:
+                    correction: str) -> str:
     """How many (cluster, hemisphere, band) cells the effects table drew from, and how to read
     it: the published procedure corrects over windows only (docs/statistics.md), and
     ``correction = "none"`` not at all."""
@@ -359,8 +359,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
         sec = Section(f"task {task}")
         sec.subtitle("Effects (Table 1)")
         sec.table(effects.sort_values(["condition", "cluster", "hemi", "band", "start_ms"]))
-        sec.text(effects_caution(effects, boot, bands,
-                                 settings.get("correction", "bonferroni-windows")))
+        sec.text(effects_caution(effects, boot, bands, settings["correction"]))
         rel = lambda p: str(Path(p).relative_to(output_dir))  # noqa: E731
         path = matrix_figure(t["spearman"], clusters, fig_dir / f"task-{task}_matrix.png",
                              conditions=conditions, bands=bands,

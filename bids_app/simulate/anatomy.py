@@ -14,18 +14,20 @@ import numpy as np
 from bids_app.io.anatomy import make_parcellation, subject_grids, subject_surfaces
 from bids_app.io.templates import write_fsaverage5
 from bids_app.meg.headmodel import grid_source_space
+from bids_app.parcels.options import ParcellationOptions
 from bids_app.simulate.writer import TemplateAnatomy
 
 LOGGER = logging.getLogger(__name__)
 
 
 def prepare_template_anatomy(work_dir: Path, *, atlas: str = "auto",
-                             n_included_per_hemi: int = 70) -> TemplateAnatomy:
+                             options: ParcellationOptions | None = None) -> TemplateAnatomy:
     """Write the template into ``work_dir`` and build parcels, grids and source space (the BEM
     is built on first use, :attr:`TemplateAnatomy.bem`).
 
     ``atlas`` is found as the app finds it (:func:`bids_app.io.atlases.resolve_atlas`), so that
-    the planted parcels are the ones the app analyses with the same ``--atlas``.
+    the planted parcels are the ones the app analyses with the same ``--atlas``; ``options``
+    (default: the app's) split it into parcels and choose the grids.
     """
     from bids_app.io.atlases import resolve_atlas
 
@@ -33,12 +35,13 @@ def prepare_template_anatomy(work_dir: Path, *, atlas: str = "auto",
     choice = resolve_atlas(atlas)
     if choice.note:
         LOGGER.warning("%s", choice.note)
+    options = options or ParcellationOptions()
     parcellation = make_parcellation(
-        atlas=choice.name, atlas_files=choice.files, parcellation_table=None, exclude=[],
-        n_included_per_hemi=n_included_per_hemi, template_dir=template,
+        atlas=choice.name, atlas_files=choice.files, parcellation_table=None, options=options,
+        template_dir=template,
     )
     surfaces = subject_surfaces(template.parent, template.name)
-    grids = subject_grids(surfaces, template, meg_grid="ico4", fmri_grid="ico5")
+    grids = subject_grids(surfaces, template, options)
     src = grid_source_space(template.name, template.parent, grids["meg"])
     fmri_vertices = grids["fmri"]
     mid = np.concatenate([0.5 * (s.white[v] + s.pial[v]) for s, v in zip(surfaces, fmri_vertices)])

@@ -79,8 +79,9 @@ class TemplateAnatomy:
         """Single-layer BEM solution (mne.ConductorModel), computed on first use (about 10 s):
         the simulator builds it while the BOLD runs are being written."""
         from bids_app.meg.headmodel import bem_solution
+        from bids_app.meg.options import HeadModelOptions
 
-        return bem_solution(self.subject, self.subjects_dir)
+        return bem_solution(self.subject, self.subjects_dir, HeadModelOptions())
 
 
 def _stream(seed: int, *keys: int) -> np.random.Generator:

@@ -167,8 +167,8 @@ def bootstrap_spearman_array(x: np.ndarray, y: np.ndarray, idx: np.ndarray,
     return out
 
 
-def parcel_bootstrap(meg: np.ndarray, fmri: np.ndarray, *, n_bootstrap: int = 10000,
-                     fraction: float = 0.8, ci_levels: Sequence[float] = (0.99, 0.999),
+def parcel_bootstrap(meg: np.ndarray, fmri: np.ndarray, *, n_bootstrap: int,
+                     fraction: float, ci_levels: Sequence[float],
                      seed: int | None = None,
                      max_batch_bytes: int = MAX_BATCH_BYTES) -> dict:
     """Bootstrap intervals of every parcel's rho (the machinery of DESIGN 5.4 on parcels).

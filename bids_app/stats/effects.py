@@ -49,7 +49,7 @@ def effect_cells(effects: pd.DataFrame, units: pd.DataFrame, n_bands: int) -> tu
     return n_cells, per_level
 
 
-def find_effects(bootstrap: pd.DataFrame, *, ci_levels: Sequence[float] = (0.99, 0.999),
+def find_effects(bootstrap: pd.DataFrame, *, ci_levels: Sequence[float],
                  conditions: Sequence[str] | None = None) -> pd.DataFrame:
     """Effects table from a bootstrap table (checked, table-level).
 

@@ -19,6 +19,7 @@ from bids_app.stats.bootstrap import (bootstrap_spearman_array, ci_column_prefix
 from bids_app.stats.clustering import ward_clusters
 from bids_app.stats.effects import find_effects_array
 from bids_app.stats.errors import GroupStatsError, check_choice
+from bids_app.stats.options import GroupStatsOptions
 from bids_app.stats.spearman import (CORRECTIONS, significance_threshold, spearman_array,
                                      spearman_pvalue)
 from bids_app.stats.ttest import paired_ttest_array
@@ -35,12 +36,8 @@ HEMIS = ("lh", "rh")
 
 def run_group_statistics(meg, fmri, *, parcels: Sequence[str], hemis: Sequence[str],
                          conditions: Sequence[str], bands: Sequence[str],
-                         windows_ms: Sequence[float], n_clusters: int = 17,
-                         n_bootstrap: int = 10000, bootstrap_fraction: float = 0.8,
-                         ci_levels: Sequence[float] = (0.99, 0.999), alpha: float = 0.05,
-                         correction: str = "bonferroni-windows", cluster_rho: str = "pooled",
-                         seed: int | None = None, min_observations: int = 5,
-                         parcel_intervals: bool = False) -> dict:
+                         windows_ms: Sequence[float], options: GroupStatsOptions,
+                         seed: int | None = None, parcel_intervals: bool = False) -> dict:
     """MEG-fMRI fusion statistics of one task at the group level (DESIGN 5).
 
     1. Spearman rho and p of every parcel x (condition, band, window) over the observations;
@@ -72,22 +69,15 @@ def run_group_statistics(meg, fmri, *, parcels: Sequence[str], hemis: Sequence[s
     bands : sequence of str, length n_bands
     windows_ms : sequence of float, length n_windows
         Window starts (ms); windows are 200 ms long.
-    n_clusters : int
-        Ward clusters K, 1..n_parcels.
-    n_bootstrap : int
-        Resamples (>= 1).
-    bootstrap_fraction : float
-        Share of the observations drawn per resample, in (0, 1]; at least 3 observations.
-    ci_levels : sequence of float
-        Interval levels in (0, 1); columns ``ci99_low`` etc. (:func:`ci_column_prefix`).
-    alpha : float
-        Significance level in (0, 1).
-    correction : {'bonferroni-windows', 'none'}
-    cluster_rho : {'pooled', 'mean-parcel-rho'}
+    options : GroupStatsOptions
+        ``n_clusters`` (Ward clusters K, 1..n_parcels); ``n_bootstrap`` (resamples, >= 1);
+        ``bootstrap_fraction`` (share of the observations drawn per resample, in (0, 1]; at
+        least 3 observations); ``ci_levels`` (interval levels in (0, 1); columns
+        ``ci99_low`` etc., :func:`ci_column_prefix`); ``alpha`` (significance level in
+        (0, 1)); ``correction`` ('bonferroni-windows' or 'none'); ``cluster_rho`` ('pooled' or
+        'mean-parcel-rho'); ``min_observations`` (fewest observations accepted).
     seed : int, optional
         Bootstrap seed; None draws fresh entropy (not reproducible).
-    min_observations : int
-        Fewest observations accepted.
     parcel_intervals : bool
         Also bootstrap every parcel's rho (same draws) and return ``parcel_ci``.
 
@@ -105,6 +95,10 @@ def run_group_statistics(meg, fmri, *, parcels: Sequence[str], hemis: Sequence[s
     GroupStatsError
         Too few observations, shape mismatches, NaN or infinite values, invalid options.
     """
+    n_clusters, n_bootstrap, bootstrap_fraction = (options.n_clusters, options.n_bootstrap,
+                                                   options.bootstrap_fraction)
+    ci_levels, alpha, correction = options.ci_levels, options.alpha, options.correction
+    cluster_rho, min_observations = options.cluster_rho, options.min_observations
     meg, fmri, ci_levels = _check(meg, fmri, parcels, hemis, conditions, bands, windows_ms,
                                   n_clusters, n_bootstrap, bootstrap_fraction, ci_levels, alpha,
                                   correction, cluster_rho, seed, min_observations)

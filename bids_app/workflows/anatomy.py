@@ -17,7 +17,11 @@ from bids_app.interfaces.anatomy import (
     TemplateSubject,
     TemplateToT1w,
 )
+from bids_app.io.atlases import AtlasChoice
 from bids_app.io.bids import SubjectPlan, app_bem_dir, app_freesurfer_dir
+from bids_app.meg.options import HeadModelOptions
+from bids_app.options import as_dict
+from bids_app.parcels.options import ParcellationOptions
 
 OUTPUT_FIELDS = ("subjects_dir", "subject_id", "parcellation", "fmri_grid", "t1w", "src", "bem",
                  "trans", "atlas_label", "report_data")
@@ -29,15 +33,10 @@ def init_anat_wf(
     mode: str,
     output_dir: Path,
     work_dir: Path,
-    atlas: str = "fallback",
-    atlas_files: tuple[Path, Path] | None = None,
+    atlas: AtlasChoice,
+    parcellation: ParcellationOptions,
+    head_model: HeadModelOptions,
     parcellation_table: Path | None = None,
-    n_included_per_hemi: int = 70,
-    exclude_regions: list[str] | None = None,
-    meg_grid: str = "ico4",
-    fmri_grid: str = "ico5",
-    bem_ico: int = 4,
-    bem_conductivity: float = 0.3,
     freesurfer_installed: bool = False,
     seed: int | None = None,
     omp_nthreads: int = 1,
@@ -55,14 +54,16 @@ def init_anat_wf(
         Derivatives root (``atlas-<name>_dseg.tsv``; ``recon-all`` writes into
         ``sourcedata/freesurfer`` and the watershed BEM surfaces go to ``sourcedata/bem``) and
         the work folder (template subject, cached BEM solutions).
-    atlas, atlas_files, parcellation_table, n_included_per_hemi, exclude_regions
-        Parcellation (see :func:`bids_app.io.anatomy.make_parcellation`): the atlas name and
-        its two files, found before the run (:func:`bids_app.io.atlases.resolve_atlas`); no
-        files: the data-driven fallback parcels.
-    meg_grid, fmri_grid : str
-        ``icoN`` grids of the MEG source space and of the fMRI sampling.
-    bem_ico, bem_conductivity
+    atlas : AtlasChoice
+        The atlas name and its two files, found before the run
+        (:func:`bids_app.io.atlases.resolve_atlas`); no files: the data-driven fallback parcels.
+    parcellation : ParcellationOptions
+        The split into parcels and the ``icoN`` grids of the MEG source space and of the fMRI
+        sampling (see :func:`bids_app.io.anatomy.make_parcellation`).
+    head_model : HeadModelOptions
         Single-layer BEM settings.
+    parcellation_table : Path or None
+        An edited ``atlas-<name>_dseg.tsv`` fixing the split and the included parcels.
     freesurfer_installed : bool
         Whether FreeSurfer tools may run (watershed BEM when no surface exists; the input
         FreeSurfer folder is never written to).
@@ -87,17 +88,15 @@ def init_anat_wf(
     template = pe.Node(TemplateSubject(templates_dir=str(Path(work_dir) / "templates")),
                        name="template_subject")
     parcellate = pe.Node(
-        Parcellate(atlas=atlas, n_included_per_hemi=n_included_per_hemi, meg_grid=meg_grid,
-                   fmri_grid=fmri_grid, output_dir=str(output_dir)),
+        Parcellate(atlas=atlas.name, options=as_dict(parcellation),
+                   output_dir=str(output_dir)),
         name="parcellate",
     )
-    if atlas_files is not None:
-        parcellate.inputs.atlas_files = [str(f) for f in atlas_files]
+    if atlas.files is not None:
+        parcellate.inputs.atlas_files = [str(f) for f in atlas.files]
     if parcellation_table is not None:
         parcellate.inputs.parcellation_table = str(parcellation_table)
-    if exclude_regions:
-        parcellate.inputs.exclude = list(exclude_regions)
-    headmodel = pe.Node(HeadModel(ico=bem_ico, conductivity=bem_conductivity,
+    headmodel = pe.Node(HeadModel(options=as_dict(head_model),
                                   cache_dir=str(Path(work_dir) / "headmodels"),
                                   num_threads=omp_nthreads),
                         name="headmodel", n_procs=omp_nthreads)
@@ -173,9 +172,10 @@ def init_anat_wf(
         for node in (headmodel, anatomy_qc):
             workflow.connect(source, "subjects_dir", node, "subjects_dir")
             workflow.connect(source, "subject_id", node, "subject_id")
-    workflow.__postdesc__ = _PARCEL_DESC.format(meg_grid=meg_grid, fmri_grid=fmri_grid,
-                                                n=n_included_per_hemi, ico=bem_ico,
-                                                sigma=bem_conductivity)
+    workflow.__postdesc__ = _PARCEL_DESC.format(
+        meg_grid=parcellation.meg_grid, fmri_grid=parcellation.fmri_grid,
+        n=parcellation.n_included_per_hemi, ico=head_model.bem_ico,
+        sigma=head_model.bem_conductivity)
     workflow.connect([
         (template, parcellate, [("template_dir", "template_dir")]),
         (source, parcellate, [("subjects_dir", "subjects_dir"), ("subject_id", "subject_id")]),

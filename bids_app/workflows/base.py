@@ -15,15 +15,20 @@ factories take keyword arguments and can be built and tested alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bids_app.blocks import DesignOptions
 from bids_app.config import Config
 from bids_app.errors import MissingInputError
+from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.atlases import AtlasChoice
 from bids_app.io.bids import DatasetPlan, SubjectPlan, freesurfer_available
+from bids_app.meg.options import DICSOptions, EpochOptions, HeadModelOptions, MaxwellOptions
+from bids_app.parcels.options import ParcellationOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -93,16 +98,61 @@ def freesurfer_reasons(plan: DatasetPlan, config: Config) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 # Factories
 # --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParticipantSteps:
+    """The options object of every participant-level step, and what the run decided for them.
+
+    Built once from the configuration (:meth:`from_config`); each stage factory takes the
+    objects it needs (:func:`init_single_subject_wf`).
+    """
+
+    design: DesignOptions
+    parcellation: ParcellationOptions
+    head_model: HeadModelOptions
+    blocks: BlockOptions
+    registration: RegistrationOptions
+    maxwell: MaxwellOptions
+    epochs: EpochOptions
+    dics: DICSOptions
+    #: The atlas found for the run (:func:`bids_app.io.atlases.resolve_atlas`).
+    atlas: AtlasChoice
+    #: An edited ``atlas-<name>_dseg.tsv`` fixing the split (``[anatomy] parcellation_table``).
+    parcellation_table: Path | None
+    #: How raw BOLD reaches the surface here: "freesurfer" (bbregister) or "ants".
+    fmri_route: str
+    freesurfer_installed: bool
+    work_dir: Path
+    seed: int | None
+    omp_nthreads: int
+
+    @classmethod
+    def from_config(cls, config: Config, *, freesurfer_installed: bool,
+                    atlas: AtlasChoice) -> ParticipantSteps:
+        """The steps' options from ``config``, with the atlas found for it."""
+        ex = config.execution
+        use_bbregister = (freesurfer_installed and ex.fmriprep_dir is None
+                          and config.fmri.registration in ("auto", "bbregister"))
+        steps = {name: config.options(kind) for name, kind in _STEP_TYPES.items()}
+        return cls(**steps, atlas=atlas, parcellation_table=config.anatomy.parcellation_table,
+                   fmri_route="freesurfer" if use_bbregister else "ants",
+                   freesurfer_installed=freesurfer_installed, work_dir=Path(ex.work_dir),
+                   seed=config.seeds.random_seed, omp_nthreads=config.nipype.omp_nthreads)
+
+
+#: The fields of :class:`ParticipantSteps` that are processing steps' options objects.
+_STEP_TYPES: dict[str, type] = {
+    "design": DesignOptions, "parcellation": ParcellationOptions,
+    "head_model": HeadModelOptions, "blocks": BlockOptions, "registration": RegistrationOptions,
+    "maxwell": MaxwellOptions, "epochs": EpochOptions, "dics": DICSOptions,
+}
+
+
 def init_participant_wf(
     *,
     plan: DatasetPlan,
     output_dir: Path,
-    work_dir: Path,
     anatomy_modes: dict[str, str],
-    anat_options: dict[str, Any],
-    fmri_options: dict[str, Any],
-    meg_options: dict[str, Any],
-    report_options: dict[str, Any],
+    steps: ParticipantSteps,
     name: str = "megfmri_participant_wf",
 ):
     """The participant-level workflow of every subject in ``plan``.
@@ -111,13 +161,12 @@ def init_participant_wf(
     ----------
     plan : DatasetPlan
         Subjects with their paired runs (:func:`bids_app.io.bids.discover`).
-    output_dir, work_dir : Path
-        Derivatives root and nipype working folder (cache).
+    output_dir : Path
+        Derivatives root.
     anatomy_modes : dict
         Subject label -> one of :data:`ANATOMY_MODES`.
-    anat_options, fmri_options, meg_options, report_options : dict
-        Keyword arguments of the stage factories (:func:`init_anat_wf`, :func:`init_fmri_run_wf`,
-        :func:`init_meg_run_wf`, the report node).
+    steps : ParticipantSteps
+        The options of every step; ``steps.work_dir`` is nipype's working folder (cache).
 
     Returns
     -------
@@ -126,20 +175,13 @@ def init_participant_wf(
     """
     from nipype.pipeline import engine as pe
 
-    workflow = pe.Workflow(name=name, base_dir=str(work_dir))
+    workflow = pe.Workflow(name=name, base_dir=str(steps.work_dir))
     workflow.__desc__ = _INTRO
     for subject in plan.subjects:
         workflow.add_nodes([
-            init_single_subject_wf(
-                subject=subject,
-                bids_dir=plan.bids_dir,
-                output_dir=output_dir,
-                anatomy_mode=anatomy_modes[subject.subject],
-                anat_options=anat_options,
-                fmri_options=fmri_options,
-                meg_options=meg_options,
-                report_options=report_options,
-            )
+            init_single_subject_wf(subject=subject, bids_dir=plan.bids_dir,
+                                   output_dir=output_dir,
+                                   anatomy_mode=anatomy_modes[subject.subject], steps=steps)
         ])
     return workflow
 
@@ -150,10 +192,7 @@ def init_single_subject_wf(
     bids_dir: Path,
     output_dir: Path,
     anatomy_mode: str,
-    anat_options: dict[str, Any],
-    fmri_options: dict[str, Any],
-    meg_options: dict[str, Any],
-    report_options: dict[str, Any],
+    steps: ParticipantSteps,
     name: str | None = None,
 ):
     """The workflow of one subject: anatomy, then an fMRI and a MEG branch per run pair.
@@ -161,6 +200,7 @@ def init_single_subject_wf(
     Inputs and outputs are wired internally; every result is written to ``output_dir`` by the
     sinks of :mod:`bids_app.workflows.outputs`, and the subject's report is written last.
     """
+    from nipype.interfaces import utility as niu
     from nipype.pipeline import engine as pe
 
     from bids_app.workflows.anatomy import init_anat_wf
@@ -170,14 +210,17 @@ def init_single_subject_wf(
     from bids_app.workflows.meg import init_meg_run_wf
     from bids_app.workflows.report import init_participant_report_node
 
-    from nipype.interfaces import utility as niu
-
     workflow = pe.Workflow(name=name or f"sub_{subject.subject}_wf")
     anat_wf = init_anat_wf(subject=subject, mode=anatomy_mode, output_dir=output_dir,
-                           **anat_options)
+                           work_dir=steps.work_dir, atlas=steps.atlas,
+                           parcellation=steps.parcellation, head_model=steps.head_model,
+                           parcellation_table=steps.parcellation_table,
+                           freesurfer_installed=steps.freesurfer_installed, seed=steps.seed,
+                           omp_nthreads=steps.omp_nthreads)
     report = init_participant_report_node(subject=subject, bids_dir=bids_dir,
                                           output_dir=output_dir, anatomy_mode=anatomy_mode,
-                                          **report_options)
+                                          conditions=list(steps.design.conditions),
+                                          bands=list(steps.dics.bands))
     # one list of summaries per branch (fMRI, MEG of each run), kept apart for the report
     run_reports = pe.Node(niu.Merge(2 * len(subject.pairs), no_flatten=True),
                           name="merge_run_reports", run_without_submitting=True)
@@ -185,17 +228,22 @@ def init_single_subject_wf(
         (anat_wf, report, [("outputnode.report_data", "anat_report")]),
         (run_reports, report, [("out", "run_reports")]),
     ])
+    route, registration, transform = steps.fmri_route, steps.registration, "rigid"
     if anatomy_mode == "template" and subject.t1w is None:
         # the MNI152 image stands in for the T1w: another head, not in the scanner's space
-        fmri_options = {**fmri_options, "registration": "ants",
-                        "coregistration_init": "center-of-mass",
-                        "coregistration_transform": "affine"}
+        route, transform = "ants", "affine"
+        registration = dataclasses.replace(registration, coregistration_init="center-of-mass")
     for i, pair in enumerate(subject.pairs):
         tag = _safe(pair.label)
-        fmri_wf = init_fmri_run_wf(pair=pair, output_dir=output_dir, name=f"fmri_{tag}_wf",
-                                   **fmri_options)
+        fmri_wf = init_fmri_run_wf(pair=pair, output_dir=output_dir, design=steps.design,
+                                   blocks=steps.blocks, registration=registration, route=route,
+                                   coregistration_transform=transform, seed=steps.seed,
+                                   omp_nthreads=steps.omp_nthreads, name=f"fmri_{tag}_wf")
         meg_wf = init_meg_run_wf(pair=pair, subject=subject, output_dir=output_dir,
-                                 name=f"meg_{tag}_wf", **meg_options)
+                                 design=steps.design, maxwell=steps.maxwell,
+                                 epochs=steps.epochs, dics=steps.dics,
+                                 cache_dir=steps.work_dir / "headmodels",
+                                 omp_nthreads=steps.omp_nthreads, name=f"meg_{tag}_wf")
         workflow.connect([
             (anat_wf, fmri_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in FMRI_FIELDS]),
             (anat_wf, meg_wf, [(f"outputnode.{f}", f"inputnode.{f}") for f in MEG_FIELDS]),
@@ -207,79 +255,6 @@ def init_single_subject_wf(
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
-
-
-def stage_options(config: Config, *, freesurfer_installed: bool,
-                  atlas: AtlasChoice) -> dict[str, dict[str, Any]]:
-    """The keyword arguments of each stage factory, taken from the configuration (and the
-    atlas found for it, :func:`bids_app.io.atlases.resolve_atlas`)."""
-    ex, an, fm, mg, wf = config.execution, config.anatomy, config.fmri, config.meg, config.workflow
-    omp = config.nipype.omp_nthreads
-    seed = config.seeds.random_seed
-    use_bbregister = (freesurfer_installed and ex.fmriprep_dir is None
-                      and fm.registration in ("auto", "bbregister"))
-    return {
-        "anat_options": {
-            "work_dir": Path(ex.work_dir),
-            "atlas": atlas.name,
-            "atlas_files": atlas.files,
-            "parcellation_table": an.parcellation_table,
-            "n_included_per_hemi": an.n_included_per_hemi,
-            "exclude_regions": list(an.exclude_regions),
-            "meg_grid": an.meg_grid,
-            "fmri_grid": an.fmri_grid,
-            "bem_ico": an.bem_ico,
-            "bem_conductivity": an.bem_conductivity,
-            "freesurfer_installed": freesurfer_installed,
-            "seed": seed,
-            "omp_nthreads": omp,
-        },
-        "fmri_options": {
-            "conditions": list(wf.conditions),
-            "block_gap_s": wf.block_gap_s,
-            "dummy_scans": fm.dummy_scans,
-            "highpass_period_s": fm.highpass_period_s,
-            "hrf_delay_s": fm.hrf_delay_s,
-            "block_volumes": fm.block_volumes,
-            "rest_volumes": fm.rest_volumes,
-            "registration": "freesurfer" if use_bbregister else "ants",
-            "coregistration_init": fm.coregistration_init,
-            "projection_fraction": fm.projection_fraction,
-            "seed": seed,
-            "omp_nthreads": omp,
-        },
-        "meg_options": {
-            "conditions": list(wf.conditions),
-            "block_gap_s": wf.block_gap_s,
-            "maxfilter": mg.maxfilter,
-            "st_duration_s": mg.st_duration_s,
-            "st_correlation": mg.st_correlation,
-            "origin": mg.origin,
-            "find_bad_channels": mg.find_bad_channels,
-            "tmin_s": mg.tmin_s,
-            "tmax_s": mg.tmax_s,
-            "padding_s": mg.tfr_padding_s,
-            "eog_reject_uv": mg.eog_reject_uv,
-            "missing_eog": mg.missing_eog,
-            "min_trials_per_block": mg.min_trials_per_block,
-            "ch_type": mg.ch_type,
-            "bands": {k: tuple(v) for k, v in mg.bands.items()},
-            "freq_step_hz": mg.freq_step_hz,
-            "n_cycles": mg.n_cycles,
-            "window_starts_ms": config.window_starts_ms(),
-            "window_length_ms": mg.window_length_ms,
-            "baseline_ms": tuple(mg.baseline_ms),
-            "dics_reg": mg.dics_reg,
-            "pick_ori": mg.pick_ori,
-            "baseline_scope": mg.baseline_scope,
-            "cache_dir": Path(ex.work_dir) / "headmodels",
-            "omp_nthreads": omp,
-        },
-        "report_options": {
-            "conditions": list(wf.conditions),
-            "bands": list(mg.bands),
-        },
-    }
 
 
 def init_participant_wf_from_config(config: Config, plan: DatasetPlan):
@@ -306,9 +281,9 @@ def init_participant_wf_from_config(config: Config, plan: DatasetPlan):
     return init_participant_wf(
         plan=plan,
         output_dir=Path(config.execution.output_dir),
-        work_dir=Path(config.execution.work_dir),
         anatomy_modes=modes,
-        **stage_options(config, freesurfer_installed=installed, atlas=plan.atlas),
+        steps=ParticipantSteps.from_config(config, freesurfer_installed=installed,
+                                           atlas=plan.atlas),
     )
 
 

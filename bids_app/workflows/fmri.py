@@ -17,7 +17,10 @@ from bids_app.interfaces.fmri import (
     SampleParcels,
     SurfaceFileParcels,
 )
+from bids_app.blocks import DesignOptions
+from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import RunPair
+from bids_app.options import as_dict
 from bids_app.workflows.resources import bold_data_gb, estimate_mem_gb
 
 #: Fields every anatomy workflow provides to the fMRI branch.
@@ -28,17 +31,11 @@ def init_fmri_run_wf(
     *,
     pair: RunPair,
     output_dir: Path,
-    conditions: list[str],
-    block_gap_s: float = 8.0,
-    dummy_scans: int = 5,
-    highpass_period_s: float = 510.0,
-    hrf_delay_s: float = 3.0,
-    block_volumes: int | None = None,
-    rest_volumes: int | None = None,
-    registration: str = "ants",
-    coregistration_init: str = "header",
+    design: DesignOptions,
+    blocks: BlockOptions,
+    registration: RegistrationOptions,
+    route: str = "ants",
     coregistration_transform: str = "rigid",
-    projection_fraction: float = 0.5,
     seed: int | None = None,
     omp_nthreads: int = 1,
     name: str = "fmri_run_wf",
@@ -52,20 +49,19 @@ def init_fmri_run_wf(
         the fMRIPrep route).
     output_dir : Path
         Derivatives root; the run's ``desc-blocks_bold.tsv`` is written there.
-    conditions, block_gap_s
+    design : DesignOptions
         Condition names and block detection (see :func:`bids_app.blocks.assign_blocks`).
-    dummy_scans, highpass_period_s, hrf_delay_s, block_volumes, rest_volumes
+    blocks : BlockOptions
         DESIGN 4.2 parameters (see :func:`bids_app.fmri.block_estimates`).
-    registration : {"ants", "freesurfer"}
+    registration : RegistrationOptions
+        Where BOLD is sampled in the cortical ribbon and how the ANTs coregistration starts.
+    route : {"ants", "freesurfer"}
+        The registration the run uses (its ``registration`` option resolved for this machine):
         ``ants``: realign, rigid mutual-information coregistration and Python sampling;
         ``freesurfer``: ``bbregister`` and ``mri_vol2surf`` (FreeSurfer must be installed).
-    coregistration_init : {"header", "center-of-mass"}
-        Start of the ANTs coregistration.
     coregistration_transform : {"rigid", "affine"}
         ANTs coregistration to the subject's T1w (rigid), or to the template image standing in
         for it when the subject has no T1w (affine).
-    projection_fraction : float
-        Where in the cortical ribbon BOLD is sampled (0 white, 1 pial).
     seed : int or None
         Seed of ANTs' random sampling.
     omp_nthreads : int
@@ -89,17 +85,12 @@ def init_fmri_run_wf(
     inputnode = pe.Node(niu.IdentityInterface(fields=list(ANAT_FIELDS)), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["blocks", "out_file", "report_data"]),
                          name="outputnode")
-    blocks = pe.Node(
+    dummy_scans, projection_fraction = blocks.dummy_scans, registration.projection_fraction
+    block_values = pe.Node(
         BlockValues(events=str(pair.bold_events), tr=pair.repetition_time,
-                    conditions=list(conditions), block_gap_s=block_gap_s,
-                    dummy_scans=dummy_scans, highpass_period_s=highpass_period_s,
-                    hrf_delay_s=hrf_delay_s),
+                    design=as_dict(design), options=as_dict(blocks)),
         name="block_values",
     )
-    if block_volumes is not None:
-        blocks.inputs.block_volumes = block_volumes
-    if rest_volumes is not None:
-        blocks.inputs.rest_volumes = rest_volumes
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.bold),
                         datatype="func", suffix="bold", desc="blocks",
@@ -108,12 +99,12 @@ def init_fmri_run_wf(
                         "filtering; 'normalized' per run (DESIGN 4.2)."),
         name="ds_blocks", run_without_submitting=True,
     )
-    route = "fmriprep" if pair.fmriprep_bold is not None else registration
+    route = "fmriprep" if pair.fmriprep_bold is not None else route
     route_settings = {"fmri_route": route}  # the steps before the block values ([fmri] names)
     if route != "fmriprep":
         route_settings["projection_fraction"] = projection_fraction
     if route == "ants":
-        route_settings["coregistration_init"] = coregistration_init
+        route_settings["coregistration_init"] = registration.coregistration_init
         route_settings["coregistration_transform"] = coregistration_transform
     sink.inputs.sidecar = route_settings
     n_reports = 2 if pair.fmriprep_bold else 5
@@ -126,9 +117,9 @@ def init_fmri_run_wf(
                                            dummy_scans=dummy_scans), name="fsaverage_parcels")
         workflow.connect([
             (inputnode, parcels, [("parcellation", "parcellation")]),
-            (parcels, blocks, [("out_file", "timeseries")]),
+            (parcels, block_values, [("out_file", "timeseries")]),
             (parcels, reports, [("report", "in1")]),
-            (blocks, reports, [("report", "in2")]),
+            (block_values, reports, [("report", "in2")]),
         ])
     else:
         realign = pe.Node(RealignBOLD(in_file=str(pair.bold), dummy_scans=dummy_scans,
@@ -140,22 +131,22 @@ def init_fmri_run_wf(
         registration_qc = pe.Node(RegistrationQC(run=pair.label), name="registration_qc")
         workflow.connect([
             (realign, reports, [("report", "in1")]),
-            (blocks, reports, [("report", "in5")]),
+            (block_values, reports, [("report", "in5")]),
             (inputnode, registration_qc, [("t1w", "t1w"), ("subjects_dir", "subjects_dir"),
                                           ("subject_id", "subject_id"),
                                           ("fmri_grid", "fmri_grid")]),
             (realign, registration_qc, [("mean_file", "mean_file")]),
             (registration_qc, reports, [("report", "in3")]),
         ])
-        if registration == "freesurfer":
+        if route == "freesurfer":
             workflow.__desc__ = _FREESURFER_DESC.format(projfrac=projection_fraction)
-            to_affine = _connect_freesurfer(workflow, inputnode, realign, blocks, reports,
+            to_affine = _connect_freesurfer(workflow, inputnode, realign, block_values, reports,
                                             projection_fraction, omp_nthreads)
             workflow.connect(to_affine, "affine_file", registration_qc, "affine_file")
         else:
             workflow.__desc__ = _ANTS_DESC.format(
                 projfrac=projection_fraction, **_COREGISTRATION_TEXT[coregistration_transform])
-            coreg = pe.Node(CoregisterBOLD(init=coregistration_init,
+            coreg = pe.Node(CoregisterBOLD(coregistration_init=registration.coregistration_init,
                                            transform=coregistration_transform,
                                            num_threads=omp_nthreads),
                             name="coregister", n_procs=omp_nthreads)
@@ -171,16 +162,16 @@ def init_fmri_run_wf(
                 (realign, sample, [("out_file", "in_file")]),
                 (coreg, sample, [("affine_file", "affine_file")]),
                 (coreg, registration_qc, [("affine_file", "affine_file")]),
-                (sample, blocks, [("out_file", "timeseries")]),
+                (sample, block_values, [("out_file", "timeseries")]),
                 (coreg, reports, [("report", "in2")]),
                 (sample, reports, [("report", "in4")]),
             ])
     workflow.__postdesc__ = _BLOCKS_DESC.format(
-        dummy=dummy_scans, period=highpass_period_s, delay=hrf_delay_s)
+        dummy=dummy_scans, period=blocks.highpass_period_s, delay=blocks.hrf_delay_s)
     workflow.connect([
         (inputnode, sink, [("atlas_label", "atlas")]),
-        (blocks, sink, [("out_file", "in_file"), (("settings", _as_list), "settings")]),
-        (blocks, outputnode, [("out_file", "blocks")]),
+        (block_values, sink, [("out_file", "in_file"), (("settings", _as_list), "settings")]),
+        (block_values, outputnode, [("out_file", "blocks")]),
         (sink, outputnode, [("out_file", "out_file")]),
         (reports, outputnode, [("out", "report_data")]),
     ])

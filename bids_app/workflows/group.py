@@ -14,6 +14,8 @@ from bids_app.config import Config
 from bids_app.errors import MissingInputError
 from bids_app.interfaces.group import GatherObservations, GroupStatistics
 from bids_app.interfaces.report import GroupReport
+from bids_app.options import as_dict
+from bids_app.stats.options import GroupStatsOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,14 +32,7 @@ def init_group_wf(
     conditions: list[str],
     bands: list[str],
     windows_ms: list[float],
-    n_clusters: int = 17,
-    n_bootstrap: int = 10_000,
-    bootstrap_fraction: float = 0.8,
-    ci_levels: tuple[float, ...] = (0.99, 0.999),
-    alpha: float = 0.05,
-    correction: str = "bonferroni-windows",
-    cluster_rho: str = "pooled",
-    min_observations: int = 5,
+    options: GroupStatsOptions,
     seed: int | None = None,
     truth_file: Path | None = None,
     name: str = "megfmri_group_wf",
@@ -54,9 +49,10 @@ def init_group_wf(
         Atlas entity of the participant outputs.
     conditions, bands, windows_ms
         Labels of the analysis (must match the participant outputs).
-    n_clusters, n_bootstrap, bootstrap_fraction, ci_levels, alpha, correction, cluster_rho,
-    min_observations, seed
+    options : GroupStatsOptions
         Statistics options (see :func:`bids_app.stats.run_group_statistics`).
+    seed : int or None
+        Bootstrap seed.
     truth_file : Path or None
         The simulator's ``truth.json`` when the data are simulated (planted vs found).
 
@@ -66,9 +62,10 @@ def init_group_wf(
     """
     workflow = pe.Workflow(name=name, base_dir=str(work_dir))
     workflow.__desc__ = _GROUP_DESC.format(
-        k=n_clusters, n_boot=n_bootstrap, frac=round(100 * bootstrap_fraction),
-        levels=" and ".join(f"{100 * lv:g} %" for lv in ci_levels), alpha=alpha,
-        correction=("Bonferroni-corrected over the time windows" if correction ==
+        k=options.n_clusters, n_boot=options.n_bootstrap,
+        frac=round(100 * options.bootstrap_fraction),
+        levels=" and ".join(f"{100 * lv:g} %" for lv in options.ci_levels), alpha=options.alpha,
+        correction=("Bonferroni-corrected over the time windows" if options.correction ==
                     "bonferroni-windows" else "uncorrected"))
     report = pe.Node(GroupReport(output_dir=str(output_dir), atlas=atlas, tasks=list(tasks),
                                  conditions=list(conditions), bands=list(bands)),
@@ -82,14 +79,11 @@ def init_group_wf(
         gather = pe.Node(GatherObservations(output_dir=str(output_dir), task=task, atlas=atlas,
                                             conditions=list(conditions), bands=list(bands),
                                             windows_ms=[float(w) for w in windows_ms],
-                                            min_observations=min_observations),
+                                            min_observations=options.min_observations),
                          name=f"gather_{task}")
         stats = pe.Node(
             GroupStatistics(output_dir=str(output_dir), task=task, atlas=atlas,
-                            n_clusters=n_clusters, n_bootstrap=n_bootstrap,
-                            bootstrap_fraction=bootstrap_fraction, ci_levels=list(ci_levels),
-                            alpha=alpha, correction=correction, cluster_rho=cluster_rho,
-                            min_observations=min_observations),
+                            options=as_dict(options)),
             name=f"statistics_{task}", mem_gb=STATISTICS_MEM_GB,
         )
         if seed is not None:
@@ -191,10 +185,7 @@ def init_group_wf_from_config(config: Config) -> pe.Workflow:
     return init_group_wf(
         output_dir=Path(ex.output_dir), work_dir=Path(ex.work_dir), tasks=tasks, atlas=atlas,
         conditions=list(config.workflow.conditions), bands=list(config.meg.bands),
-        windows_ms=config.window_starts_ms(), n_clusters=st.n_clusters,
-        n_bootstrap=st.n_bootstrap, bootstrap_fraction=st.bootstrap_fraction,
-        ci_levels=tuple(st.ci_levels), alpha=st.alpha, correction=st.correction,
-        cluster_rho=st.cluster_rho, min_observations=st.min_observations,
+        windows_ms=config.window_starts_ms(), options=config.options(GroupStatsOptions),
         seed=config.seeds.random_seed, truth_file=simulation_truth(ex.bids_dir),
     )
 

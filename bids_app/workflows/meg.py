@@ -9,7 +9,10 @@ from nipype.pipeline import engine as pe
 
 from bids_app.interfaces.derivatives import DerivativesSink
 from bids_app.interfaces.meg import BandPower, ForwardModel, MaxwellFilter
+from bids_app.blocks import DesignOptions
 from bids_app.io.bids import RunPair, SubjectPlan
+from bids_app.meg.options import DICSOptions, EpochOptions, MaxwellOptions
+from bids_app.options import as_dict
 from bids_app.workflows.resources import estimate_mem_gb, meg_data_gb
 
 #: Fields every anatomy workflow provides to the MEG branch.
@@ -21,30 +24,11 @@ def init_meg_run_wf(
     pair: RunPair,
     subject: SubjectPlan,
     output_dir: Path,
-    conditions: list[str],
-    bands: dict[str, tuple[float, float]],
-    window_starts_ms: list[float],
+    design: DesignOptions,
+    maxwell: MaxwellOptions,
+    epochs: EpochOptions,
+    dics: DICSOptions,
     cache_dir: Path,
-    block_gap_s: float = 8.0,
-    maxfilter: bool = True,
-    st_duration_s: float | None = 10.0,
-    st_correlation: float = 0.98,
-    origin: str = "auto",
-    find_bad_channels: bool = True,
-    tmin_s: float = -0.2,
-    tmax_s: float = 1.0,
-    padding_s: float = 0.5,
-    eog_reject_uv: float | None = 150.0,
-    missing_eog: str = "warn",
-    min_trials_per_block: int = 5,
-    ch_type: str = "grad",
-    freq_step_hz: float = 1.0,
-    n_cycles: float = 7.0,
-    window_length_ms: float = 200.0,
-    baseline_ms: tuple[float, float] = (-200.0, 0.0),
-    dics_reg: float = 0.2,
-    pick_ori: str = "normal",
-    baseline_scope: str = "block",
     omp_nthreads: int = 1,
     name: str = "meg_run_wf",
 ) -> pe.Workflow:
@@ -58,19 +42,17 @@ def init_meg_run_wf(
         The subject (its ``meg_calibration`` and ``meg_crosstalk`` files).
     output_dir : Path
         Derivatives root; the run's ``desc-dics_meg.tsv.gz`` is written there.
-    conditions, block_gap_s
+    design : DesignOptions
         Condition names and block detection (:func:`bids_app.blocks.assign_blocks`).
-    bands, window_starts_ms, window_length_ms, baseline_ms, freq_step_hz, n_cycles
-        Frequency bands (Hz), windows and baseline (ms), wavelets
-        (:func:`bids_app.meg.event_related_power`).
+    maxwell : MaxwellOptions
+        tSSS (:func:`bids_app.meg.tsss`).
+    epochs : EpochOptions
+        Epochs and rejection (:func:`bids_app.meg.make_epochs`).
+    dics : DICSOptions
+        Frequency bands, windows, baseline, wavelets, DICS filters and the baseline of each
+        block (:func:`bids_app.meg.event_related_power`).
     cache_dir : Path
         Where forward models are cached by content (shared by runs and subjects).
-    maxfilter, st_duration_s, st_correlation, origin, find_bad_channels
-        tSSS (:func:`bids_app.meg.tsss`).
-    tmin_s, tmax_s, padding_s, eog_reject_uv, missing_eog, min_trials_per_block, ch_type
-        Epochs and rejection (:func:`bids_app.meg.make_epochs`).
-    dics_reg, pick_ori, baseline_scope
-        DICS filters and the baseline of each block.
     omp_nthreads : int
         Threads of the forward model and the FFTs.
 
@@ -89,42 +71,36 @@ def init_meg_run_wf(
         List of JSON summaries for the participant report.
     """
     workflow = pe.Workflow(name=name)
+    starts = dics.window_starts_ms
     workflow.__desc__ = _DESC.format(
-        tsss=(_TSSS_DESC.format(st=st_duration_s, corr=st_correlation) if maxfilter else ""),
-        tmin=int(round(tmin_s * 1000)), tmax=int(round(tmax_s * 1000)), eog=eog_reject_uv,
-        sensors="planar gradiometers" if ch_type == "grad" else "magnetometers",
-        bands=", ".join(f"{k} {v[0]:g}-{v[1]:g} Hz" for k, v in bands.items()),
-        n_windows=len(window_starts_ms), length=window_length_ms,
-        first=window_starts_ms[0], last=window_starts_ms[-1], cycles=n_cycles,
-        b0=baseline_ms[0], b1=baseline_ms[1], reg=dics_reg, ori=_ORIENTATION[pick_ori],
-        baseline=_BASELINE[baseline_scope],
+        tsss=(_TSSS_DESC.format(st=maxwell.st_duration_s, corr=maxwell.st_correlation)
+              if maxwell.maxfilter else ""),
+        tmin=int(round(epochs.tmin_s * 1000)), tmax=int(round(epochs.tmax_s * 1000)),
+        eog=epochs.eog_reject_uv,
+        sensors="planar gradiometers" if epochs.ch_type == "grad" else "magnetometers",
+        bands=", ".join(f"{k} {v[0]:g}-{v[1]:g} Hz" for k, v in dics.bands.items()),
+        n_windows=len(starts), length=dics.window_length_ms, first=starts[0], last=starts[-1],
+        cycles=dics.n_cycles, b0=dics.baseline_ms[0], b1=dics.baseline_ms[1], reg=dics.dics_reg,
+        ori=_ORIENTATION[dics.pick_ori], baseline=_BASELINE[dics.baseline_scope],
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=list(ANAT_FIELDS)), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["power", "out_file", "report_data"]),
                          name="outputnode")
     data_gb = meg_data_gb(pair.meg)
-    maxwell = pe.Node(
-        MaxwellFilter(in_file=str(pair.meg), apply=maxfilter, st_duration=st_duration_s,
-                      st_correlation=st_correlation, origin=origin,
-                      find_bad_channels=find_bad_channels, num_threads=omp_nthreads),
+    maxwell_filter = pe.Node(
+        MaxwellFilter(in_file=str(pair.meg), options=as_dict(maxwell),
+                      num_threads=omp_nthreads),
         name="maxwell_filter", n_procs=omp_nthreads,
         mem_gb=estimate_mem_gb("maxwell_filter", data_gb))
     if subject.meg_calibration:
-        maxwell.inputs.calibration = str(subject.meg_calibration)
+        maxwell_filter.inputs.calibration = str(subject.meg_calibration)
     if subject.meg_crosstalk:
-        maxwell.inputs.cross_talk = str(subject.meg_crosstalk)
+        maxwell_filter.inputs.cross_talk = str(subject.meg_crosstalk)
     forward = pe.Node(ForwardModel(cache_dir=str(cache_dir), n_jobs=omp_nthreads),
                       name="forward_model", n_procs=omp_nthreads, mem_gb=2.0)
     power = pe.Node(
-        BandPower(events=str(pair.meg_events), conditions=list(conditions),
-                  block_gap_s=block_gap_s, tmin_s=tmin_s, tmax_s=tmax_s, padding_s=padding_s,
-                  eog_reject_uv=eog_reject_uv, missing_eog=missing_eog,
-                  min_trials_per_block=min_trials_per_block, ch_type=ch_type,
-                  bands={k: list(v) for k, v in bands.items()}, freq_step_hz=freq_step_hz,
-                  n_cycles=n_cycles, window_starts_ms=list(window_starts_ms),
-                  window_length_ms=window_length_ms, baseline_ms=tuple(baseline_ms),
-                  dics_reg=dics_reg, pick_ori=pick_ori, baseline_scope=baseline_scope,
-                  n_jobs=omp_nthreads),
+        BandPower(events=str(pair.meg_events), design=as_dict(design),
+                  epochs=as_dict(epochs), dics=as_dict(dics), n_jobs=omp_nthreads),
         name="band_power", n_procs=omp_nthreads, mem_gb=estimate_mem_gb("band_power", data_gb))
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.meg),
@@ -137,16 +113,16 @@ def init_meg_run_wf(
     settings = pe.Node(niu.Merge(2), name="merge_settings", run_without_submitting=True)
     workflow.connect([
         (inputnode, forward, [("src", "src"), ("bem", "bem"), ("trans", "trans")]),
-        (maxwell, forward, [("out_file", "in_file")]),
-        (maxwell, power, [("out_file", "in_file")]),
+        (maxwell_filter, forward, [("out_file", "in_file")]),
+        (maxwell_filter, power, [("out_file", "in_file")]),
         (forward, power, [("forward", "forward"), ("is_sphere", "is_sphere")]),
         (inputnode, power, [("parcellation", "parcellation")]),
         (inputnode, sink, [("atlas_label", "atlas")]),
         (power, sink, [("out_file", "in_file")]),
-        (maxwell, settings, [("settings", "in1")]),
+        (maxwell_filter, settings, [("settings", "in1")]),
         (power, settings, [("settings", "in2")]),
         (settings, sink, [("out", "settings")]),
-        (maxwell, reports, [("report", "in1")]),
+        (maxwell_filter, reports, [("report", "in1")]),
         (power, reports, [("report", "in2")]),
         (power, outputnode, [("out_file", "power")]),
         (sink, outputnode, [("out_file", "out_file")]),
