@@ -7,18 +7,13 @@ a refused run leaves no output or work folder behind.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from bids_app.cli.folders import check_folders
-from bids_app.cli.run import (
-    execution_options,
-    new_run_id,
-    open_output,
-    require_fs_license,
-    save_config,
-)
+from bids_app.cli.launch import execution_options, new_run_id, open_output, save_config
 from bids_app.config import Config
-from bids_app.errors import EXIT_OK
+from bids_app.errors import EXIT_OK, MissingInputError
 
 LOGGER = logging.getLogger("bids_app")
 
@@ -157,3 +152,38 @@ def _write_graph(workflow, logs: Path) -> None:
         LOGGER.warning("Graphviz 'dot' is not installed: the graph is in %s (no SVG).", dotfile)
     else:
         LOGGER.info("Workflow graph written to %s", logs)
+
+
+# --------------------------------------------------------------------------------------------------
+# FreeSurfer licence
+# --------------------------------------------------------------------------------------------------
+def find_fs_license(config: Config) -> Path | None:
+    """The FreeSurfer licence: --fs-license-file, then $FS_LICENSE, then $FREESURFER_HOME."""
+    given = config.execution.fs_license_file
+    if given is not None:
+        given = Path(given).expanduser()
+        if not given.is_file():
+            raise MissingInputError(f"--fs-license-file {given} does not exist.")
+        return given.resolve()
+    for candidate in (
+        os.environ.get("FS_LICENSE"),
+        os.path.join(os.environ.get("FREESURFER_HOME", ""), "license.txt")
+        if os.environ.get("FREESURFER_HOME") else None,
+    ):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def require_fs_license(config: Config, reasons: list[str]) -> Path | None:
+    """Check the licence before any work when a FreeSurfer tool will run (``reasons``)."""
+    license_file = find_fs_license(config)
+    if reasons and license_file is None:
+        raise MissingInputError(
+            "FreeSurfer will run (" + "; ".join(reasons) + ") but no FreeSurfer licence was "
+            "found. Get one free at https://surfer.nmr.mgh.harvard.edu/registration.html and "
+            "pass it with --fs-license-file, or set $FS_LICENSE."
+        )
+    if license_file is not None:
+        os.environ["FS_LICENSE"] = str(license_file)
+    return license_file
