@@ -315,3 +315,28 @@ def test_simulator_names_the_shipped_effect_sets_for_an_unknown_one(caplog, tmp_
     from bids_app.simulate.effects import EFFECT_SETS
 
     assert f"--effects strong does not exist (or one of {sorted(EFFECT_SETS)})" in caplog.text
+
+
+# -- the dataset is checked once per run ---------------------------------------------------------
+def test_the_dataset_root_and_its_subjects_are_checked_once_per_run(skeleton, tmp_path,
+                                                                     monkeypatch):
+    """The participant level checks the dataset root and lists its subjects once, before the
+    validator, and passes both on to discovery (which did both again)."""
+    import bids_app.io.bids as bids
+
+    calls = {"check_bids_root": 0, "available_subjects": 0}
+
+    def counted(name):
+        original = getattr(bids, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(bids, name, wrapper)
+
+    for name in calls:
+        counted(name)
+    argv = [skeleton, tmp_path / "out", "participant", "-w", tmp_path / "work",
+            "--boilerplate-only", "--skip-bids-validation"]
+    assert run([str(a) for a in argv]) == 0
+    assert calls == {"check_bids_root": 1, "available_subjects": 1}

@@ -18,9 +18,10 @@ from bids_app.errors import EXIT_OK, MissingInputError
 LOGGER = logging.getLogger("bids_app")
 
 
-def plan_from_config(config: Config):
+def plan_from_config(config: Config, subjects: list[str] | None = None):
     """Discover the selected data, check it and find its atlas
-    (:class:`~bids_app.io.bids.DatasetPlan`)."""
+    (:class:`~bids_app.io.bids.DatasetPlan`). ``subjects``: the selected subjects of the
+    checked dataset root when :func:`checked_plan` has listed them (None: listed here)."""
     from bids_app.io.atlases import resolve_atlas
     from bids_app.io.bids import discover
     from bids_app.io.checks import check_plan
@@ -38,6 +39,7 @@ def plan_from_config(config: Config):
         meg_crosstalk=ex.meg_crosstalk,
         unpaired_runs=config.workflow.unpaired_runs,
         output_dir=ex.output_dir,
+        subjects=subjects,
     )
     check_plan(plan, check_options(config))
     an = config.anatomy
@@ -92,14 +94,14 @@ def checked_plan(config: Config):
     ex = config.execution
     ex.bids_dir = check_bids_root(ex.bids_dir)
     check_folders(config)
-    available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    subjects = available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail now
     # the validator and pybids follow links to folders: a loop would hang them both
     check_symlink_loops(ex.bids_dir, ex.participant_label)
     if not ex.skip_bids_validation:
         from bids_app.io.validation import validate
 
         validate(ex.bids_dir, ex.participant_label)
-    plan = plan_from_config(config)
+    plan = plan_from_config(config, subjects)
     require_fs_license(config, freesurfer_reasons(plan, config))
     return plan
 
