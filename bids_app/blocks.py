@@ -17,13 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bids_app.input_errors import InputDataError
+
 #: Columns of the trials table returned by :func:`assign_blocks`.
 TRIAL_COLUMNS = ("onset", "duration", "condition", "block")
 #: Columns of the blocks table returned by :func:`block_table`.
 BLOCK_COLUMNS = ("condition", "block", "onset", "offset", "n_trials")
 
 
-class EventsError(ValueError):
+class EventsError(InputDataError):
     """The events cannot describe blocks of the configured conditions."""
 
 

@@ -26,14 +26,7 @@ import sys
 from bids_app.cli.logs import buffer_early_logging, close_file_logging, setup_console_logging
 from bids_app.cli.parser import ExecSpecRequested, parse_args
 from bids_app.config import Config, ConfigError
-from bids_app.errors import (
-    EXIT_BAD_DATA,
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    AppError,
-    BadLevelError,
-)
+from bids_app.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, BadLevelError, exit_code_of
 from bids_app.interrupts import Interrupted, handle_interrupts, stop_children
 
 LOGGER = logging.getLogger("bids_app")
@@ -84,9 +77,6 @@ def _run(argv: list[str] | None) -> int:
 
         sys.stdout.write(json.dumps(descriptor(), indent=2) + "\n")
         return EXIT_OK
-    except AppError as err:
-        LOGGER.error("%s", err.message)
-        return err.exit_code
     except ConfigError as err:
         LOGGER.error("%s", err)
         return EXIT_USAGE
@@ -99,12 +89,10 @@ def _run(argv: list[str] | None) -> int:
             f" ({stopped} process(es) of the run ended)" if stopped else "")
         return interrupted.exit_code
     except Exception as err:
-        from bids_app.errors import bad_data_message
-
-        message = bad_data_message(err)
-        if message is not None:
-            LOGGER.error("%s", message)
-            return EXIT_BAD_DATA
+        code = exit_code_of(err)  # AppError: its own code; the pure packages' bad data: 65
+        if code is not None:
+            LOGGER.error("%s", err)
+            return code
         LOGGER.exception("Unexpected error (a bug; please report it with this log): %s", err)
         return EXIT_FAILURE
     finally:

@@ -17,10 +17,12 @@ from pathlib import Path
 import mne
 import numpy as np
 
+from bids_app.input_errors import InputDataError
+
 LOGGER = logging.getLogger(__name__)
 
 
-class HeadModelError(ValueError):
+class HeadModelError(InputDataError):
     """A head model cannot be built from the given anatomy; the message names the file."""
 
 
