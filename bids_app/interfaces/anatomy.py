@@ -17,6 +17,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
 
@@ -108,8 +109,9 @@ class Parcellate(SimpleInterface):
             template_dir=template,
         )
         surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
-        grids = subject_grids(surfaces, template, meg_grid=self.inputs.meg_grid,
-                              fmri_grid=self.inputs.fmri_grid)
+        with about(Path(self.inputs.subjects_dir) / self.inputs.subject_id / "surf"):
+            grids = subject_grids(surfaces, template, meg_grid=self.inputs.meg_grid,
+                                  fmri_grid=self.inputs.fmri_grid)
         src = grid_source_space(self.inputs.subject_id, self.inputs.subjects_dir, grids["meg"])
         mne.write_source_spaces(cwd / "grid-src.fif", src, overwrite=True, verbose="error")
 

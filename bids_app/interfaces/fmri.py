@@ -26,6 +26,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import save_nifti_gz, write_json, write_tsv
 
@@ -69,8 +70,8 @@ class RealignBOLD(SimpleInterface):
 
         from bids_app.fmri import drop_dummy_volumes, mean_volume, realign
 
-        img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
-        with limit_threads(self.inputs.num_threads):
+        with about(self.inputs.in_file), limit_threads(self.inputs.num_threads):
+            img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
             result = realign(img, seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         out = cwd / "bold_realigned.nii.gz"
@@ -398,18 +399,21 @@ class BlockValues(SimpleInterface):
         from bids_app.io.checks import read_events
 
         series = pd.read_csv(self.inputs.timeseries, sep="\t", float_precision="round_trip")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
-                               gap_s=self.inputs.block_gap_s)
-        # volumes per block and rest: as configured, else from the events (recorded either way)
-        names = ("block_volumes", "rest_volumes")
-        counts = {k: getattr(self.inputs, k) for k in names if isdefined(getattr(self.inputs, k))}
-        if len(counts) < len(names):
-            counts = {**dict(zip(names, design_volume_counts(trials, self.inputs.tr))), **counts}
-        estimates = block_estimates(
-            series, trials, tr=self.inputs.tr, dummy_scans=self.inputs.dummy_scans,
-            highpass_period_s=self.inputs.highpass_period_s, hrf_delay_s=self.inputs.hrf_delay_s,
-            **counts,
-        )
+        with about(self.inputs.events):  # the blocks and their timing come from the events
+            trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
+                                   gap_s=self.inputs.block_gap_s)
+            # volumes per block and rest: as configured, else from the events (recorded anyway)
+            names = ("block_volumes", "rest_volumes")
+            counts = {k: getattr(self.inputs, k) for k in names
+                      if isdefined(getattr(self.inputs, k))}
+            if len(counts) < len(names):
+                counts = {**dict(zip(names, design_volume_counts(trials, self.inputs.tr))),
+                          **counts}
+            estimates = block_estimates(
+                series, trials, tr=self.inputs.tr, dummy_scans=self.inputs.dummy_scans,
+                highpass_period_s=self.inputs.highpass_period_s,
+                hrf_delay_s=self.inputs.hrf_delay_s, **counts,
+            )
         cwd = Path(runtime.cwd)
         write_tsv(estimates, cwd / "blocks.tsv")
         averaged = average_blocks(estimates, conditions=self.inputs.conditions)

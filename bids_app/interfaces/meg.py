@@ -8,7 +8,6 @@ with the name of the file they concern.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -23,21 +22,11 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import raw_uri, write_json, write_tsv
 
 LOGGER = logging.getLogger("nipype.interface")
-
-
-@contextlib.contextmanager
-def _about(path):
-    """Prefix bad-data errors raised inside with the file they concern."""
-    from bids_app.meg.errors import MEGInputError
-
-    try:
-        yield
-    except MEGInputError as err:
-        raise type(err)(f"{path}: {err}") from None
 
 
 def _optional(value):
@@ -97,7 +86,7 @@ class MaxwellFilter(SimpleInterface):
         raw = read_meg_raw(path)
         marked_bad = list(raw.info["bads"])
         freqs, before = sensor_spectra(raw)
-        with _about(path), limit_threads(self.inputs.num_threads):
+        with about(path), limit_threads(self.inputs.num_threads):
             if self.inputs.apply:
                 result = tsss(raw, calibration=_optional(self.inputs.calibration),
                               cross_talk=_optional(self.inputs.cross_talk),
@@ -251,15 +240,18 @@ class BandPower(SimpleInterface):
         from bids_app.meg.qc import eog_envelope, eog_peak_to_peak
 
         raw = mne.io.read_raw_fif(self.inputs.in_file, preload=True, verbose="error")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
-                               gap_s=self.inputs.block_gap_s)
+        with about(self.inputs.events):
+            trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
+                                   gap_s=self.inputs.block_gap_s)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
         parcels = load_parcellation(self.inputs.parcellation)
-        with _about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
+        with about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
             epochs = make_epochs(raw, trials, tmin=self.inputs.tmin_s, tmax=self.inputs.tmax_s,
                                  padding=self.inputs.padding_s,
                                  eog_reject_uv=self.inputs.eog_reject_uv,
                                  missing_eog=self.inputs.missing_eog, ch_type=self.inputs.ch_type)
+        # the trials kept per block come from the events and the EOG: the run's events file
+        with about(self.inputs.events), limit_threads(self.inputs.n_jobs):
             result = event_related_power(
                 epochs.epochs, forward, epochs.counts,
                 parcel_of_source=source_parcels(forward, parcels),
