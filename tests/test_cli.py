@@ -340,3 +340,29 @@ def test_the_dataset_root_and_its_subjects_are_checked_once_per_run(skeleton, tm
             "--boilerplate-only", "--skip-bids-validation"]
     assert run([str(a) for a in argv]) == 0
     assert calls == {"check_bids_root": 1, "available_subjects": 1}
+
+
+@pytest.mark.parametrize("error", ["bids_app.parcels.parcellation:ParcellationError",
+                                   "bids_app.meg.errors:TooFewTrialsError"])
+def test_a_pure_packages_error_before_the_graph_exits_65_without_traceback(
+        caplog, skeleton, tmp_path, monkeypatch, error):
+    """A bad-data error of the pure code raised while the run is checked (here by the atlas
+    lookup) is printed as its message alone, with exit code 65 (ParcellationError left with
+    exit 1 and a traceback: it was missing from the list of names that were mapped)."""
+    import importlib
+    import logging
+
+    import bids_app.io.atlases
+
+    module, name = error.split(":")
+    cls = getattr(importlib.import_module(module), name)
+
+    def refuse(*args, **kwargs):
+        raise cls("lh.broken.annot: cannot be read; give an annotation on fsaverage")
+    monkeypatch.setattr(bids_app.io.atlases, "resolve_atlas", refuse)
+    code, text = _run(caplog, skeleton, tmp_path / "out", "participant", "-w", tmp_path / "work",
+                      "--skip-bids-validation", "--boilerplate-only")
+    assert code == 65, text
+    assert "lh.broken.annot: cannot be read" in text
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR)
+    assert not (tmp_path / "out").exists()  # refused before anything is written

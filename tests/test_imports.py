@@ -163,3 +163,40 @@ def test_pure_packages_import_no_runner_layer():
             if any(target == f or target.startswith(f + ".") for f in FORBIDDEN_IN_PURE):
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}")
     assert not found, "\n".join(found)
+
+
+def test_every_error_of_the_pure_packages_means_bad_data():
+    """Every exception class the pure packages define derives from ``InputDataError``, the one
+    class :mod:`bids_app.errors` maps to exit code 65: a new error class cannot be forgotten in
+    the mapping (``ParcellationError`` was, and left with exit 1 and a crash file)."""
+    import importlib
+    import inspect
+
+    from bids_app.errors import BAD_DATA_ERRORS, EXIT_BAD_DATA, exit_code_of
+
+    modules = _modules()
+    classes = []
+    for name in modules:
+        if name.startswith(PURE) or name == "bids_app.blocks":
+            module = importlib.import_module(name)
+            classes += [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                        if issubclass(cls, Exception) and cls.__module__ == name]
+    assert len(classes) >= 10, classes  # the graph found the packages' error modules
+    outside = [f"{c.__module__}.{c.__name__}" for c in classes if not issubclass(c, BAD_DATA_ERRORS)]
+    assert not outside, f"error classes outside the bad-data mapping: {outside}"
+    assert {exit_code_of(c) for c in classes} == {EXIT_BAD_DATA}
+
+
+def test_the_command_line_starts_without_the_science_libraries():
+    """The error mapping is a class imported from a module without imports
+    (:mod:`bids_app.input_errors`), not the pure packages themselves: ``--help`` and the early
+    checks stay quick (MNE alone takes seconds to import)."""
+    import subprocess
+    import sys
+
+    heavy = ("mne", "nipype", "numpy", "pandas", "bids_app.meg", "bids_app.parcels")
+    code = ("import sys, bids_app.cli.run, bids_app.errors; "
+            f"print(sorted(m for m in {heavy} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=PACKAGE.parent)
+    assert out.stdout.strip() == "[]"
