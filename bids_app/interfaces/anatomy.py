@@ -95,6 +95,7 @@ class Parcellate(SimpleInterface):
         )
         from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, sidecar_path,
                                              surface_dseg_path, write_table)
+        from bids_app.io.parcellation_npz import write_parcellation
         from bids_app.meg.headmodel import grid_source_space
 
         cwd = Path(runtime.cwd)
@@ -125,13 +126,11 @@ class Parcellate(SimpleInterface):
             meg_vertices.append(s["vertno"])
             meg_parcel.append(np.array([parcel[first[int(v)]] for v in s["vertno"]]))
         fmri_points = [np.arange(len(v)) for v in grids["fmri"]]
-        np.savez(cwd / "parcellation.npz",
-                 names=np.array(parcellation.included_names),
-                 hemis=np.array(parcellation.included_hemis),
-                 fmri_parcel=parcellation.to_points(fmri_points),
-                 meg_parcel=np.concatenate(meg_parcel),
-                 meg_vertices_lh=meg_vertices[0], meg_vertices_rh=meg_vertices[1],
-                 atlas=np.array(parcellation.atlas))
+        write_parcellation(cwd / "parcellation.npz", names=parcellation.included_names,
+                           hemis=parcellation.included_hemis,
+                           fmri_parcel=parcellation.to_points(fmri_points),
+                           meg_parcel=np.concatenate(meg_parcel), meg_vertices=meg_vertices,
+                           atlas=parcellation.atlas)
         white = np.concatenate([s.white[v] for s, v in zip(surfaces, grids["fmri"])])
         pial = np.concatenate([s.pial[v] for s, v in zip(surfaces, grids["fmri"])])
         if isdefined(self.inputs.grid_affine):

@@ -2,9 +2,9 @@
 
 Files exchanged between nodes:
 
-* ``parcellation.npz`` — ``names``, ``hemis`` (included parcels, in order), ``fmri_parcel``
-  (parcel index per fMRI grid point, left then right hemisphere, -1 none) and ``meg_parcel``
-  (same per MEG grid point), written by the anatomy stage;
+* ``parcellation.npz`` — the subject's parcels and the parcel of each fMRI grid point and MEG
+  source, written by the anatomy stage (format and its one reader and writer:
+  :mod:`bids_app.io.parcellation_npz`);
 * ``fmri_grid.npz`` — ``white`` and ``pial`` (n_points x 3, FreeSurfer surface RAS mm) of the
   fMRI grid points on the subject's surfaces, ``hemi`` (0 left, 1 right) and ``vertices``
   (vertex number on the subject's surface of that hemisphere);
@@ -29,19 +29,11 @@ from nipype.interfaces.base import (
 from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import save_nifti_gz, write_json, write_tsv
+from bids_app.io.parcellation_npz import read_parcellation
 
 
 def _seed(value):
     return int(value) if isdefined(value) else None
-
-
-def load_parcellation(path: str) -> dict:
-    """The arrays of a ``parcellation.npz`` (names and hemis as lists)."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {key: data[key] for key in data.files}
-    out["names"] = [str(n) for n in out["names"]]
-    out["hemis"] = [str(h) for h in out["hemis"]]
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,7 +261,7 @@ class SampleParcels(SimpleInterface):
         from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         samples = sample_bold_on_surface(
             nib.load(self.inputs.in_file), grid["white"], grid["pial"],
             nib.load(self.inputs.t1w), np.loadtxt(self.inputs.affine_file),
@@ -304,7 +296,7 @@ class SurfaceFileParcels(SimpleInterface):
         from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         values = None
         for h, path in enumerate(self.inputs.surface_files):  # lh, rh
             img = nib.load(path)
@@ -352,7 +344,7 @@ class FsaverageParcels(SimpleInterface):
         from bids_app.fmri import fsaverage_parcel_time_series
         from bids_app.fmri.surface import parcel_coverage
 
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         lh, rh = (_gifti_time_series(nib.load(f))
                   for f in (self.inputs.lh_file, self.inputs.rh_file))
         series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],

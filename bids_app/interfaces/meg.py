@@ -233,7 +233,7 @@ class BandPower(SimpleInterface):
         import mne
 
         from bids_app.blocks import assign_blocks
-        from bids_app.interfaces.fmri import load_parcellation
+        from bids_app.io.parcellation_npz import read_parcellation
         from bids_app.io.checks import read_events
         from bids_app.meg import (band_time_course, event_related_power, make_epochs,
                                   peak_window_maps)
@@ -244,7 +244,7 @@ class BandPower(SimpleInterface):
             trials = assign_blocks(read_events(Path(self.inputs.events)), self.inputs.conditions,
                                    gap_s=self.inputs.block_gap_s)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
-        parcels = load_parcellation(self.inputs.parcellation)
+        parcels = read_parcellation(self.inputs.parcellation)
         with about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
             epochs = make_epochs(raw, trials, tmin=self.inputs.tmin_s, tmax=self.inputs.tmax_s,
                                  padding=self.inputs.padding_s,
