@@ -91,7 +91,7 @@ EVENTS = ("bids_app.blocks:EventsError",
 
 
 @pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
-def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin):
+def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin, caplog):
     """A step failing on bad data reaches the user with its own message and exit code 65.
     Nipype writes the step's traceback indented by a tab in the crash file, and only its own
     NodeExecutionError ('Exception raised while executing Node ...') was found and shown,
@@ -106,6 +106,10 @@ def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin
     assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
     assert failed.value.message == ("bad_wf.blocks: sub-01_task-naming_run-01_events.tsv: no "
                                     "stimulus of the condition 'object_object'")
+    # nipype names the crash report without the step's traceback (printed on the terminal)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Saving crash info to ") for m in logged), logged
+    assert not any("Traceback" in m for m in logged), logged
 
 
 @pytest.mark.parametrize("error", [
