@@ -153,16 +153,27 @@ def test_no_import_loops():
 
 def test_pure_packages_import_no_runner_layer():
     """STYLE.md: the pure packages take arrays and return them; nipype, the configuration, the
-    command line, the workflows, the interfaces and the exit codes are the layers above."""
+    command line, the workflows, the interfaces and the exit codes are the layers above. Also
+    through the modules of the package they import (``bids_app.blocks``, ...)."""
     modules = _modules()
-    found = []
-    for name, path in modules.items():
-        if not name.startswith(PURE):
-            continue
-        for target, line in imports_of(name, path, modules):
-            if any(target == f or target.startswith(f + ".") for f in FORBIDDEN_IN_PURE):
-                found.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}")
-    assert not found, "\n".join(found)
+    direct = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    graph = import_graph()
+    found = set()
+    for start in (name for name in modules if name.startswith(PURE)):
+        paths = {start: [start]}
+        todo = [start]
+        while todo:  # every module of the package that importing ``start`` imports
+            module = todo.pop()
+            for target, line in direct[module]:
+                if any(target == f or target.startswith(f + ".") for f in FORBIDDEN_IN_PURE):
+                    via = " -> ".join(paths[module])
+                    found.add(f"{via} ({modules[module].relative_to(PACKAGE.parent)}:{line}) "
+                              f"imports {target}")
+            for target in graph[module]:
+                if target not in paths:
+                    paths[target] = paths[module] + [target]
+                    todo.append(target)
+    assert not found, "\n".join(sorted(found))
 
 
 def test_every_error_of_the_pure_packages_means_bad_data():
