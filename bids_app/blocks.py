@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bids_app.input_errors import InputDataError
 from bids_app.options import POSITIVE, option
 
 #: Condition names (``trial_type`` values) of the published picture-naming design.
@@ -28,7 +29,7 @@ TRIAL_COLUMNS = ("onset", "duration", "condition", "block")
 BLOCK_COLUMNS = ("condition", "block", "onset", "offset", "n_trials")
 
 
-class EventsError(ValueError):
+class EventsError(InputDataError):
     """The events cannot describe blocks of the configured conditions."""
 
 

@@ -18,9 +18,23 @@ Code  Meaning
 143   stopped by SIGTERM (scheduler time limit, docker stop); resumable
 ===== =====================================================================
 
-Every error raised for bad input is an :class:`AppError` (or one of the pure packages' own
-``ValueError`` subclasses, which :mod:`bids_app.cli.run` maps to code 65). Its message names the
-file and proposes the fix; the command line prints it without a traceback.
+Errors map to exit codes by class, in one place (:func:`exit_code_of`):
+
+- an :class:`AppError` carries its own code (each subclass below: usage 64, bad data 65, ...);
+- the pure packages' errors about the data (``parcels``, ``fmri``, ``meg``, ``stats``,
+  ``blocks``) know nothing of exit codes: they all derive from
+  :class:`~bids_app.input_errors.InputDataError` (listed in :data:`BAD_DATA_ERRORS`), which
+  means 65;
+- anything else is a bug: exit 1, with the traceback in the log file only.
+
+A :class:`~bids_app.config.ConfigError` (64) is caught by :mod:`bids_app.cli.run` itself: the
+configuration module lies above this one (it imports :mod:`bids_app.io.bids`, which imports
+this module). The message of every error a user can fix names the file and proposes the fix;
+the command line prints it without a traceback.
+
+Inside the nipype graph, an error raised by a step reaches the command line as nipype's
+crash report (a text file holding the step's traceback): :func:`crash_summary` reads the class
+the traceback ends with, finds it with the same rule and gives the step's message and code.
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ import logging
 import os
 import re
 from pathlib import Path
+
+from bids_app.input_errors import InputDataError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -140,35 +156,29 @@ def relpath(path: str | Path, root: str | Path | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Errors raised inside the pipeline
+# From an error to its exit code
 # --------------------------------------------------------------------------------------------------
-#: ``module:Class`` of the pure packages' error classes that mean "bad input data" (exit code 65).
-#: They subclass ValueError and know nothing of exit codes; this list maps them.
-BAD_DATA_ERRORS = (
-    "bids_app.blocks:EventsError",
-    "bids_app.fmri.errors:FMRIInputError",
-    "bids_app.meg.errors:MEGInputError",
-    "bids_app.meg.headmodel:HeadModelError",
-    "bids_app.stats:GroupStatsError",
-)
+#: The pure packages' errors that mean "bad input data" (exit code 65). Every error class of
+#: the pure packages derives from :class:`~bids_app.input_errors.InputDataError` (checked by
+#: ``tests/test_imports.py``): the parcellation (``ParcellationError``), events
+#: (``EventsError``), fMRI (``FMRIInputError``), MEG (``MEGInputError``, ``HeadModelError``) and
+#: group statistics (``GroupStatsError``).
+BAD_DATA_ERRORS: tuple[type[Exception], ...] = (InputDataError,)
 
 
-def _bad_data_classes() -> tuple[type, ...]:
-    classes = []
-    for spec in BAD_DATA_ERRORS:
-        module, name = spec.split(":")
-        try:
-            classes.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            LOGGER.debug("error class %s not importable", spec)
-    return tuple(classes)
+def exit_code_of(error: BaseException | type) -> int | None:
+    """The exit code of an error the user can fix, None for any other (a bug).
 
-
-def bad_data_message(err: BaseException) -> str | None:
-    """The message of a bad-data error from the pure packages, else None."""
-    classes = _bad_data_classes()
-    if classes and isinstance(err, classes):
-        return str(err)
+    ``error`` is an exception or its class; an :class:`AppError` instance may carry a code of
+    its own (``AppError(message, exit_code=...)``).
+    """
+    if isinstance(error, AppError):
+        return error.exit_code
+    cls = error if isinstance(error, type) else type(error)
+    if issubclass(cls, AppError):
+        return cls.exit_code
+    if issubclass(cls, BAD_DATA_ERRORS):
+        return EXIT_BAD_DATA
     return None
 
 
@@ -176,8 +186,10 @@ def crash_summary(crash_files) -> tuple[str, int]:
     """Summarise nipype crash reports (text format).
 
     When a node fails, nipype stores the traceback in a crash file and raises a generic
-    ``RuntimeError``. This recognises the pure packages' bad-data errors and :class:`AppError`
-    subclasses by class name in the traceback.
+    ``RuntimeError``. The traceback ends with the error's class, named with its module
+    (``bids_app.meg.errors.TooFewTrialsError: ...``): an error of the app that the user can fix
+    (:func:`exit_code_of`) is shown as its message alone, after the step's name, and gives the
+    exit code; any other is shown with the crash file to read.
 
     Returns
     -------
@@ -187,22 +199,18 @@ def crash_summary(crash_files) -> tuple[str, int]:
     exit_code : int
         The common code of known errors (65 for bad data), 1 otherwise.
     """
-    bad_data = {spec.split(":")[1] for spec in BAD_DATA_ERRORS}
-    bad_data |= {sub.__name__ for cls in _bad_data_classes() for sub in _subclasses(cls)}
-    app_errors = {cls.__name__: cls.exit_code for cls in _subclasses(AppError)}
     lines, codes = [], set()
     for crash in sorted(Path(c) for c in crash_files):
         text = crash.read_text(encoding="utf-8", errors="replace")
         node = re.search(r"^Node: (.*)$", text, re.M)
         node = node.group(1).strip() if node else crash.name
         last = _last_exception(text.splitlines())
-        match = re.match(r"(?:[\w.]+\.)?(\w+): (.*)", last, re.S)
-        cls, detail = (match.group(1), match.group(2).strip()) if match else ("", last.strip())
-        if cls in bad_data:
-            codes.add(EXIT_BAD_DATA)
-            lines.append(f"{node}: {detail}")
-        elif cls in app_errors:
-            codes.add(app_errors[cls])
+        match = re.match(r"([\w.]+): (.*)", last, re.S)
+        name, detail = (match.group(1), match.group(2).strip()) if match else ("", last.strip())
+        cls = _app_error_class(name)
+        code = exit_code_of(cls) if cls is not None else None
+        if code is not None:
+            codes.add(code)
             lines.append(f"{node}: {detail}")
         else:
             codes.add(EXIT_FAILURE)
@@ -212,13 +220,21 @@ def crash_summary(crash_files) -> tuple[str, int]:
     return "\n".join(lines), codes.pop() if len(codes) == 1 else EXIT_FAILURE
 
 
-def _subclasses(cls: type) -> list[type]:
-    out, todo = [], [cls]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(current.__subclasses__())
-    return out
+def _app_error_class(name: str) -> type | None:
+    """The exception class of the app that a traceback names (``bids_app.blocks.EventsError``),
+    None for other names (``RuntimeError``, a library's error).
+
+    The step ran in another process: its module may not be imported in this one yet.
+    """
+    module, _, cls_name = name.rpartition(".")
+    if module != "bids_app" and not module.startswith("bids_app."):
+        return None
+    try:
+        cls = getattr(importlib.import_module(module), cls_name)
+    except (ImportError, AttributeError):
+        LOGGER.debug("the crash report names %s, which is not importable here", name)
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, BaseException) else None
 
 
 def _last_exception(lines: list[str]) -> str:

@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_app.interfaces.group import GROUP_TABLES, group_table_path
-from bids_app.io.derivatives import read_table, sidecar_path
+from bids_app.io.derivatives import (
+    GROUP_TABLES,
+    dseg_table_path,
+    group_table_path,
+    observations_table_path,
+    read_table,
+    sidecar_path,
+)
 from bids_app.io.group import find_participant_outputs
 from bids_app.meg.dics import normalize_run
 from bids_app.stats import run_group_statistics
@@ -54,13 +60,11 @@ def observations_from_participants(out: Path, task: str, atlas: str) -> dict[str
 def statistics_from_observations(out: Path, task: str, atlas: str) -> dict[str, pd.DataFrame]:
     """Every group table recomputed from the two observation tables and the settings in the
     sidecar of the Spearman table."""
-    group = Path(out) / "group"
-    name = f"task-{task}_atlas-{atlas}_desc-observations"
-    meg = read_table(group / f"{name}_meg.tsv.gz")
-    bold = read_table(group / f"{name}_bold.tsv")
+    meg = read_table(observations_table_path(out, task, atlas, "meg"))
+    bold = read_table(observations_table_path(out, task, atlas, "bold"))
     settings = json.loads(sidecar_path(group_table_path(out, task, atlas, "spearman"))
                           .read_text())
-    parcels = read_table(Path(out) / f"atlas-{atlas}_dseg.tsv")
+    parcels = read_table(dseg_table_path(out, atlas))
     parcels = parcels[parcels["included"].astype(bool)]
     obs = bold[["subject", "run"]].drop_duplicates()  # the order the app used
     # the order of conditions and bands (the configuration's) from the written table's rows
@@ -110,10 +114,9 @@ def assert_same_table(written: pd.DataFrame, computed: pd.DataFrame, name: str) 
 def assert_group_tables_reproduce(out: Path, task: str, atlas: str) -> None:
     """The observation tables equal the block averages of the participant tables, and every
     group statistic recomputed from the observation tables equals the written one."""
-    group = Path(out) / "group"
     expected = observations_from_participants(out, task, atlas)
-    for suffix, ext in (("meg", ".tsv.gz"), ("bold", ".tsv")):
-        written = read_table(group / f"task-{task}_atlas-{atlas}_desc-observations_{suffix}{ext}")
+    for suffix in ("meg", "bold"):
+        written = read_table(observations_table_path(out, task, atlas, suffix))
         keys = [c for c in written.columns if c not in ("session", "value")]
         merged = written.merge(expected[suffix], on=keys, suffixes=("", "_participants"),
                                validate="one_to_one")

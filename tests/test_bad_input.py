@@ -684,3 +684,36 @@ def test_bad_input(case: Case, tmp_path: Path, request) -> None:
                          if not any((root / k.rstrip("/")).is_relative_to(a) for a in allowed))
         assert not outside, f"written outside the output and work folders: {outside}" + shown
         assert (env.out / "logs" / "CITATION.md").is_file()
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad data found inside the graph: the step's message and exit code 65, no traceback
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_no_block_with_enough_trials_for_dics_ends_with_65_naming_the_events(tmp_path):
+    """A bad-data error raised by the pure code inside a nipype step (here DICS: no block keeps
+    ``min_trials_per_block`` trials) reaches the terminal as the step's message naming the
+    run's events file, with exit code 65 and no traceback; it left with exit 1, a bare
+    ValueError and a crash file to read. The check cannot be made from headers before the
+    graph runs (the trials kept depend on the EOG rejection)."""
+    from bids_app.cli.simulate import simulate
+
+    bids = tmp_path / "bids"
+    simulate(bids, preset="small", n_subjects=1, n_runs=1, seed=4, n_jobs=2)
+    env = Env(root=tmp_path, bids=bids, out=tmp_path / "out", work=tmp_path / "work",
+              boilerplate_only=False)
+    for folder in ("home", "tmp", "cwd", "mplconfig"):
+        (tmp_path / folder).mkdir()
+    _file_option("--config", "c.toml", "[meg]\nmin_trials_per_block = 1000\n")(env)
+    env.options += ["--stop-on-first-crash", "--nprocs", "2", "--omp-nthreads", "1"]
+    done = subprocess.run(env.argv(), capture_output=True, text=True, cwd=env.cwd,
+                          env=_environment(env), timeout=1800)
+    text = done.stdout + done.stderr
+    shown = f"\n--- exit {done.returncode}; output:\n{text[-4000:]}"
+    assert "Traceback" not in text, shown
+    assert done.returncode == 65, shown
+    events = next(bids.glob("sub-*/meg/*_events.tsv"))
+    for word in (str(events), "No block has enough trials left for DICS",
+                 "min_trials_per_block = 1000", "--config"):
+        assert word in text, f"{word!r} not in the message" + shown
+    assert "crash report:" not in text, shown

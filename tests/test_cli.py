@@ -315,3 +315,54 @@ def test_simulator_names_the_shipped_effect_sets_for_an_unknown_one(caplog, tmp_
     from bids_app.simulate.effects import EFFECT_SETS
 
     assert f"--effects strong does not exist (or one of {sorted(EFFECT_SETS)})" in caplog.text
+
+
+# -- the dataset is checked once per run ---------------------------------------------------------
+def test_the_dataset_root_and_its_subjects_are_checked_once_per_run(skeleton, tmp_path,
+                                                                     monkeypatch):
+    """The participant level checks the dataset root and lists its subjects once, before the
+    validator, and passes both on to discovery (which did both again)."""
+    import bids_app.io.bids as bids
+
+    calls = {"check_bids_root": 0, "available_subjects": 0}
+
+    def counted(name):
+        original = getattr(bids, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        monkeypatch.setattr(bids, name, wrapper)
+
+    for name in calls:
+        counted(name)
+    argv = [skeleton, tmp_path / "out", "participant", "-w", tmp_path / "work",
+            "--boilerplate-only", "--skip-bids-validation"]
+    assert run([str(a) for a in argv]) == 0
+    assert calls == {"check_bids_root": 1, "available_subjects": 1}
+
+
+@pytest.mark.parametrize("error", ["bids_app.parcels.parcellation:ParcellationError",
+                                   "bids_app.meg.errors:TooFewTrialsError"])
+def test_a_pure_packages_error_before_the_graph_exits_65_without_traceback(
+        caplog, skeleton, tmp_path, monkeypatch, error):
+    """A bad-data error of the pure code raised while the run is checked (here by the atlas
+    lookup) is printed as its message alone, with exit code 65 (ParcellationError left with
+    exit 1 and a traceback: it was missing from the list of names that were mapped)."""
+    import importlib
+    import logging
+
+    import bids_app.io.atlases
+
+    module, name = error.split(":")
+    cls = getattr(importlib.import_module(module), name)
+
+    def refuse(*args, **kwargs):
+        raise cls("lh.broken.annot: cannot be read; give an annotation on fsaverage")
+    monkeypatch.setattr(bids_app.io.atlases, "resolve_atlas", refuse)
+    code, text = _run(caplog, skeleton, tmp_path / "out", "participant", "-w", tmp_path / "work",
+                      "--skip-bids-validation", "--boilerplate-only")
+    assert code == 65, text
+    assert "lh.broken.annot: cannot be read" in text
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR)
+    assert not (tmp_path / "out").exists()  # refused before anything is written

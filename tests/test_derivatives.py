@@ -118,3 +118,27 @@ def test_exact_versions_recorded(tmp_path, skeleton, monkeypatch, caplog):
     with caplog.at_level("WARNING"):
         d.write_dataset_description(out, skeleton)
     assert "other software versions" in caplog.text and "mne 0.0" in caplog.text
+
+
+def test_parcellation_npz_round_trip(tmp_path):
+    """The private parcellation file between the anatomy stage and the fMRI and MEG steps has
+    one writer and one reader (:mod:`bids_app.io.parcellation_npz`), with the documented arrays
+    and dtypes."""
+    import numpy as np
+
+    from bids_app.io.parcellation_npz import ARRAYS, read_parcellation, write_parcellation
+
+    path = write_parcellation(tmp_path / "parcellation.npz", names=["a-lh", "b-rh"],
+                              hemis=["lh", "rh"], fmri_parcel=[0, -1, 1],
+                              meg_parcel=np.array([1, 0, -1]),
+                              meg_vertices=(np.array([3, 7]), np.array([2])), atlas="fallback")
+    with np.load(path, allow_pickle=False) as raw:
+        assert tuple(raw.files) == ARRAYS
+        assert raw["fmri_parcel"].dtype == np.int64 and raw["names"].dtype.kind == "U"
+    back = read_parcellation(path)
+    assert back["names"] == ["a-lh", "b-rh"] and back["hemis"] == ["lh", "rh"]
+    assert back["atlas"] == "fallback"
+    assert back["meg_vertices_lh"].tolist() == [3, 7] and back["meg_parcel"].tolist() == [1, 0, -1]
+    np.savez(tmp_path / "old.npz", names=np.array(["a-lh"]))
+    with pytest.raises(ValueError, match="old.npz lacks hemis"):
+        read_parcellation(tmp_path / "old.npz")

@@ -66,25 +66,32 @@ def test_failed_run_resumes_from_the_work_folder(tmp_path, plugin):
     assert second.result.outputs.out == 41
 
 
-def _bad_events(value: int) -> int:
-    from bids_app.blocks import EventsError
+def _bad_data(error: str, message: str) -> int:
+    """Raise the pure packages' error ``module:Class`` with ``message`` (a step meeting bad
+    data; the function runs from its source in the step, hence the import by name)."""
+    import importlib
 
-    raise EventsError("sub-01_task-naming_run-01_events.tsv: no stimulus of the condition "
-                      "'object_object'")
+    module, name = error.split(":")
+    raise getattr(importlib.import_module(module), name)(message)
 
 
-def _bad_data_workflow(tmp_path: Path) -> pe.Workflow:
-    """One step that fails on bad data (:func:`_bad_events`)."""
+def _bad_data_workflow(tmp_path: Path, error: str, message: str) -> pe.Workflow:
+    """One step that fails on bad data (:func:`_bad_data`)."""
     wf = pe.Workflow(name="bad_wf", base_dir=str(tmp_path / "work"))
-    node = pe.Node(Function(input_names=["value"], output_names=["out"], function=_bad_events),
-                   name="blocks")
-    node.inputs.value = 1
+    node = pe.Node(Function(input_names=["error", "message"], output_names=["out"],
+                            function=_bad_data), name="blocks")
+    node.inputs.error = error
+    node.inputs.message = message
     wf.add_nodes([node])
     return wf
 
 
+EVENTS = ("bids_app.blocks:EventsError",
+          "sub-01_task-naming_run-01_events.tsv: no stimulus of the condition 'object_object'")
+
+
 @pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
-def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin):
+def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin, caplog):
     """A step failing on bad data reaches the user with its own message and exit code 65.
     Nipype writes the step's traceback indented by a tab in the crash file, and only its own
     NodeExecutionError ('Exception raised while executing Node ...') was found and shown,
@@ -94,8 +101,49 @@ def test_bad_data_inside_a_step_keeps_its_message_and_exit_code(tmp_path, plugin
     crash_dir = tmp_path / "crash"
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
     with pytest.raises(WorkflowFailed) as failed:
-        run_workflow(_bad_data_workflow(tmp_path), plugin=plugin, plugin_args={}, nprocs=2, mem_gb=None,
-                     crash_dir=crash_dir)
+        run_workflow(_bad_data_workflow(tmp_path, *EVENTS), plugin=plugin, plugin_args={},
+                     nprocs=2, mem_gb=None, crash_dir=crash_dir)
     assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
     assert failed.value.message == ("bad_wf.blocks: sub-01_task-naming_run-01_events.tsv: no "
                                     "stimulus of the condition 'object_object'")
+    # nipype names the crash report without the step's traceback (printed on the terminal)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Saving crash info to ") for m in logged), logged
+    assert not any("Traceback" in m for m in logged), logged
+
+
+@pytest.mark.parametrize("error", [
+    "bids_app.parcels.parcellation:ParcellationError",   # was exit 1: not in the list of names
+    "bids_app.meg.errors:TooFewTrialsError",             # was a bare ValueError: exit 1
+    "bids_app.meg.errors:NoSensorsError",
+    "bids_app.meg.headmodel:HeadModelError",
+    "bids_app.fmri.errors:BoldImageError",
+    "bids_app.stats.errors:GroupStatsError",
+    "bids_app.errors:BadDataError",                      # an AppError: its own code
+])
+def test_every_bad_data_error_of_the_pure_code_inside_a_step_exits_65(tmp_path, error):
+    """Each pure package's bad-data error raised in a step ends as the step's message and code
+    65 (the crash report names the class with its module; :func:`bids_app.errors.exit_code_of`
+    maps it)."""
+    from bids_app.errors import EXIT_BAD_DATA
+
+    crash_dir = tmp_path / "crash"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
+    with pytest.raises(WorkflowFailed) as failed:
+        run_workflow(_bad_data_workflow(tmp_path, error, "sub-01_T1w.nii.gz: unusable"),
+                     plugin="Linear", plugin_args={}, nprocs=1, mem_gb=None,
+                     crash_dir=crash_dir)
+    assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
+    assert failed.value.message == "bad_wf.blocks: sub-01_T1w.nii.gz: unusable"
+
+
+def test_an_unexpected_error_inside_a_step_names_its_crash_report(tmp_path):
+    crash_dir = tmp_path / "crash"
+    configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
+    with pytest.raises(WorkflowFailed) as failed:
+        run_workflow(_bad_data_workflow(tmp_path, "builtins:ValueError", "a bug"),
+                     plugin="Linear", plugin_args={}, nprocs=1, mem_gb=None,
+                     crash_dir=crash_dir)
+    assert failed.value.exit_code == EXIT_FAILURE
+    assert "ValueError: a bug" in failed.value.message
+    assert "crash report: " in failed.value.message

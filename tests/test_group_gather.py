@@ -91,7 +91,8 @@ def test_group_sidecars_state_the_settings_used(tmp_path, correction, cluster_rh
     whatever ``correction`` was, and a cluster p-value for ``mean-parcel-rho``."""
     import json
 
-    from bids_app.interfaces.group import GROUP_TABLES, GroupStatistics, group_table_path
+    from bids_app.interfaces.group import GroupStatistics
+    from bids_app.io.derivatives import GROUP_TABLES, group_table_path
 
     rng = np.random.default_rng(0)
     n_obs, n_parcels = 8, 6

@@ -10,6 +10,7 @@ import pytest
 from bids_app.blocks import DesignOptions
 from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import RunPair
+from bids_app.io.parcellation_npz import write_parcellation
 from bids_app.options import as_dict
 from bids_app.workflows.fmri import init_fmri_run_wf
 
@@ -124,8 +125,9 @@ def test_surface_file_parcels(tmp_path):
                  tmp_path / name)
     np.savez(tmp_path / "grid.npz", white=np.zeros((4, 3)), pial=np.zeros((4, 3)),
              hemi=np.array([0, 0, 1, 1]), vertices=np.array([1, 5, 0, 7]))
-    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]), hemis=np.array(["lh", "rh"]),
-             fmri_parcel=np.array([0, 0, 1, -1]), meg_parcel=np.array([0]))
+    write_parcellation(tmp_path / "parc.npz", names=["a-lh", "b-rh"], hemis=["lh", "rh"],
+                       fmri_parcel=np.array([0, 0, 1, -1]), meg_parcel=np.array([0]),
+                       meg_vertices=([0], []), atlas="test")
     node = SurfaceFileParcels(surface_files=[str(tmp_path / "lh.mgz"), str(tmp_path / "rh.mgz")],
                               fmri_grid=str(tmp_path / "grid.npz"),
                               parcellation=str(tmp_path / "parc.npz"))
@@ -159,8 +161,9 @@ def test_fsaverage_parcels_reads_fmriprep_gifti(tmp_path, intent):
     fmri_parcel = np.full(2 * n_grid, -1)
     fmri_parcel[[3, 9]] = 0
     fmri_parcel[n_grid + 7] = 1
-    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]),
-             hemis=np.array(["lh", "rh"]), fmri_parcel=fmri_parcel, meg_parcel=np.array([0]))
+    write_parcellation(tmp_path / "parc.npz", names=["a-lh", "b-rh"], hemis=["lh", "rh"],
+                       fmri_parcel=fmri_parcel, meg_parcel=np.array([0]),
+                       meg_vertices=([0], []), atlas="test")
     node = FsaverageParcels(lh_file=str(tmp_path / "L.func.gii"),
                             rh_file=str(tmp_path / "R.func.gii"),
                             parcellation=str(tmp_path / "parc.npz"), dummy_scans=2)
@@ -209,8 +212,9 @@ def test_fmriprep_route_runs_and_recovers_block_amplitudes(tmp_path):
     fmri_parcel = np.full(2 * n_grid, -1)
     fmri_parcel[:100] = 0
     fmri_parcel[n_grid:n_grid + 100] = 1
-    np.savez(tmp_path / "parc.npz", names=np.array(["a-lh", "b-rh"]),
-             hemis=np.array(["lh", "rh"]), fmri_parcel=fmri_parcel, meg_parcel=np.array([0]))
+    write_parcellation(tmp_path / "parc.npz", names=["a-lh", "b-rh"], hemis=["lh", "rh"],
+                       fmri_parcel=fmri_parcel, meg_parcel=np.array([0]),
+                       meg_vertices=([0], []), atlas="test")
     wf = _fmri_wf(pair=pair, output_dir=tmp_path / "out",
                   design=DesignOptions(list(design.conditions)),
                   blocks=BlockOptions(dummy_scans=design.dummy_volumes, block_volumes=9,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bids_app import __version__
+from bids_app.cli import parser as p
 from bids_app.errors import EXIT_CODES
 
 DOCKER_IMAGE = "megfmri/megfmri-fusion"
@@ -41,8 +42,6 @@ SUGGESTED_WALLTIME_S = 12 * 3600
 
 
 def _input_type(action: argparse.Action) -> dict[str, Any]:
-    from bids_app.cli import parser as p
-
     if isinstance(action, (argparse._StoreTrueAction, argparse._CountAction)):
         return {"type": "Flag"}
     kind = action.type
@@ -59,10 +58,9 @@ def _input_type(action: argparse.Action) -> dict[str, Any]:
 
 def _number_range(dest: str) -> dict[str, Any]:
     """Boutiques bounds of a numeric option, from its range in :mod:`bids_app.config`."""
-    from bids_app.cli.parser import CONFIG_MAP
     from bids_app.config import find_option
 
-    bounds = find_option(CONFIG_MAP[dest]).bounds
+    bounds = find_option(p.CONFIG_MAP[dest]).bounds
     out: dict[str, Any] = {}
     if bounds is not None and bounds.low is not None:
         out["minimum"] = bounds.low
@@ -77,12 +75,11 @@ def _number_range(dest: str) -> dict[str, Any]:
 
 def _default(dest: str) -> Any:
     """The default of an option from :mod:`bids_app.config` (None: no fixed default)."""
-    from bids_app.cli.parser import CONFIG_MAP
     from bids_app.config import find_option
 
-    if dest not in CONFIG_MAP:
+    if dest not in p.CONFIG_MAP:
         return None
-    value = find_option(CONFIG_MAP[dest]).default
+    value = find_option(p.CONFIG_MAP[dest]).default
     if isinstance(value, bool) or value in (None, [], {}, ()):
         return None  # flags are off unless given; empty lists mean "everything"
     if isinstance(value, (list, tuple)):
@@ -106,9 +103,7 @@ def _output_inputs(action: argparse.Action) -> list[dict[str, Any]]:
 
 def descriptor() -> dict[str, Any]:
     """The Boutiques descriptor (schema 0.5) of ``megfmri-fusion``."""
-    from bids_app.cli.parser import build_parser
-
-    parser = build_parser()
+    parser = p.build_parser()
     actions = [a for a in parser._actions if a.dest not in _SKIP]
     actions.sort(key=lambda a: _FIRST.index(a.dest) if a.dest in _FIRST else len(_FIRST))
     inputs = []

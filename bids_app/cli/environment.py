@@ -10,7 +10,7 @@ points to a folder the run cannot write is moved into ``<work_dir>/.cache/<name>
 worker process starts (they inherit the environment), and the log says so. A place that is
 writable is left alone, so a site's ``$TMPDIR`` (a node-local disk) keeps being used.
 
-Called by :func:`bids_app.cli.run.open_output`, once the work folder exists; nothing happens at
+Called by :func:`bids_app.cli.launch.open_output`, once the work folder exists; nothing happens at
 import time.
 """
 

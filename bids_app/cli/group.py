@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from bids_app.cli.folders import check_folders
-from bids_app.cli.run import execution_options, new_run_id, open_output, save_config
+from bids_app.cli.launch import execution_options, new_run_id, open_output, save_config
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK, MissingInputError
 

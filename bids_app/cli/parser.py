@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,18 +56,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\nRun '{self.prog} --help' for the usage.")
 
 
+class ExecSpecRequested(Exception):
+    """``--bids-exec-spec`` was given: the caller prints the Boutiques descriptor and stops
+    (:func:`bids_app.cli.run.run`; the descriptor is generated from this parser by
+    :mod:`bids_app.cli.boutiques`, which imports this module, not the other way round)."""
+
+
 class _ExecSpecAction(argparse.Action):
-    """Print the Boutiques descriptor and exit (like --version, needs no other argument)."""
+    """Stop parsing at ``--bids-exec-spec`` (like --version, needs no other argument)."""
 
     def __init__(self, option_strings, dest, **kwargs):
         kwargs["default"] = argparse.SUPPRESS
         super().__init__(option_strings, dest, nargs=0, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from bids_app.cli.boutiques import descriptor
-
-        sys.stdout.write(json.dumps(descriptor(), indent=2) + "\n")
-        parser.exit(0)
+        raise ExecSpecRequested
 
 
 def _path(value: str) -> Path:

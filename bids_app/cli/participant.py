@@ -7,25 +7,21 @@ a refused run leaves no output or work folder behind.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from bids_app.cli.folders import check_folders
-from bids_app.cli.run import (
-    execution_options,
-    new_run_id,
-    open_output,
-    require_fs_license,
-    save_config,
-)
+from bids_app.cli.launch import execution_options, new_run_id, open_output, save_config
 from bids_app.config import Config
-from bids_app.errors import EXIT_OK
+from bids_app.errors import EXIT_OK, MissingInputError
 
 LOGGER = logging.getLogger("bids_app")
 
 
-def plan_from_config(config: Config):
+def plan_from_config(config: Config, subjects: list[str] | None = None):
     """Discover the selected data, check it and find its atlas
-    (:class:`~bids_app.io.bids.DatasetPlan`)."""
+    (:class:`~bids_app.io.bids.DatasetPlan`). ``subjects``: the selected subjects of the
+    checked dataset root when :func:`checked_plan` has listed them (None: listed here)."""
     from bids_app.io.atlases import resolve_atlas
     from bids_app.io.bids import discover
     from bids_app.io.checks import check_plan
@@ -43,6 +39,7 @@ def plan_from_config(config: Config):
         meg_crosstalk=ex.meg_crosstalk,
         unpaired_runs=config.workflow.unpaired_runs,
         output_dir=ex.output_dir,
+        subjects=subjects,
     )
     check_plan(plan, check_options(config))
     an = config.anatomy
@@ -94,14 +91,14 @@ def checked_plan(config: Config):
     ex = config.execution
     ex.bids_dir = check_bids_root(ex.bids_dir)
     check_folders(config)
-    available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail before any work
+    subjects = available_subjects(ex.bids_dir, ex.participant_label)  # unknown labels fail now
     # the validator and pybids follow links to folders: a loop would hang them both
     check_symlink_loops(ex.bids_dir, ex.participant_label)
     if not ex.skip_bids_validation:
         from bids_app.io.validation import validate
 
         validate(ex.bids_dir, ex.participant_label)
-    plan = plan_from_config(config)
+    plan = plan_from_config(config, subjects)
     require_fs_license(config, freesurfer_reasons(plan, config))
     return plan
 
@@ -154,3 +151,38 @@ def _write_graph(workflow, logs: Path) -> None:
         LOGGER.warning("Graphviz 'dot' is not installed: the graph is in %s (no SVG).", dotfile)
     else:
         LOGGER.info("Workflow graph written to %s", logs)
+
+
+# --------------------------------------------------------------------------------------------------
+# FreeSurfer licence
+# --------------------------------------------------------------------------------------------------
+def find_fs_license(config: Config) -> Path | None:
+    """The FreeSurfer licence: --fs-license-file, then $FS_LICENSE, then $FREESURFER_HOME."""
+    given = config.execution.fs_license_file
+    if given is not None:
+        given = Path(given).expanduser()
+        if not given.is_file():
+            raise MissingInputError(f"--fs-license-file {given} does not exist.")
+        return given.resolve()
+    for candidate in (
+        os.environ.get("FS_LICENSE"),
+        os.path.join(os.environ.get("FREESURFER_HOME", ""), "license.txt")
+        if os.environ.get("FREESURFER_HOME") else None,
+    ):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+def require_fs_license(config: Config, reasons: list[str]) -> Path | None:
+    """Check the licence before any work when a FreeSurfer tool will run (``reasons``)."""
+    license_file = find_fs_license(config)
+    if reasons and license_file is None:
+        raise MissingInputError(
+            "FreeSurfer will run (" + "; ".join(reasons) + ") but no FreeSurfer licence was "
+            "found. Get one free at https://surfer.nmr.mgh.harvard.edu/registration.html and "
+            "pass it with --fs-license-file, or set $FS_LICENSE."
+        )
+    if license_file is not None:
+        os.environ["FS_LICENSE"] = str(license_file)
+    return license_file

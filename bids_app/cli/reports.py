@@ -50,7 +50,7 @@ def _participant_reports(out: Path, labels: list[str]) -> None:
 
 
 def _group_report(config: Config) -> None:
-    from bids_app.interfaces.group import GROUP_TABLES, group_table_path
+    from bids_app.io.derivatives import GROUP_TABLES, group_table_path
     from bids_app.io.group import tasks_in
     from bids_app.reports.group import build_group_report
     from bids_app.workflows.group import group_atlas, simulation_truth

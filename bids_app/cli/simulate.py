@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bids_app.cli.run import setup_console_logging
+from bids_app.cli.logs import setup_console_logging
 from bids_app.errors import EXIT_OK, EXIT_USAGE, AppError, UsageError
 
 LOGGER = logging.getLogger("bids_app")

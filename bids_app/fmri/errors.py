@@ -1,11 +1,14 @@
 """Exceptions of the fMRI package.
 
-Every class derives from :class:`FMRIInputError`, itself a :class:`ValueError`, so the command
-line can map all of them to one exit code. Messages name the problem, what is allowed and how to
+Every class derives from :class:`FMRIInputError`, itself a
+:class:`~bids_app.input_errors.InputDataError` (a :class:`ValueError`), so the command line maps
+all of them to the "bad data" exit code (65). Messages name the problem, what is allowed and how to
 fix it.
 """
 
 from __future__ import annotations
+
+from bids_app.input_errors import InputDataError
 
 __all__ = [
     "BoldImageError",
@@ -17,7 +20,7 @@ __all__ = [
 ]
 
 
-class FMRIInputError(ValueError):
+class FMRIInputError(InputDataError):
     """Base class: fMRI input data cannot be processed as given."""
 
 

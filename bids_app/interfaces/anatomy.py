@@ -17,6 +17,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import write_json
 from bids_app.options import from_dict
@@ -90,10 +91,10 @@ class Parcellate(SimpleInterface):
             subject_surfaces,
             write_label_gifti,
         )
-        from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, sidecar_path,
-                                             surface_dseg_path, write_table)
+        from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, dseg_table_path,
+                                             sidecar_path, surface_dseg_path, write_table)
+        from bids_app.io.parcellation_npz import write_parcellation
         from bids_app.meg.headmodel import grid_source_space
-
         from bids_app.parcels.options import ParcellationOptions
 
         options = from_dict(ParcellationOptions, self.inputs.options)
@@ -108,7 +109,8 @@ class Parcellate(SimpleInterface):
             template_dir=template,
         )
         surfaces = subject_surfaces(Path(self.inputs.subjects_dir), self.inputs.subject_id)
-        grids = subject_grids(surfaces, template, options)
+        with about(Path(self.inputs.subjects_dir) / self.inputs.subject_id / "surf"):
+            grids = subject_grids(surfaces, template, options)
         src = grid_source_space(self.inputs.subject_id, self.inputs.subjects_dir, grids["meg"])
         mne.write_source_spaces(cwd / "grid-src.fif", src, overwrite=True, verbose="error")
 
@@ -122,13 +124,11 @@ class Parcellate(SimpleInterface):
             meg_vertices.append(s["vertno"])
             meg_parcel.append(np.array([parcel[first[int(v)]] for v in s["vertno"]]))
         fmri_points = [np.arange(len(v)) for v in grids["fmri"]]
-        np.savez(cwd / "parcellation.npz",
-                 names=np.array(parcellation.included_names),
-                 hemis=np.array(parcellation.included_hemis),
-                 fmri_parcel=parcellation.to_points(fmri_points),
-                 meg_parcel=np.concatenate(meg_parcel),
-                 meg_vertices_lh=meg_vertices[0], meg_vertices_rh=meg_vertices[1],
-                 atlas=np.array(parcellation.atlas))
+        write_parcellation(cwd / "parcellation.npz", names=parcellation.included_names,
+                           hemis=parcellation.included_hemis,
+                           fmri_parcel=parcellation.to_points(fmri_points),
+                           meg_parcel=np.concatenate(meg_parcel), meg_vertices=meg_vertices,
+                           atlas=parcellation.atlas)
         white = np.concatenate([s.white[v] for s, v in zip(surfaces, grids["fmri"])])
         pial = np.concatenate([s.pial[v] for s, v in zip(surfaces, grids["fmri"])])
         if isdefined(self.inputs.grid_affine):
@@ -148,7 +148,7 @@ class Parcellate(SimpleInterface):
                 "fsaverage5 mesh (10,242 vertices; label keys are the dseg.tsv 'index').",
                 "SpatialReference": FSAVERAGE_REFERENCE,
             })
-        table_path = out / f"atlas-{parcellation.atlas}_dseg.tsv"
+        table_path = dseg_table_path(out, parcellation.atlas)
         write_table(parcellation.table, table_path,
                     description=f"Parcels of the '{parcellation.atlas}' parcellation on "
                     "fsaverage: atlas labels split into compact parts, with the excluded "

@@ -2,9 +2,9 @@
 
 Files exchanged between nodes:
 
-* ``parcellation.npz`` — ``names``, ``hemis`` (included parcels, in order), ``fmri_parcel``
-  (parcel index per fMRI grid point, left then right hemisphere, -1 none) and ``meg_parcel``
-  (same per MEG grid point), written by the anatomy stage;
+* ``parcellation.npz`` — the subject's parcels and the parcel of each fMRI grid point and MEG
+  source, written by the anatomy stage (format and its one reader and writer:
+  :mod:`bids_app.io.parcellation_npz`);
 * ``fmri_grid.npz`` — ``white`` and ``pial`` (n_points x 3, FreeSurfer surface RAS mm) of the
   fMRI grid points on the subject's surfaces, ``hemi`` (0 left, 1 right) and ``vertices``
   (vertex number on the subject's surface of that hemisphere);
@@ -27,22 +27,15 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import save_nifti_gz, write_json, write_tsv
 from bids_app.options import as_dict, from_dict
+from bids_app.io.parcellation_npz import read_parcellation
 
 
 def _seed(value):
     return int(value) if isdefined(value) else None
-
-
-def load_parcellation(path: str) -> dict:
-    """The arrays of a ``parcellation.npz`` (names and hemis as lists)."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {key: data[key] for key in data.files}
-    out["names"] = [str(n) for n in out["names"]]
-    out["hemis"] = [str(h) for h in out["hemis"]]
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,8 +64,8 @@ class RealignBOLD(SimpleInterface):
 
         from bids_app.fmri import drop_dummy_volumes, mean_volume, realign
 
-        img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
-        with limit_threads(self.inputs.num_threads):
+        with about(self.inputs.in_file), limit_threads(self.inputs.num_threads):
+            img = drop_dummy_volumes(nib.load(self.inputs.in_file), self.inputs.dummy_scans)
             result = realign(img, seed=_seed(self.inputs.seed))
         cwd = Path(runtime.cwd)
         out = cwd / "bold_realigned.nii.gz"
@@ -271,7 +264,7 @@ class SampleParcels(SimpleInterface):
         from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         samples = sample_bold_on_surface(
             nib.load(self.inputs.in_file), grid["white"], grid["pial"],
             nib.load(self.inputs.t1w), np.loadtxt(self.inputs.affine_file),
@@ -306,7 +299,7 @@ class SurfaceFileParcels(SimpleInterface):
         from bids_app.fmri.surface import parcel_coverage
 
         grid = np.load(self.inputs.fmri_grid)
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         values = None
         for h, path in enumerate(self.inputs.surface_files):  # lh, rh
             img = nib.load(path)
@@ -354,7 +347,7 @@ class FsaverageParcels(SimpleInterface):
         from bids_app.fmri import fsaverage_parcel_time_series
         from bids_app.fmri.surface import parcel_coverage
 
-        parc = load_parcellation(self.inputs.parcellation)
+        parc = read_parcellation(self.inputs.parcellation)
         lh, rh = (_gifti_time_series(nib.load(f))
                   for f in (self.inputs.lh_file, self.inputs.rh_file))
         series = fsaverage_parcel_time_series(lh, rh, parc["fmri_parcel"], parc["names"],
@@ -399,14 +392,15 @@ class BlockValues(SimpleInterface):
         design = from_dict(DesignOptions, self.inputs.design)
         options = from_dict(BlockOptions, self.inputs.options)
         series = pd.read_csv(self.inputs.timeseries, sep="\t", float_precision="round_trip")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), design)
-        # volumes per block and rest: as configured, else from the events (recorded either way)
-        if options.block_volumes is None or options.rest_volumes is None:
-            block, rest = design_volume_counts(trials, self.inputs.tr)
-            options = dataclasses.replace(
-                options, block_volumes=options.block_volumes or block,
-                rest_volumes=options.rest_volumes or rest)
-        estimates = block_estimates(series, trials, tr=self.inputs.tr, options=options)
+        with about(self.inputs.events):  # the blocks and their timing come from the events
+            trials = assign_blocks(read_events(Path(self.inputs.events)), design)
+            # volumes per block and rest: as configured, else from the events (recorded anyway)
+            if options.block_volumes is None or options.rest_volumes is None:
+                block, rest = design_volume_counts(trials, self.inputs.tr)
+                options = dataclasses.replace(
+                    options, block_volumes=options.block_volumes or block,
+                    rest_volumes=options.rest_volumes or rest)
+            estimates = block_estimates(series, trials, tr=self.inputs.tr, options=options)
         cwd = Path(runtime.cwd)
         write_tsv(estimates, cwd / "blocks.tsv")
         averaged = average_blocks(estimates, conditions=design.conditions)

@@ -14,33 +14,14 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.io.derivatives import (
+    GROUP_TABLES,
+    OBSERVATION_TABLES,
+    dseg_table_path,
+    group_table_path,
+    observations_table_path,
+)
 from bids_app.options import as_dict, from_dict
-
-#: desc entity and suffix of each group table (DESIGN 6), with its sidecar description.
-GROUP_TABLES = {
-    "spearman": ("spearman", "stat", ".tsv", "Spearman correlation between MEG band power and "
-                 "fMRI block values over the observations, per parcel, condition, band and window "
-                 "(DESIGN 5.2)."),
-    "clusters": ("ward", "clusters", ".tsv", "Ward clusters of the parcels' correlation patterns "
-                 "and the optimal leaf order (DESIGN 5.3)."),
-    "bootstrap": ("bootstrap", "stat", ".tsv", "Cluster-level correlation per hemisphere with "
-                  "bootstrap percentile intervals (resampling observations without replacement; "
-                  "DESIGN 5.4)."),
-    "effects": ("effects", "table", ".tsv", "Task-dependent effects: windows where one "
-                "condition's interval does not overlap those of the others, with a significant "
-                "correlation (DESIGN 5.5; the paper's Table 1)."),
-    "megttest": ("megttest", "stat", ".tsv", "Paired t-tests of normalised MEG power between "
-                 "conditions per cluster, hemisphere, band and window (DESIGN 5.6)."),
-}
-
-
-def group_table_path(output_dir: Path, task: str, atlas: str, key: str) -> Path:
-    """``<out>/group/task-<t>_atlas-<a>_desc-<desc>_<suffix>.tsv``."""
-    from bids_app.io.derivatives import bids_name
-
-    desc, suffix, ext, _ = GROUP_TABLES[key]
-    return Path(output_dir) / "group" / bids_name({"task": task, "atlas": atlas, "desc": desc},
-                                                   suffix, ext)
 
 
 class _GatherInputSpec(BaseInterfaceInputSpec):
@@ -67,24 +48,21 @@ class GatherObservations(SimpleInterface):
     output_spec = _GatherOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_app.io.derivatives import bids_name, read_table, write_table
+        from bids_app.io.derivatives import read_table, write_table
         from bids_app.io.group import gather
 
         out = Path(self.inputs.output_dir)
-        table = read_table(out / f"atlas-{self.inputs.atlas}_dseg.tsv")
+        table = read_table(dseg_table_path(out, self.inputs.atlas))
         data = gather(out, task=self.inputs.task, atlas=self.inputs.atlas,
                       conditions=self.inputs.conditions, bands=self.inputs.bands,
                       windows_ms=self.inputs.windows_ms, parcel_table=table,
                       min_observations=self.inputs.min_observations)
-        ent = {"task": self.inputs.task, "atlas": self.inputs.atlas, "desc": "observations"}
-        meg_path = write_table(
-            data.meg_table, out / "group" / bids_name(ent, "meg", ".tsv.gz"),
-            description="MEG normalised band power per observation (subject x run), block "
-            "average of each condition (DESIGN 5.1).")
-        fmri_path = write_table(
-            data.fmri_table, out / "group" / bids_name(ent, "bold", ".tsv"),
-            description="fMRI normalised block values per observation (subject x run), block "
-            "average of each condition (DESIGN 5.1).")
+        written = {}
+        for modality, table in (("meg", data.meg_table), ("bold", data.fmri_table)):
+            path = observations_table_path(out, self.inputs.task, self.inputs.atlas, modality)
+            written[modality] = write_table(table, path,
+                                            description=OBSERVATION_TABLES[modality][2])
+        meg_path, fmri_path = written["meg"], written["bold"]
         cwd = Path(runtime.cwd)
         np.savez(cwd / "observations.npz", meg=data.meg, fmri=data.fmri,
                  parcels=np.array(data.parcels), hemis=np.array(data.hemis),

@@ -8,7 +8,6 @@ with the name of the file they concern.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -23,22 +22,12 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_app.interfaces.errors import about
 from bids_app.interfaces.threads import limit_threads, num_threads_trait
 from bids_app.io.derivatives import raw_uri, write_json, write_tsv
 from bids_app.options import as_dict, from_dict
 
 LOGGER = logging.getLogger("nipype.interface")
-
-
-@contextlib.contextmanager
-def _about(path):
-    """Prefix bad-data errors raised inside with the file they concern."""
-    from bids_app.meg.errors import MEGInputError
-
-    try:
-        yield
-    except MEGInputError as err:
-        raise type(err)(f"{path}: {err}") from None
 
 
 def _optional(value):
@@ -95,7 +84,7 @@ class MaxwellFilter(SimpleInterface):
         raw = read_meg_raw(path)
         marked_bad = list(raw.info["bads"])
         freqs, before = sensor_spectra(raw)
-        with _about(path), limit_threads(self.inputs.num_threads):
+        with about(path), limit_threads(self.inputs.num_threads):
             if options.maxfilter:
                 result = tsss(raw, options, calibration=_optional(self.inputs.calibration),
                               cross_talk=_optional(self.inputs.cross_talk))
@@ -217,7 +206,7 @@ class BandPower(SimpleInterface):
         import mne
 
         from bids_app.blocks import DesignOptions, assign_blocks
-        from bids_app.interfaces.fmri import load_parcellation
+        from bids_app.io.parcellation_npz import read_parcellation
         from bids_app.io.checks import read_events
         from bids_app.meg import (band_time_course, event_related_power, make_epochs,
                                   peak_window_maps)
@@ -228,11 +217,14 @@ class BandPower(SimpleInterface):
         epoch_options = from_dict(EpochOptions, self.inputs.epochs)
         dics = from_dict(DICSOptions, self.inputs.dics)
         raw = mne.io.read_raw_fif(self.inputs.in_file, preload=True, verbose="error")
-        trials = assign_blocks(read_events(Path(self.inputs.events)), design)
+        with about(self.inputs.events):
+            trials = assign_blocks(read_events(Path(self.inputs.events)), design)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
-        parcels = load_parcellation(self.inputs.parcellation)
-        with _about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
+        parcels = read_parcellation(self.inputs.parcellation)
+        with about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
             epochs = make_epochs(raw, trials, epoch_options)
+        # the trials kept per block come from the events and the EOG: the run's events file
+        with about(self.inputs.events), limit_threads(self.inputs.n_jobs):
             result = event_related_power(
                 epochs.epochs, forward, epochs.counts,
                 parcel_of_source=source_parcels(forward, parcels),

@@ -422,6 +422,7 @@ def discover(
     meg_crosstalk: Path | None = None,
     unpaired_runs: str = "warn",
     output_dir: Path | None = None,
+    subjects: Sequence[str] | None = None,
 ) -> DatasetPlan:
     """Build the participant plans.
 
@@ -443,6 +444,10 @@ def discover(
     output_dir : Path or None
         The app's output folder: a complete reconstruction that an earlier run made in
         ``<output_dir>/sourcedata/freesurfer`` (:func:`app_freesurfer_dir`) is reused.
+    subjects : sequence of str or None
+        The selected subjects as :func:`available_subjects` returned them for ``bids_dir``,
+        itself already returned by :func:`check_bids_root` (the command line checks both once,
+        before the validator runs, and passes them on). None: both are done here.
 
     Raises
     ------
@@ -454,9 +459,10 @@ def discover(
     MissingInputError
         A paired run has no events file.
     """
-    bids_dir = check_bids_root(bids_dir)
+    if subjects is None:
+        bids_dir = check_bids_root(bids_dir)
+        subjects = available_subjects(bids_dir, participant_label)
     filters = bids_filters or {}
-    subjects = available_subjects(bids_dir, participant_label)
     layout = index_dataset(bids_dir, participant_label)
     if session_label:
         sessions = set(layout.get_sessions())

@@ -449,3 +449,63 @@ def surface_dseg_path(output_dir: Path, atlas: str, hemi: str) -> Path:
     ``hemi-<L|R>_space-fsaverage5_atlas-<atlas>_dseg.label.gii`` (BIDS entity order)."""
     side = {"lh": "L", "rh": "R"}[hemi]
     return Path(output_dir) / f"hemi-{side}_space-fsaverage5_atlas-{atlas}_dseg.label.gii"
+
+
+# --------------------------------------------------------------------------------------------------
+# Names of the files outside the subjects' folders
+# --------------------------------------------------------------------------------------------------
+def dseg_table_path(output_dir: Path, atlas: str) -> Path:
+    """The parcellation's table, written by the participant level and read by the group level
+    and the reports: ``<out>/atlas-<atlas>_dseg.tsv``."""
+    return Path(output_dir) / f"atlas-{atlas}_dseg.tsv"
+
+
+def dseg_table_atlases(output_dir: Path) -> list[str]:
+    """The atlas entities of the parcellation tables in ``output_dir`` (sorted)."""
+    prefix, suffix = "atlas-", "_dseg.tsv"
+    return [path.name[len(prefix):-len(suffix)]
+            for path in sorted(Path(output_dir).glob(f"{prefix}*{suffix}"))]
+
+
+#: The group level's tables (DESIGN 6), in ``<out>/group``: key -> (desc entity, suffix,
+#: extension, sidecar description).
+GROUP_TABLES = {
+    "spearman": ("spearman", "stat", ".tsv", "Spearman correlation between MEG band power and "
+                 "fMRI block values over the observations, per parcel, condition, band and window "
+                 "(DESIGN 5.2)."),
+    "clusters": ("ward", "clusters", ".tsv", "Ward clusters of the parcels' correlation patterns "
+                 "and the optimal leaf order (DESIGN 5.3)."),
+    "bootstrap": ("bootstrap", "stat", ".tsv", "Cluster-level correlation per hemisphere with "
+                  "bootstrap percentile intervals (resampling observations without replacement; "
+                  "DESIGN 5.4)."),
+    "effects": ("effects", "table", ".tsv", "Task-dependent effects: windows where one "
+                "condition's interval does not overlap those of the others, with a significant "
+                "correlation (DESIGN 5.5; the paper's Table 1)."),
+    "megttest": ("megttest", "stat", ".tsv", "Paired t-tests of normalised MEG power between "
+                 "conditions per cluster, hemisphere, band and window (DESIGN 5.6)."),
+}
+
+#: The observation tables the group level gathers first, in ``<out>/group``
+#: (``desc-observations``): modality -> (suffix, extension, sidecar description).
+OBSERVATION_TABLES = {
+    "meg": ("meg", ".tsv.gz", "MEG normalised band power per observation (subject x run), block "
+            "average of each condition (DESIGN 5.1)."),
+    "bold": ("bold", ".tsv", "fMRI normalised block values per observation (subject x run), "
+             "block average of each condition (DESIGN 5.1)."),
+}
+
+
+def group_table_path(output_dir: Path, task: str, atlas: str, key: str) -> Path:
+    """``<out>/group/task-<t>_atlas-<a>_desc-<desc>_<suffix>.tsv`` of a :data:`GROUP_TABLES`
+    key."""
+    desc, suffix, ext, _ = GROUP_TABLES[key]
+    return Path(output_dir) / "group" / bids_name({"task": task, "atlas": atlas, "desc": desc},
+                                                   suffix, ext)
+
+
+def observations_table_path(output_dir: Path, task: str, atlas: str, modality: str) -> Path:
+    """``<out>/group/task-<t>_atlas-<a>_desc-observations_<meg|bold>.tsv[.gz]``
+    (:data:`OBSERVATION_TABLES`)."""
+    suffix, ext, _ = OBSERVATION_TABLES[modality]
+    entities = {"task": task, "atlas": atlas, "desc": "observations"}
+    return Path(output_dir) / "group" / bids_name(entities, suffix, ext)

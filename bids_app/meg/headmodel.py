@@ -17,12 +17,13 @@ from pathlib import Path
 import mne
 import numpy as np
 
+from bids_app.input_errors import InputDataError
 from bids_app.meg.options import HeadModelOptions
 
 LOGGER = logging.getLogger(__name__)
 
 
-class HeadModelError(ValueError):
+class HeadModelError(InputDataError):
     """A head model cannot be built from the given anatomy; the message names the file."""
 
 

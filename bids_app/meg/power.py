@@ -22,6 +22,7 @@ from bids_app.meg.dics import (
     relative_change,
     source_power,
 )
+from bids_app.meg.errors import TooFewTrialsError
 from bids_app.meg.options import DICSOptions
 
 LOGGER = logging.getLogger(__name__)
@@ -95,6 +96,13 @@ def event_related_power(
         fewer kept trials are left out of the table (and reported).
     reduce_rank : bool
         Set for a spherical head model (see :func:`bids_app.meg.dics.dics_filters`).
+
+    Raises
+    ------
+    TooFewTrialsError
+        No block keeps ``min_trials_per_block`` trials (the message lists the trials kept).
+    SamplingRateError
+        A band above what the recording holds (:func:`bids_app.meg.dics.check_bands`).
     """
     info = epochs.info
     bands, window_starts_ms = options.bands, options.window_starts_ms
@@ -113,7 +121,14 @@ def event_related_power(
                        min_trials_per_block)
     used = blocks[blocks["included"]].reset_index(drop=True)
     if used.empty:
-        raise ValueError("No block has enough trials left for DICS.")
+        kept = ", ".join(f"{row.condition} block {row.block}: {row.n_kept} of {row.n_trials}"
+                         for row in blocks.itertuples())
+        raise TooFewTrialsError(
+            f"No block has enough trials left for DICS: every block keeps fewer than "
+            f"min_trials_per_block = {int(min_trials_per_block)} trials after EOG rejection "
+            f"(trials kept: {kept}). Check the EOG channel and the events, or lower "
+            "[meg] min_trials_per_block, or raise [meg] eog_reject_uv (µV) in --config."
+        )
     index = {(c, b): i for i, (c, b) in enumerate(zip(used["condition"], used["block"]))}
     groups = np.array([index.get((c, b), -1) for c, b in
                        zip(epochs.metadata["condition"], epochs.metadata["block"])])

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bids_app.input_errors import InputDataError
+
 LOGGER = logging.getLogger(__name__)
 
 N_FSAVERAGE5 = 10242
@@ -37,7 +39,7 @@ HEMIS = ("lh", "rh")
 TABLE_COLUMNS = ("index", "name", "hemi", "n_vertices", "included")
 
 
-class ParcellationError(ValueError):
+class ParcellationError(InputDataError):
     """An atlas or parcellation table cannot be used; the message names the file and the fix."""
 
 

@@ -23,7 +23,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bids_app import __version__  # noqa: E402
-from bids_app.io.derivatives import CITATION_FILES, read_table, sidecar_path  # noqa: E402
+from bids_app.io.derivatives import (  # noqa: E402
+    CITATION_FILES,
+    dseg_table_path,
+    read_table,
+    sidecar_path,
+)
 from bids_app.reports.cortex import parcel_values_on_vertices  # noqa: E402
 from bids_app.reports.cortex import vertex_labels as cortex_vertex_labels  # noqa: E402
 from bids_app.reports import figures  # noqa: E402
@@ -350,7 +355,7 @@ def build_group_report(*, output_dir: Path, atlas: str, tasks: Sequence[str],
     warnings.extend(participant_warnings)
     sections = [participants]
     vertex_labels = cortex_vertex_labels(output_dir, atlas)
-    dseg = read_table(output_dir / f"atlas-{atlas}_dseg.tsv")
+    dseg = read_table(dseg_table_path(output_dir, atlas))
     truth = json.loads(Path(truth_file).read_text()) if truth_file else None
     for task, paths in zip(tasks, tables):
         t = {k: read_table(Path(v)) for k, v in paths.items()}

@@ -62,6 +62,20 @@ def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: i
     for handler in list(nipype_root.handlers):
         if type(handler) is logging.StreamHandler:
             nipype_root.removeHandler(handler)
+    workflow_logger = logging.getLogger("nipype.workflow")
+    if not any(isinstance(f, _CrashTracebackFilter) for f in workflow_logger.filters):
+        workflow_logger.addFilter(_CrashTracebackFilter())
+
+
+class _CrashTracebackFilter(logging.Filter):
+    """Nipype logs a failed step's whole traceback with the name of its crash report: keep the
+    name only. The traceback stays in the crash report, and the command line prints the
+    step's error (for bad data, its message alone: :func:`bids_app.errors.crash_summary`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Saving crash info to %s") and record.args:
+            record.msg, record.args = "Saving crash info to %s", tuple(record.args)[:1]
+        return True
 
 
 class ProgressCallback:
