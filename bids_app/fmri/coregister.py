@@ -125,8 +125,10 @@ def resample_to_grid(
     nibabel's function does the interpolation (``scipy.ndimage.affine_transform``, zero outside
     the source); this wrapper folds ``grid_to_source`` into the source's affine and adds the
     field-of-view mask. Before issue 22 the app interpolated with ``map_coordinates`` on explicit
-    coordinates: the values agree to 4e-9 on float32 data (``tests/test_field_libraries.py``)
-    and nibabel's call is faster (``benchmarks/bench_field_libraries.py``).
+    coordinates: the values agree to 3e-14 on float64 and 4e-9 on float32 data, with the same
+    mask (``tests/test_field_libraries.py``), and this way, mask included, takes 0.4-0.6 of the
+    time and 3.4 instead of 11.3 MB for a 1-mm T1w on a 64 x 64 x 40 EPI grid
+    (``benchmarks/bench_field_libraries.py``).
 
     Parameters
     ----------
@@ -166,11 +168,19 @@ def resample_to_grid(
 
 def _inside_field_of_view(grid_to_source_voxel: np.ndarray, source_shape: tuple[int, ...],
                           grid_shape: tuple[int, int, int]) -> np.ndarray:
-    """Target voxels whose source voxel coordinates lie in ``[0, n - 1]`` on every axis."""
-    ijk = np.indices(grid_shape, dtype=float).reshape(3, -1)
-    coords = grid_to_source_voxel[:3, :3] @ ijk + grid_to_source_voxel[:3, 3:4]
-    limits = np.asarray(source_shape, dtype=float)[:, None] - 1
-    return np.all((coords >= 0) & (coords <= limits), axis=0).reshape(grid_shape)
+    """Target voxels whose source voxel coordinates lie in ``[0, n - 1]`` on every axis.
+
+    One source axis at a time, its coordinate built by broadcasting the three grid axes (no
+    array of all coordinates: 0.4 ms instead of 9 ms on a 64 x 64 x 40 grid; the same mask as
+    the matrix product in 600 random and half-integer transforms).
+    """
+    i, j, k = (np.arange(n, dtype=float) for n in grid_shape)
+    inside = np.ones(grid_shape, dtype=bool)
+    for axis in range(3):
+        a, b, c, shift = grid_to_source_voxel[axis]
+        coord = (a * i[:, None, None] + b * j[None, :, None]) + (c * k + shift)[None, None, :]
+        inside &= (coord >= 0) & (coord <= source_shape[axis] - 1)
+    return inside
 
 
 def coregister(
