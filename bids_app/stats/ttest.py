@@ -2,9 +2,9 @@
 
 A thin wrapper of :func:`scipy.stats.ttest_rel` (issue 22: the field library does the job
 exactly). The app's former vectorised formula gave the same t and p to 9e-16
-(``tests/test_field_libraries.py``) and was 3x faster on the group level's arrays (0.7 against
-2.3 ms per call, ``benchmarks/bench_field_libraries.py``), a difference of milliseconds per
-group run, so scipy's function is used.
+(``tests/test_field_libraries.py``) and was 1.4-1.5x faster on the group level's arrays (2.2
+against 3.1-3.3 ms for the three condition pairs, ``benchmarks/bench_field_libraries.py``), a
+millisecond per group run, so scipy's function is used.
 """
 
 from __future__ import annotations
