@@ -18,7 +18,8 @@ from scipy.spatial.transform import Rotation
 
 from bids_app.fmri.coregister import resample_to_grid
 from bids_app.fmri.highpass import dct_drift_basis, highpass_filter, n_dct_regressors
-from bids_app.io.derivatives import bids_name, participant_path, surface_dseg_path
+from bids_app.io.derivatives import (atlas_table_path, bids_name, participant_path,
+                                     surface_dseg_path)
 from bids_app.stats import paired_ttest_array, spearman_array, spearman_pvalue
 
 try:
@@ -270,9 +271,10 @@ _MNE_BIDS_KEYS = {"sub": "subject", "ses": "session", "task": "task", "acq": "ac
 
 
 def test_app_names_are_the_contract():
-    """bids_name gives the names of DESIGN 6 (and the label GIFTI's helper agrees)."""
+    """bids_name gives the names of DESIGN 6 (and the helpers built on it agree)."""
     for entities, suffix, extension, name in _APP_NAMES:
         assert bids_name(entities, suffix, extension) == name
+    assert atlas_table_path("out", "HCPMMP1").name == _APP_NAMES[-2][3]
     assert surface_dseg_path("out", "HCPMMP1", "lh").name == _APP_NAMES[-1][3]
     assert participant_path("out", _APP_NAMES[1][0], "meg", "meg", ".tsv.gz").as_posix() == (
         "out/sub-01/ses-2/meg/" + _APP_NAMES[1][3])

@@ -92,7 +92,7 @@ class Parcellate(SimpleInterface):
             subject_surfaces,
             write_label_gifti,
         )
-        from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, sidecar_path,
+        from bids_app.io.derivatives import (FSAVERAGE_REFERENCE, atlas_table_path, sidecar_path,
                                              surface_dseg_path, write_table)
         from bids_app.meg.headmodel import grid_source_space
 
@@ -149,7 +149,7 @@ class Parcellate(SimpleInterface):
                 "fsaverage5 mesh (10,242 vertices; label keys are the dseg.tsv 'index').",
                 "SpatialReference": FSAVERAGE_REFERENCE,
             })
-        table_path = out / f"atlas-{parcellation.atlas}_dseg.tsv"
+        table_path = atlas_table_path(out, parcellation.atlas)
         write_table(parcellation.table, table_path,
                     description=f"Parcels of the '{parcellation.atlas}' parcellation on "
                     "fsaverage: atlas labels split into compact parts, with the excluded "

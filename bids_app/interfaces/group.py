@@ -64,11 +64,11 @@ class GatherObservations(SimpleInterface):
     output_spec = _GatherOutputSpec
 
     def _run_interface(self, runtime):
-        from bids_app.io.derivatives import bids_name, read_table, write_table
+        from bids_app.io.derivatives import atlas_table_path, bids_name, read_table, write_table
         from bids_app.io.group import gather
 
         out = Path(self.inputs.output_dir)
-        table = read_table(out / f"atlas-{self.inputs.atlas}_dseg.tsv")
+        table = read_table(atlas_table_path(out, self.inputs.atlas))
         data = gather(out, task=self.inputs.task, atlas=self.inputs.atlas,
                       conditions=self.inputs.conditions, bands=self.inputs.bands,
                       windows_ms=self.inputs.windows_ms, parcel_table=table,

@@ -451,8 +451,14 @@ def _versions_text(generated: Any) -> str:
 FSAVERAGE_REFERENCE = "https://surfer.nmr.mgh.harvard.edu/fswiki/FsAverage"
 
 
+def atlas_table_path(output_dir: Path, atlas: str) -> Path:
+    """The parcel table of an atlas at the top of the outputs: ``atlas-<atlas>_dseg.tsv``."""
+    return Path(output_dir) / bids_name({"atlas": atlas}, "dseg", ".tsv")
+
+
 def surface_dseg_path(output_dir: Path, atlas: str, hemi: str) -> Path:
     """The parcellation on fsaverage5 as a label GIFTI, one per hemisphere (``lh``/``rh``):
     ``hemi-<L|R>_space-fsaverage5_atlas-<atlas>_dseg.label.gii`` (BIDS entity order)."""
     side = {"lh": "L", "rh": "R"}[hemi]
-    return Path(output_dir) / f"hemi-{side}_space-fsaverage5_atlas-{atlas}_dseg.label.gii"
+    return Path(output_dir) / bids_name({"hemi": side, "space": "fsaverage5", "atlas": atlas},
+                                        "dseg", ".label.gii")

@@ -93,10 +93,10 @@ class ReportContext:
 
     def cortex(self):
         """(per-vertex parcel labels, parcel table) of the atlas in use, or None."""
-        from bids_app.io.derivatives import read_table
+        from bids_app.io.derivatives import atlas_table_path, read_table
         from bids_app.reports.cortex import vertex_labels
 
-        table = self.output_dir / f"atlas-{self.atlas}_dseg.tsv"
+        table = atlas_table_path(self.output_dir, self.atlas)
         labels = vertex_labels(self.output_dir, self.atlas) if self.atlas else None
         if labels is None or not table.is_file():
             return None

@@ -156,14 +156,14 @@ def check_group_inputs(output_dir: Path, *, tasks: list[str], atlas: str, n_clus
         ``--n-clusters`` above the number of parcels.
     """
     from bids_app.errors import BadDataError, UsageError
-    from bids_app.io.derivatives import read_table
+    from bids_app.io.derivatives import atlas_table_path, read_table
     from bids_app.io.group import included_parcels, observation_files
     from bids_app.stats import GroupStatsError
     from bids_app.stats.group import check_n_clusters
 
     for task in tasks:
         observation_files(output_dir, task=task, atlas=atlas, min_observations=min_observations)
-    path = Path(output_dir) / f"atlas-{atlas}_dseg.tsv"
+    path = atlas_table_path(output_dir, atlas)
     try:
         parcels, _hemis = included_parcels(read_table(path))
     except (OSError, ValueError, KeyError) as err:
