@@ -17,7 +17,7 @@ exactness of each pair is tested in ``tests/test_field_libraries.py``; the decis
    ``scipy.stats.ttest_rel(axis=0)``.
 3. High-pass filter of one run's parcel time series (250 volumes x 400 parcels, TR 3 s,
    510 s): :func:`bids_app.fmri.highpass.highpass_filter` and
-   ``nilearn.signal.clean(filter="cosine", detrend=False, standardize=None)``.
+   ``nilearn.signal.clean(filter="cosine", detrend=False, standardize=False)``.
 4. Resampling a T1w (176 x 240 x 256, 1 mm) on a mean-EPI grid (64 x 64 x 40, 3 mm) through a
    rigid transform, trilinear: ``scipy.ndimage.map_coordinates`` on explicit coordinates (the
    app's code before issue 22) and ``nibabel.processing.resample_from_to`` (what the app's

@@ -186,7 +186,8 @@ def test_highpass_equals_nilearn_clean_where_the_counts_agree(n_volumes, tr, per
     data[:, 0] = 50.0  # a constant column stays constant
     ours = highpass_filter(data, tr=tr, period_s=period)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # standardize=False is being renamed
+        # nilearn 0.14 announces None in place of False; False works from the floor, 0.11, on
+        warnings.simplefilter("ignore", FutureWarning)
         theirs = clean(data, detrend=False, standardize=False, filter="cosine",
                        high_pass=1 / period, t_r=tr)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12 * np.abs(data).max())
