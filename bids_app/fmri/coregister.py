@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
+from nibabel.processing import resample_from_to
 
 from . import _ants
 from .errors import RegistrationError
@@ -120,7 +120,15 @@ def resample_to_grid(
     grid_to_source: np.ndarray | None = None,
     order: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a 3-D image on another grid (scipy ``map_coordinates``).
+    """Resample a 3-D image on another grid (:func:`nibabel.processing.resample_from_to`).
+
+    nibabel's function does the interpolation (``scipy.ndimage.affine_transform``, zero outside
+    the source); this wrapper folds ``grid_to_source`` into the source's affine and adds the
+    field-of-view mask. Before issue 22 the app interpolated with ``map_coordinates`` on explicit
+    coordinates: the values agree to 3e-14 on float64 and 4e-9 on float32 data, with the same
+    mask (``tests/test_field_libraries.py``), and this way, mask included, takes 0.4-0.6 of the
+    time and 3.4 instead of 11.3 MB for a 1-mm T1w on a 64 x 64 x 40 EPI grid
+    (``benchmarks/bench_field_libraries.py``).
 
     Parameters
     ----------
@@ -140,18 +148,39 @@ def resample_to_grid(
     Returns
     -------
     resampled : ndarray, shape grid_shape
-        Source values at the target voxels (0 outside the source field of view).
+        Source values at the target voxels (0 outside the source field of view), in the
+        source's dtype.
     inside : ndarray of bool, shape grid_shape
         Target voxels that fall inside the source field of view.
     """
     world = np.eye(4) if grid_to_source is None else np.asarray(grid_to_source, dtype=float)
-    vox_to_vox = np.linalg.inv(affine) @ world @ np.asarray(grid_affine, dtype=float)
-    ijk = np.indices(grid_shape, dtype=float).reshape(3, -1)
-    coords = vox_to_vox[:3, :3] @ ijk + vox_to_vox[:3, 3:4]
-    limits = np.asarray(data.shape[:3], dtype=float)[:, None] - 1
-    inside = np.all((coords >= 0) & (coords <= limits), axis=0).reshape(grid_shape)
-    values = ndimage.map_coordinates(data, coords, order=order, mode="constant", cval=0.0)
-    return values.reshape(grid_shape), inside
+    grid_affine = np.asarray(grid_affine, dtype=float)
+    # the source placed in the target's world: target world -> source world -> source voxel
+    source_in_grid_world = np.linalg.inv(world) @ np.asarray(affine, dtype=float)
+    source = nib.spatialimages.SpatialImage(np.asarray(data), source_in_grid_world)
+    resampled = resample_from_to(source, (tuple(grid_shape), grid_affine), order=order,
+                                 mode="constant", cval=0.0,
+                                 out_class=nib.spatialimages.SpatialImage)
+    grid_to_source_voxel = np.linalg.inv(affine) @ world @ grid_affine
+    return np.asarray(resampled.dataobj), _inside_field_of_view(grid_to_source_voxel,
+                                                                data.shape[:3], grid_shape)
+
+
+def _inside_field_of_view(grid_to_source_voxel: np.ndarray, source_shape: tuple[int, ...],
+                          grid_shape: tuple[int, int, int]) -> np.ndarray:
+    """Target voxels whose source voxel coordinates lie in ``[0, n - 1]`` on every axis.
+
+    One source axis at a time, its coordinate built by broadcasting the three grid axes (no
+    array of all coordinates: 0.4 ms instead of 9 ms on a 64 x 64 x 40 grid; the same mask as
+    the matrix product in 600 random and half-integer transforms).
+    """
+    i, j, k = (np.arange(n, dtype=float) for n in grid_shape)
+    inside = np.ones(grid_shape, dtype=bool)
+    for axis in range(3):
+        a, b, c, shift = grid_to_source_voxel[axis]
+        coord = (a * i[:, None, None] + b * j[None, :, None]) + (c * k + shift)[None, None, :]
+        inside &= (coord >= 0) & (coord <= source_shape[axis] - 1)
+    return inside
 
 
 def coregister(

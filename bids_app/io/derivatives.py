@@ -99,6 +99,13 @@ COLUMNS: dict[str, dict[str, Any]] = {
 def bids_name(entities: Mapping[str, Any], suffix: str, extension: str) -> str:
     """Build a BIDS file name from entities (short keys: sub, ses, task, run, atlas, desc...).
 
+    The app's own code rather than a library's (issue 22): ``mne_bids.BIDSPath`` has no
+    ``atlas`` or ``hemi`` entity and builds none of the app's names (it drops ``atlas-``), and
+    pybids' ``build_path`` with its BIDS and derivatives path patterns gives no name for six of
+    the seven kinds of file and drops ``atlas-`` and ``desc-`` from the seventh
+    (``tests/test_field_libraries.py``). The names are a contract (DESIGN 6), so they are built
+    here, in :data:`ENTITY_ORDER`.
+
     >>> bids_name({"sub": "01", "task": "naming", "run": "1", "desc": "blocks"}, "bold", ".tsv")
     'sub-01_task-naming_run-1_desc-blocks_bold.tsv'
     """
@@ -448,7 +455,8 @@ def surface_dseg_path(output_dir: Path, atlas: str, hemi: str) -> Path:
     """The parcellation on fsaverage5 as a label GIFTI, one per hemisphere (``lh``/``rh``):
     ``hemi-<L|R>_space-fsaverage5_atlas-<atlas>_dseg.label.gii`` (BIDS entity order)."""
     side = {"lh": "L", "rh": "R"}[hemi]
-    return Path(output_dir) / f"hemi-{side}_space-fsaverage5_atlas-{atlas}_dseg.label.gii"
+    return Path(output_dir) / bids_name({"hemi": side, "space": "fsaverage5", "atlas": atlas},
+                                        "dseg", ".label.gii")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -457,7 +465,7 @@ def surface_dseg_path(output_dir: Path, atlas: str, hemi: str) -> Path:
 def dseg_table_path(output_dir: Path, atlas: str) -> Path:
     """The parcellation's table, written by the participant level and read by the group level
     and the reports: ``<out>/atlas-<atlas>_dseg.tsv``."""
-    return Path(output_dir) / f"atlas-{atlas}_dseg.tsv"
+    return Path(output_dir) / bids_name({"atlas": atlas}, "dseg", ".tsv")
 
 
 def dseg_table_atlases(output_dir: Path) -> list[str]:
