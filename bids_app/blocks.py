@@ -12,16 +12,14 @@ caller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from bids_app.design import DEFAULT_CONDITIONS, DesignOptions
 from bids_app.input_errors import InputDataError
-from bids_app.options import POSITIVE, option
 
-#: Condition names (``trial_type`` values) of the published picture-naming design.
-DEFAULT_CONDITIONS: tuple[str, ...] = ("object_object", "action_action", "object_action")
+__all__ = ["BLOCK_COLUMNS", "DEFAULT_CONDITIONS", "TRIAL_COLUMNS", "DesignOptions", "EventsError",
+           "assign_blocks", "block_table"]
 
 #: Columns of the trials table returned by :func:`assign_blocks`.
 TRIAL_COLUMNS = ("onset", "duration", "condition", "block")
@@ -31,19 +29,6 @@ BLOCK_COLUMNS = ("condition", "block", "onset", "offset", "n_trials")
 
 class EventsError(InputDataError):
     """The events cannot describe blocks of the configured conditions."""
-
-
-@dataclass(frozen=True)
-class DesignOptions:
-    """The experiment's design as both modalities read it from the events."""
-
-    conditions: list[str] = option(
-        lambda: list(DEFAULT_CONDITIONS),
-        "Condition names: the 'trial_type' values of the stimuli, in report order. Other "
-        "trial types (instructions, fixation) are ignored.", factory=True)
-    block_gap_s: float = option(
-        8.0, "When events.tsv has no 'block' column, a gap longer than this (s) between "
-        "consecutive same-condition stimuli starts a new block.", bounds=POSITIVE)
 
 
 def assign_blocks(events: pd.DataFrame, design: DesignOptions) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bids_app.blocks import DEFAULT_CONDITIONS, DesignOptions
+from bids_app.design import DEFAULT_CONDITIONS, DesignOptions
 from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import LABEL
 from bids_app.meg.options import (DEFAULT_BANDS, DICSOptions, EpochOptions, HeadModelOptions,

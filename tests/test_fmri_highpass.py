@@ -83,4 +83,4 @@ def test_filter_works_on_every_column_at_once():
 
 def test_invalid_tr_is_refused():
     with pytest.raises(RepetitionTimeError, match="positive"):
-        highpass_filter(np.zeros(10), tr=0.0)
+        highpass_filter(np.zeros(10), tr=0.0, period_s=128.0)

@@ -52,7 +52,7 @@ def plan_from_config(config: Config, subjects: list[str] | None = None):
 def check_options(config: Config):
     """What the run will do with the data, for the checks
     (:class:`~bids_app.io.checks.CheckOptions`)."""
-    from bids_app.blocks import DesignOptions
+    from bids_app.design import DesignOptions
     from bids_app.fmri.options import BlockOptions
     from bids_app.io.checks import CheckOptions
     from bids_app.meg.options import DICSOptions, EpochOptions

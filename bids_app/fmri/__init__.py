@@ -14,68 +14,31 @@ names or the app configuration. The order of a run:
 ANTsPy is imported only when a registration runs.
 """
 
-from .block_estimates import (
-    BLOCK_ESTIMATE_COLUMNS,
-    average_blocks,
-    block_estimates,
-    block_values,
-    block_volume_table,
-    design_volume_counts,
-    normalize_block_values,
-)
-from .coregister import CoregistrationResult, coregister, normalized_mutual_information
-from .errors import (
-    BoldImageError,
-    EventTimingError,
-    FMRIInputError,
-    RegistrationError,
-    RepetitionTimeError,
-    SurfaceSamplingError,
-)
-from .fsaverage import fsaverage_parcel_time_series
-from .geometry import (
-    freesurfer_tkr_vox2ras,
-    parse_register_dat,
-    register_dat_to_affine,
-    tkr_to_scanner,
-)
-from .highpass import dct_drift_basis, highpass_filter
-from .realign import RealignResult, framewise_displacement, mean_volume, realign
-from .surface import SurfaceSamples, parcel_time_series, sample_bold_on_surface
-from .validation import drop_dummy_volumes, validate_bold, validate_repetition_time
+import lazy_loader
 
-__all__ = [
-    "BLOCK_ESTIMATE_COLUMNS",
-    "BoldImageError",
-    "CoregistrationResult",
-    "EventTimingError",
-    "FMRIInputError",
-    "RealignResult",
-    "RegistrationError",
-    "RepetitionTimeError",
-    "SurfaceSamples",
-    "SurfaceSamplingError",
-    "average_blocks",
-    "block_estimates",
-    "block_values",
-    "block_volume_table",
-    "coregister",
-    "dct_drift_basis",
-    "design_volume_counts",
-    "drop_dummy_volumes",
-    "framewise_displacement",
-    "freesurfer_tkr_vox2ras",
-    "fsaverage_parcel_time_series",
-    "highpass_filter",
-    "mean_volume",
-    "normalize_block_values",
-    "normalized_mutual_information",
-    "parcel_time_series",
-    "parse_register_dat",
-    "realign",
-    "register_dat_to_affine",
-    "sample_bold_on_surface",
-    "tkr_to_scanner",
-    "validate_bold",
-    "validate_repetition_time",
-]
+# the names below are imported on first use (lazy_loader, as MNE-Python does), so that
+# importing the package's options (its ``options`` module) does not load the science
+# libraries
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "block_estimates": [
+            "BLOCK_ESTIMATE_COLUMNS", "average_blocks", "block_estimates", "block_values",
+            "block_volume_table", "design_volume_counts", "normalize_block_values",
+        ],
+        "coregister": ["CoregistrationResult", "coregister", "normalized_mutual_information"],
+        "errors": [
+            "BoldImageError", "EventTimingError", "FMRIInputError", "RegistrationError",
+            "RepetitionTimeError", "SurfaceSamplingError",
+        ],
+        "fsaverage": ["fsaverage_parcel_time_series"],
+        "geometry": [
+            "freesurfer_tkr_vox2ras", "parse_register_dat", "register_dat_to_affine",
+            "tkr_to_scanner",
+        ],
+        "highpass": ["dct_drift_basis", "highpass_filter"],
+        "realign": ["RealignResult", "framewise_displacement", "mean_volume", "realign"],
+        "surface": ["SurfaceSamples", "parcel_time_series", "sample_bold_on_surface"],
+        "validation": ["drop_dummy_volumes", "validate_bold", "validate_repetition_time"],
+    },
+)

@@ -11,24 +11,20 @@ names or the app configuration.
 * :mod:`~bids_app.meg.headmodel` — grid source space, BEM, forward model.
 """
 
-from bids_app.meg.epochs import EpochResult, make_epochs, sensor_picks
-from bids_app.meg.errors import MEGInputError
-from bids_app.meg.maxwell import MaxwellResult, is_sss_processed, parse_origin, tsss
-from bids_app.meg.power import (TABLE_COLUMNS, RunPower, band_time_course, event_related_power,
-                                peak_window_maps)
+import lazy_loader
 
-__all__ = [
-    "TABLE_COLUMNS",
-    "band_time_course",
-    "peak_window_maps",
-    "EpochResult",
-    "MEGInputError",
-    "MaxwellResult",
-    "RunPower",
-    "event_related_power",
-    "is_sss_processed",
-    "make_epochs",
-    "parse_origin",
-    "sensor_picks",
-    "tsss",
-]
+# the names below are imported on first use (lazy_loader, as MNE-Python does), so that
+# importing the package's options (its ``options`` module) does not load the science
+# libraries
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "epochs": ["EpochResult", "make_epochs", "sensor_picks"],
+        "errors": ["MEGInputError"],
+        "maxwell": ["MaxwellResult", "is_sss_processed", "parse_origin", "tsss"],
+        "power": [
+            "TABLE_COLUMNS", "RunPower", "band_time_course", "event_related_power",
+            "peak_window_maps",
+        ],
+    },
+)

@@ -4,27 +4,22 @@ Functions here take and return arrays and pandas tables; they know nothing of ni
 app configuration. The entry point is :func:`run_group_statistics`.
 """
 
-from bids_app.stats.bootstrap import (bootstrap_spearman_array, ci_column_prefix, draw_resamples,
-                                      parcel_bootstrap)
-from bids_app.stats.clustering import ward_clusters
-from bids_app.stats.effects import find_effects, find_effects_array
-from bids_app.stats.errors import GroupStatsError
-from bids_app.stats.group import run_group_statistics
-from bids_app.stats.spearman import spearman, spearman_array, spearman_pvalue
-from bids_app.stats.ttest import paired_ttest_array
+import lazy_loader
 
-__all__ = [
-    "GroupStatsError",
-    "bootstrap_spearman_array",
-    "ci_column_prefix",
-    "draw_resamples",
-    "find_effects",
-    "find_effects_array",
-    "paired_ttest_array",
-    "parcel_bootstrap",
-    "run_group_statistics",
-    "spearman",
-    "spearman_array",
-    "spearman_pvalue",
-    "ward_clusters",
-]
+# the names below are imported on first use (lazy_loader, as MNE-Python does), so that
+# importing the package's options (its ``options`` module) does not load the science
+# libraries
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "bootstrap": [
+            "bootstrap_spearman_array", "ci_column_prefix", "draw_resamples", "parcel_bootstrap",
+        ],
+        "clustering": ["ward_clusters"],
+        "effects": ["find_effects", "find_effects_array"],
+        "errors": ["GroupStatsError"],
+        "group": ["run_group_statistics"],
+        "spearman": ["spearman", "spearman_array", "spearman_pvalue"],
+        "ttest": ["paired_ttest_array"],
+    },
+)

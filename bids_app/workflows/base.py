@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bids_app.blocks import DesignOptions
+from bids_app.design import DesignOptions
 from bids_app.config import Config
 from bids_app.errors import MissingInputError
 from bids_app.fmri.options import BlockOptions, RegistrationOptions

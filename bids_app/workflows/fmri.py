@@ -17,7 +17,7 @@ from bids_app.interfaces.fmri import (
     SampleParcels,
     SurfaceFileParcels,
 )
-from bids_app.blocks import DesignOptions
+from bids_app.design import DesignOptions
 from bids_app.fmri.options import BlockOptions, RegistrationOptions
 from bids_app.io.bids import RunPair
 from bids_app.options import as_dict

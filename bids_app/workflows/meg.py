@@ -9,7 +9,7 @@ from nipype.pipeline import engine as pe
 
 from bids_app.interfaces.derivatives import DerivativesSink
 from bids_app.interfaces.meg import BandPower, ForwardModel, MaxwellFilter
-from bids_app.blocks import DesignOptions
+from bids_app.design import DesignOptions
 from bids_app.io.bids import RunPair, SubjectPlan
 from bids_app.meg.options import DICSOptions, EpochOptions, MaxwellOptions
 from bids_app.options import as_dict
