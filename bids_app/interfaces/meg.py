@@ -157,7 +157,9 @@ class _ForwardInputSpec(BaseInterfaceInputSpec):
     bem = traits.Str(mandatory=True, desc="BEM solution (FIF) or 'sphere'")
     trans = File(exists=True, mandatory=True, desc="head -> MRI transform (FIF)")
     cache_dir = traits.Str(mandatory=True, desc="folder of content-cached forward models")
-    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
+    n_jobs = traits.Int(1, usedefault=True, nohash=True,
+                        desc="parallel jobs and threads (not hashed: a resume may "
+                        "change it)")
 
 
 class _ForwardOutputSpec(TraitedSpec):
@@ -225,7 +227,9 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     pick_ori = traits.Enum("normal", "max-power", usedefault=True, desc="DICS orientation")
     baseline_scope = traits.Enum("block", "run", usedefault=True,
                                  desc="baseline of each block: its own or the run's mean")
-    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
+    n_jobs = traits.Int(1, usedefault=True, nohash=True,
+                        desc="parallel jobs and threads (not hashed: a resume may "
+                        "change it)")
 
 
 class _PowerOutputSpec(TraitedSpec):
