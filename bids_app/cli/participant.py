@@ -17,6 +17,7 @@ from bids_app.cli.run import (
     require_fs_license,
     save_config,
 )
+from bids_app.cli.seed import choose_seed, keep_seed
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK
 
@@ -117,6 +118,12 @@ def run_participant(config: Config) -> int:
 
     ex = config.execution
     plan = checked_plan(config)
+    # the seed is an input of the graph's random steps: the output folder's seed (or one drawn
+    # now, saved below), unless given; --boilerplate-only runs no step and needs none
+    seed = None
+    if not (ex.boilerplate_only and config.seeds.random_seed is None):
+        seed = choose_seed(config.seeds.random_seed, ex.output_dir)
+        config.seeds.random_seed = seed.seed
 
     run_id = new_run_id()
     crash_dir = Path(ex.output_dir) / "logs" / f"crash-{run_id}"
@@ -126,6 +133,11 @@ def run_participant(config: Config) -> int:
     check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
 
     open_output(config, run_id)
+    if seed is not None and not ex.boilerplate_only:
+        kept = keep_seed(seed)
+        if kept.seed != seed.seed:  # another run into this folder saved its seed first
+            config.seeds.random_seed = kept.seed
+            workflow = init_participant_wf_from_config(config, plan)
     write_dataset_description(ex.output_dir, ex.bids_dir)
     save_config(config, run_id)
     citation = write_boilerplate(workflow, Path(ex.output_dir) / "logs")

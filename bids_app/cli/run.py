@@ -129,8 +129,7 @@ def build_config(argv: list[str] | None = None) -> Config:
 
     ex.participant_label = normalize_labels(ex.participant_label, "sub")
     ex.session_label = normalize_labels(ex.session_label, "ses")
-    if config.seeds.random_seed is None:
-        config.seeds.random_seed = int.from_bytes(os.urandom(4), "little") % (2**31)
+    # no --random-seed: the level uses the output folder's seed (bids_app.cli.seed)
     _resolve_nprocs(config)
     return config
 

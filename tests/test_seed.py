@@ -1,0 +1,140 @@
+"""The random seed of an output folder (issue 22): drawn once and saved in
+``<output_dir>/logs/random-seed``, used by every later run into the folder, ``--random-seed``
+wins for its run; runs starting into a new folder at once agree on one seed. And what makes a
+resume recompute: no thread or process count is part of a node's hash, and the seed of a
+resumed run is the first run's, so the rebuilt graph has the same hashes.
+(The end-to-end resume is in tests/test_resume.py.)"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+
+import pytest
+
+from bids_app.cli.seed import SEED_FILE, choose_seed, keep_seed, read_seed, save_seed
+from bids_app.errors import UsageError
+
+
+def test_drawn_once_then_reused(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bids_app")
+    first = choose_seed(None, tmp_path)
+    assert first.origin == "drawn" and 0 <= first.seed < 2**31
+    assert not (tmp_path / SEED_FILE).exists()  # choosing writes nothing
+    assert keep_seed(first).seed == first.seed
+    assert read_seed(tmp_path / SEED_FILE) == first.seed
+    assert f"Random seed {first.seed} (drawn for this output folder, saved in" in caplog.text
+
+    again = choose_seed(None, tmp_path)
+    assert (again.seed, again.origin) == (first.seed, "saved")
+    assert keep_seed(again) == again
+    assert f"Random seed {first.seed} (from {tmp_path / SEED_FILE})" in caplog.text
+
+
+def test_given_seed_wins_and_the_saved_one_is_kept(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bids_app")
+    given = keep_seed(choose_seed(7, tmp_path))  # a new folder takes the given seed as its own
+    assert given.seed == 7 and read_seed(tmp_path / SEED_FILE) == 7
+    assert "Random seed 7 (--random-seed)" in caplog.text
+    assert choose_seed(None, tmp_path).seed == 7  # the same command without the option resumes
+
+    other = keep_seed(choose_seed(9, tmp_path))
+    assert other.seed == 9 and read_seed(tmp_path / SEED_FILE) == 7
+    assert "--random-seed 9 differs from the seed of this output folder, 7" in caplog.text
+
+
+def test_a_file_without_a_seed_is_a_usage_error(tmp_path):
+    path = tmp_path / SEED_FILE
+    path.parent.mkdir()
+    for text in ("", "twelve\n", "1\n2\n", f"{2**31}\n"):
+        path.write_text(text)
+        with pytest.raises(UsageError, match="does not hold a random seed.*Delete it"):
+            read_seed(path, wait_s=0)
+    path.write_text("# comment\n  42 \n")
+    assert read_seed(path) == 42
+
+
+def _start_run(args) -> int:
+    folder, barrier = args
+    choice = choose_seed(None, folder)  # all read "no file" before any saves
+    barrier.wait()
+    return keep_seed(choice).seed
+
+
+def test_runs_starting_at_once_agree_on_one_seed(tmp_path):
+    """Eight SLURM array tasks starting into one new output folder: each draws a seed before
+    any saves one; one file is created and every task uses its seed."""
+    n = 8
+    with multiprocessing.Manager() as manager:
+        barrier = manager.Barrier(n)
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            seeds = pool.map(_start_run, [(tmp_path, barrier)] * n)
+    assert len(set(seeds)) == 1, seeds
+    assert read_seed(tmp_path / SEED_FILE) == seeds[0]
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["random-seed"]  # no leftovers
+
+
+def test_save_without_hard_links(tmp_path, monkeypatch):
+    import os
+
+    def no_link(*_args):
+        raise PermissionError("no hard links here")
+
+    monkeypatch.setattr(os, "link", no_link)
+    path = tmp_path / SEED_FILE
+    assert save_seed(path, 5) == 5
+    assert save_seed(path, 6) == 5
+    assert read_seed(path) == 5
+
+
+# -- what is hashed ---------------------------------------------------------------------------------
+def _hashes(skeleton, tmp_path, *options) -> dict[str, str]:
+    """Each node's hash of its set inputs, for the participant graph of the skeleton dataset."""
+    from bids_app.cli.participant import plan_from_config
+    from bids_app.cli.run import build_config
+    from bids_app.workflows.base import init_participant_wf_from_config
+
+    config = build_config([str(skeleton), str(tmp_path / "out"), "participant", "-w",
+                           str(tmp_path / "work"), "--skip-bids-validation", *options])
+    config.seeds.random_seed = choose_seed(config.seeds.random_seed, tmp_path / "out").seed
+    workflow = init_participant_wf_from_config(config, plan_from_config(config))
+    return {node.fullname: node.inputs.get_hashval()[1]
+            for node in workflow._create_flat_graph().nodes()}
+
+
+def test_threads_and_processes_change_no_hash(skeleton, tmp_path):
+    (tmp_path / "out" / "logs").mkdir(parents=True)
+    save_seed(tmp_path / "out" / SEED_FILE, 12345)
+    first = _hashes(skeleton, tmp_path, "--nprocs", "2", "--omp-nthreads", "1")
+    second = _hashes(skeleton, tmp_path, "--nprocs", "4", "--omp-nthreads", "3", "--mem-gb", "30")
+    assert first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
+    # the seed itself is hashed: another one recomputes the random steps
+    third = _hashes(skeleton, tmp_path, "--nprocs", "2", "--random-seed", "7")
+    changed = {name.rsplit(".", 1)[1] for name in first if first[name] != third[name]}
+    assert changed == {"realign", "coregister", "template_to_t1w"}  # template anatomy here
+
+
+def test_no_thread_input_is_hashed():
+    """Every input of the app's interfaces that sets threads, jobs or processes is ``nohash``
+    (nipype's own FreeSurfer ``openmp`` included)."""
+    import importlib
+    import inspect
+    import re
+
+    from nipype.interfaces.base import BaseInterface
+
+    found = []
+    for module in ("anatomy", "derivatives", "fmri", "freesurfer", "group", "meg", "report"):
+        mod = importlib.import_module(f"bids_app.interfaces.{module}")
+        for cls in vars(mod).values():
+            if inspect.isclass(cls) and issubclass(cls, BaseInterface) \
+                    and cls.__module__ == mod.__name__:
+                spec = cls.input_spec()
+                for name in spec.copyable_trait_names():
+                    if re.search(r"thread|n_jobs|n_procs|nprocs|openmp|mem_gb|memory", name):
+                        found.append((cls.__name__, name, spec.trait(name).nohash))
+    assert {(cls, name) for cls, name, _ in found} >= {
+        ("MaxwellFilter", "num_threads"), ("ForwardModel", "n_jobs"), ("BandPower", "n_jobs"),
+        ("RealignBOLD", "num_threads"), ("ReconAll", "openmp")}
+    assert [(cls, name) for cls, name, nohash in found if not nohash] == []
