@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import re
 
 import pytest
 
@@ -138,3 +139,31 @@ def test_no_thread_input_is_hashed():
         ("MaxwellFilter", "num_threads"), ("ForwardModel", "n_jobs"), ("BandPower", "n_jobs"),
         ("RealignBOLD", "num_threads"), ("ReconAll", "openmp")}
     assert [(cls, name) for cls, name, nohash in found if not nohash] == []
+
+
+# -- the options that write no seed -----------------------------------------------------------------
+def test_slurm_script_carries_the_folder_seed_and_writes_nothing(skeleton, tmp_path, capsys):
+    from bids_app.cli.run import run
+
+    out = tmp_path / "out"
+    argv = [str(skeleton), str(out), "participant", "--slurm-script", "--skip-bids-validation",
+            "-w", str(tmp_path / "work")]
+    assert run(argv) == 0
+    drawn = capsys.readouterr()
+    assert not out.exists()
+    seed = int(re.search(r"random_seed = (\d+)", drawn.out).group(1))
+    assert f"Random seed {seed} (drawn for the jobs of this script; the first job saves it in " \
+        f"{out / SEED_FILE})" in drawn.err
+
+    save_seed(out / SEED_FILE, 4321)  # a folder that has its seed: the jobs get it
+    assert run(argv) == 0
+    assert "random_seed = 4321" in capsys.readouterr().out
+
+
+def test_boilerplate_only_draws_and_saves_no_seed(skeleton, tmp_path):
+    from bids_app.cli.run import run
+
+    out = tmp_path / "out"
+    assert run([str(skeleton), str(out), "participant", "--boilerplate-only",
+                "--skip-bids-validation", "-w", str(tmp_path / "work")]) == 0
+    assert (out / "logs" / "CITATION.md").is_file() and not (out / SEED_FILE).exists()
