@@ -167,3 +167,24 @@ def test_boilerplate_only_draws_and_saves_no_seed(skeleton, tmp_path):
     assert run([str(skeleton), str(out), "participant", "--boilerplate-only",
                 "--skip-bids-validation", "-w", str(tmp_path / "work")]) == 0
     assert (out / "logs" / "CITATION.md").is_file() and not (out / SEED_FILE).exists()
+
+
+def test_group_level_uses_the_folder_seed_and_resumes(tmp_path, caplog):
+    """The group level of written participant outputs: the bootstrap's seed is the folder's,
+    and the same command again reruns no step."""
+    from participant_outputs import write_study
+
+    from bids_app.cli.run import run
+
+    bids, out = write_study(tmp_path)
+    save_seed(out / SEED_FILE, 2024)
+    argv = [str(bids), str(out), "group", "-w", str(tmp_path / "work"), "--nprocs", "1",
+            "--n-clusters", "4", "--n-bootstrap", "200"]
+    caplog.set_level(logging.INFO)
+    assert run(argv) == 0
+    assert f"Random seed 2024 (from {out / SEED_FILE})" in caplog.text
+    first = caplog.text
+    caplog.clear()
+    assert run([*argv, "--omp-nthreads", "1", "--mem-gb", "8"]) == 0
+    assert "[Node] Executing" in first and "[Node] Executing" not in caplog.text
+    assert read_seed(out / SEED_FILE) == 2024
