@@ -118,11 +118,10 @@ def run_participant(config: Config) -> int:
 
     ex = config.execution
     plan = checked_plan(config)
-    # the seed is an input of the graph's random steps: the output folder's seed (or one drawn
-    # now, saved below), unless given; --boilerplate-only runs no step and needs none
-    seed = None
-    if not (ex.boilerplate_only and config.seeds.random_seed is None):
-        seed = choose_seed(config.seeds.random_seed, ex.output_dir)
+    # the seed is an input of the graph's random steps: the given one, the output folder's, or
+    # one drawn now and saved below (bids_app.cli.seed); --boilerplate-only runs no step
+    seed = None if ex.boilerplate_only else choose_seed(config.seeds.random_seed, ex.output_dir)
+    if seed is not None:
         config.seeds.random_seed = seed.seed
 
     run_id = new_run_id()
@@ -133,7 +132,7 @@ def run_participant(config: Config) -> int:
     check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
 
     open_output(config, run_id)
-    if seed is not None and not ex.boilerplate_only:
+    if seed is not None:
         kept = keep_seed(seed)
         if kept.seed != seed.seed:  # another run into this folder saved its seed first
             config.seeds.random_seed = kept.seed
