@@ -188,3 +188,29 @@ def test_group_level_uses_the_folder_seed_and_resumes(tmp_path, caplog):
     assert run([*argv, "--omp-nthreads", "1", "--mem-gb", "8"]) == 0
     assert "[Node] Executing" in first and "[Node] Executing" not in caplog.text
     assert read_seed(out / SEED_FILE) == 2024
+
+
+def test_a_run_that_loses_the_race_uses_the_winners_seed(skeleton, tmp_path, monkeypatch):
+    """Another array task saves its seed between this run's choice and its save: this run
+    builds its graph again with that seed (the graph is not run here)."""
+    import bids_app.cli.participant as participant
+    import bids_app.workflows.execution as execution
+    from bids_app.cli.run import run
+
+    out = tmp_path / "out"
+
+    def choose_then_lose(given, output_dir):
+        choice = choose_seed(given, output_dir)
+        assert choice.origin == "drawn"
+        save_seed(out / SEED_FILE, (choice.seed + 1) % 2**31)  # the other task wins
+        return choice
+
+    graphs = []
+    monkeypatch.setattr(participant, "choose_seed", choose_then_lose)
+    monkeypatch.setattr(execution, "run_workflow", lambda workflow, **_: graphs.append(workflow))
+    assert run([str(skeleton), str(out), "participant", "--skip-bids-validation",
+                "-w", str(tmp_path / "work")]) == 0
+    winner = read_seed(out / SEED_FILE)
+    seeds = {node.inputs.seed for node in graphs[0]._create_flat_graph().nodes()
+             if node.name in ("realign", "coregister", "template_to_t1w")}
+    assert seeds == {winner}
