@@ -307,10 +307,12 @@ class NipypeConfig:
 
 @dataclass
 class SeedsConfig:
-    """Random seeds; the run is reproducible when ``random_seed`` is set."""
+    """Random seeds; every run into one output folder uses the same seed."""
 
     random_seed: int | None = _opt(
-        None, "Master seed. Default: drawn at start and recorded in the saved configuration.",
+        None, "Master seed (ANTs sampling, bootstrap). Default: the output folder's seed, "
+        "saved in <output_dir>/logs/random-seed by the first run into the folder, which draws "
+        "it (or saves the seed it was given).",
         bounds=Range(0, 2**31 - 1),
     )
 

@@ -224,7 +224,9 @@ def build_parser(prog: str = "megfmri-fusion") -> argparse.ArgumentParser:
                    dest="skip_bids_validation", action="store_true",
                    help="do not run the BIDS validator")
     g.add_argument("--random-seed", dest="random_seed", type=_integer, metavar="SEED",
-                   help="seed of every random step (bootstrap); recorded in the saved config")
+                   help="seed of every random step (ANTs sampling, bootstrap) for this run. "
+                   "Default: the output folder's seed, <output_dir>/logs/random-seed, drawn and "
+                   "saved by the folder's first run (which also saves a given seed)")
     g.add_argument("--boilerplate-only", "--boilerplate_only", dest="boilerplate_only",
                    action="store_true", help="write the methods text (logs/CITATION.md) and stop")
     g.add_argument("--reports-only", dest="reports_only", action="store_true",

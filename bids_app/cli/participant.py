@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bids_app.cli.folders import check_folders
 from bids_app.cli.launch import execution_options, new_run_id, open_output, save_config
+from bids_app.cli.seed import choose_seed, keep_seed
 from bids_app.config import Config
 from bids_app.errors import EXIT_OK, MissingInputError
 
@@ -111,6 +112,11 @@ def run_participant(config: Config) -> int:
 
     ex = config.execution
     plan = checked_plan(config)
+    # the seed is an input of the graph's random steps: the given one, the output folder's, or
+    # one drawn now and saved below (bids_app.cli.seed); --boilerplate-only runs no step
+    seed = None if ex.boilerplate_only else choose_seed(config.seeds.random_seed, ex.output_dir)
+    if seed is not None:
+        config.seeds.random_seed = seed.seed
 
     run_id = new_run_id()
     crash_dir = Path(ex.output_dir) / "logs" / f"crash-{run_id}"
@@ -120,6 +126,11 @@ def run_participant(config: Config) -> int:
     check_resources(workflow, **execution_options(config))  # the last check: nothing written yet
 
     open_output(config, run_id)
+    if seed is not None:
+        kept = keep_seed(seed)
+        if kept.seed != seed.seed:  # another run into this folder saved its seed first
+            config.seeds.random_seed = kept.seed
+            workflow = init_participant_wf_from_config(config, plan)
     write_dataset_description(ex.output_dir, ex.bids_dir)
     save_config(config, run_id)
     citation = write_boilerplate(workflow, Path(ex.output_dir) / "logs")

@@ -8,8 +8,9 @@ The sequence (each step fails early with a clear message and an exit code, see
    except under ``<bids_dir>/derivatives``);
 3. participant level: validate with the BIDS validator, discover and pair runs, check every input
    file, check the FreeSurfer licence when FreeSurfer will run, build the nipype graph and check
-   the memory limit against its steps; only then create the folders, write the dataset
-   description, the saved configuration and the methods text, and run the graph;
+   the memory limit against its steps; only then create the folders, save the output folder's
+   random seed if it has none (:mod:`bids_app.cli.seed`), write the dataset description, the
+   saved configuration and the methods text, and run the graph;
    group level: find the participant outputs, build the group graph, check the memory limit,
    then create the folders and run it;
 4. summarise what was written, or which step failed and where its crash report is.
@@ -119,8 +120,7 @@ def build_config(argv: list[str] | None = None) -> Config:
 
     ex.participant_label = normalize_labels(ex.participant_label, "sub")
     ex.session_label = normalize_labels(ex.session_label, "ses")
-    if config.seeds.random_seed is None:
-        config.seeds.random_seed = int.from_bytes(os.urandom(4), "little") % (2**31)
+    # no --random-seed: the level uses the output folder's seed (bids_app.cli.seed)
     _resolve_nprocs(config)
     return config
 

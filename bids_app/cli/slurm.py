@@ -53,6 +53,7 @@ def print_slurm_script(config: Config) -> int:
 
     nipype = config.nipype
     plan = checked_plan(config)
+    _settle_seed(config)
     reasons = freesurfer_reasons(plan, config)
     workflow = init_participant_wf_from_config(config, plan)
     memory = participant_mem_gb(workflow, nprocs=nipype.nprocs,
@@ -68,6 +69,18 @@ def print_slurm_script(config: Config) -> int:
     LOGGER.info("SLURM script for %d participant(s) printed: run it on a login node "
                 "(docs/hpc.md)", len(memory))
     return EXIT_OK
+
+
+def _settle_seed(config: Config) -> None:
+    """Give every job the same seed in its settings: the given one, the output folder's, or
+    one drawn now, which the first job saves in the folder (nothing is written here)."""
+    from bids_app.cli.seed import choose_seed
+
+    seed = choose_seed(config.seeds.random_seed, config.execution.output_dir)
+    config.seeds.random_seed = seed.seed
+    origin = (f"drawn for the jobs of this script; the first job saves it in {seed.path}"
+              if seed.origin == "drawn" else seed.describe())
+    LOGGER.info("Random seed %d (%s)", seed.seed, origin)
 
 
 def job_settings(config: Config) -> str:

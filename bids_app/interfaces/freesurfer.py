@@ -35,8 +35,17 @@ class QuotedPaths:
         return super()._format_arg(name, spec, value)
 
 
+class _ReconAllInputSpec(fs.preprocess.ReconAllInputSpec):
+    # nipype hashes the threads of recon-all: a resume with another --omp-nthreads would
+    # redo the reconstruction (hours)
+    openmp = traits.Int(argstr="-openmp %d", nohash=True,
+                        desc="threads of recon-all's OpenMP steps (not hashed)")
+
+
 class ReconAll(QuotedPaths, fs.ReconAll):
-    """``recon-all`` with quoted paths."""
+    """``recon-all`` with quoted paths; its thread count is not part of the node's hash."""
+
+    input_spec = _ReconAllInputSpec
 
 
 class BBRegister(QuotedPaths, fs.BBRegister):

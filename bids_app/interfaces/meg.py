@@ -137,7 +137,9 @@ class _ForwardInputSpec(BaseInterfaceInputSpec):
     bem = traits.Str(mandatory=True, desc="BEM solution (FIF) or 'sphere'")
     trans = File(exists=True, mandatory=True, desc="head -> MRI transform (FIF)")
     cache_dir = traits.Str(mandatory=True, desc="folder of content-cached forward models")
-    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
+    n_jobs = traits.Int(1, usedefault=True, nohash=True,
+                        desc="parallel jobs and threads (not hashed: a resume may "
+                        "change it)")
 
 
 class _ForwardOutputSpec(TraitedSpec):
@@ -187,7 +189,9 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     design = traits.Dict(mandatory=True, desc="DesignOptions (bids_app.options.as_dict)")
     epochs = traits.Dict(mandatory=True, desc="EpochOptions (bids_app.options.as_dict)")
     dics = traits.Dict(mandatory=True, desc="DICSOptions (bids_app.options.as_dict)")
-    n_jobs = traits.Int(1, usedefault=True, desc="parallel jobs and threads")
+    n_jobs = traits.Int(1, usedefault=True, nohash=True,
+                        desc="parallel jobs and threads (not hashed: a resume may "
+                        "change it)")
 
 
 class _PowerOutputSpec(TraitedSpec):
