@@ -136,7 +136,7 @@ def test_no_thread_input_is_hashed():
                     if re.search(r"thread|n_jobs|n_procs|nprocs|openmp|mem_gb|memory", name):
                         found.append((cls.__name__, name, spec.trait(name).nohash))
     assert {(cls, name) for cls, name, _ in found} >= {
-        ("MaxwellFilter", "num_threads"), ("ForwardModel", "n_jobs"), ("BandPower", "n_jobs"),
+        ("MaxwellFilter", "num_threads"), ("ForwardModel", "num_threads"), ("BandPower", "num_threads"),
         ("RealignBOLD", "num_threads"), ("ReconAll", "openmp")}
     assert [(cls, name) for cls, name, nohash in found if not nohash] == []
 

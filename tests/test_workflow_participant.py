@@ -78,13 +78,13 @@ def test_configuration_reaches_the_nodes(skeleton, tmp_path, toml, node, field, 
 
 
 def test_numerical_nodes_use_the_cores_they_reserve(skeleton, tmp_path):
-    """Each node's thread budget (num_threads or n_jobs) equals the cores MultiProc gives it, so
+    """Each node's thread budget (num_threads) equals the cores MultiProc gives it, so
     nodes running side by side do not oversubscribe the machine (interfaces/threads.py)."""
     _, wf = _build(skeleton, tmp_path, "--nprocs", "6", "--omp-nthreads", "3")
     graph = wf._create_flat_graph()
     budgets = {}
     for node in graph.nodes():
-        for field in ("num_threads", "n_jobs"):
+        for field in ("num_threads",):
             if field in node.inputs.copyable_trait_names():
                 budgets[node.fullname.split(".", 2)[-1]] = (getattr(node.inputs, field),
                                                             node.n_procs)

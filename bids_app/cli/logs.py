@@ -17,6 +17,20 @@ LOGGER = logging.getLogger("bids_app")
 _FORMAT = "%(asctime)s | %(levelname)-7s | %(message)s"
 
 
+class _TerminalHandler(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment, not the one at set-up: the handler is set up
+    once per process, and a caller may have replaced the stream since (the demo's stages,
+    pytest's output capture)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property decides
+        pass
+
+
 def setup_console_logging(verbosity: int = 0) -> None:
     """One handler on the terminal for every command of the app (set up once per process, so
     the demo, which simulates and then runs both levels, prints each line once)."""
@@ -24,7 +38,7 @@ def setup_console_logging(verbosity: int = 0) -> None:
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_megfmri", False)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _TerminalHandler()
         handler._megfmri = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter(_FORMAT, "%y%m%d-%H:%M:%S"))
         root.addHandler(handler)

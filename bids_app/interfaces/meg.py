@@ -137,9 +137,7 @@ class _ForwardInputSpec(BaseInterfaceInputSpec):
     bem = traits.Str(mandatory=True, desc="BEM solution (FIF) or 'sphere'")
     trans = File(exists=True, mandatory=True, desc="head -> MRI transform (FIF)")
     cache_dir = traits.Str(mandatory=True, desc="folder of content-cached forward models")
-    n_jobs = traits.Int(1, usedefault=True, nohash=True,
-                        desc="parallel jobs and threads (not hashed: a resume may "
-                        "change it)")
+    num_threads = num_threads_trait()
 
 
 class _ForwardOutputSpec(TraitedSpec):
@@ -170,8 +168,8 @@ class ForwardModel(SimpleInterface):
         if path.is_file():
             LOGGER.info("Forward model: reusing %s", path.name)
         else:
-            with limit_threads(self.inputs.n_jobs):
-                fwd = forward_model(info, trans, src, bem, n_jobs=self.inputs.n_jobs)
+            with limit_threads(self.inputs.num_threads):
+                fwd = forward_model(info, trans, src, bem, n_jobs=self.inputs.num_threads)
             partial = path.with_name(f".{path.stem}.{os.getpid()}-fwd.fif")
             mne.write_forward_solution(partial, fwd, overwrite=True, verbose="error")
             os.replace(partial, path)  # atomic: concurrent runs never read half a file
@@ -189,9 +187,7 @@ class _PowerInputSpec(BaseInterfaceInputSpec):
     design = traits.Dict(mandatory=True, desc="DesignOptions (bids_app.options.as_dict)")
     epochs = traits.Dict(mandatory=True, desc="EpochOptions (bids_app.options.as_dict)")
     dics = traits.Dict(mandatory=True, desc="DICSOptions (bids_app.options.as_dict)")
-    n_jobs = traits.Int(1, usedefault=True, nohash=True,
-                        desc="parallel jobs and threads (not hashed: a resume may "
-                        "change it)")
+    num_threads = num_threads_trait()
 
 
 class _PowerOutputSpec(TraitedSpec):
@@ -225,15 +221,15 @@ class BandPower(SimpleInterface):
             trials = assign_blocks(read_events(Path(self.inputs.events)), design)
         forward = mne.read_forward_solution(self.inputs.forward, verbose="error")
         parcels = read_parcellation(self.inputs.parcellation)
-        with about(self.inputs.in_file), limit_threads(self.inputs.n_jobs):
+        with about(self.inputs.in_file), limit_threads(self.inputs.num_threads):
             epochs = make_epochs(raw, trials, epoch_options)
         # the trials kept per block come from the events and the EOG: the run's events file
-        with about(self.inputs.events), limit_threads(self.inputs.n_jobs):
+        with about(self.inputs.events), limit_threads(self.inputs.num_threads):
             result = event_related_power(
                 epochs.epochs, forward, epochs.counts,
                 parcel_of_source=source_parcels(forward, parcels),
                 parcel_names=parcels["names"], options=dics,
-                reduce_rank=self.inputs.is_sphere, n_jobs=self.inputs.n_jobs)
+                reduce_rank=self.inputs.is_sphere, n_jobs=self.inputs.num_threads)
         cwd = Path(runtime.cwd)
         write_tsv(result.table, cwd / "power.tsv")
         write_json(cwd / "power.json", {

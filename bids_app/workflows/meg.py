@@ -96,11 +96,11 @@ def init_meg_run_wf(
         maxwell_filter.inputs.calibration = str(subject.meg_calibration)
     if subject.meg_crosstalk:
         maxwell_filter.inputs.cross_talk = str(subject.meg_crosstalk)
-    forward = pe.Node(ForwardModel(cache_dir=str(cache_dir), n_jobs=omp_nthreads),
+    forward = pe.Node(ForwardModel(cache_dir=str(cache_dir), num_threads=omp_nthreads),
                       name="forward_model", n_procs=omp_nthreads, mem_gb=2.0)
     power = pe.Node(
         BandPower(events=str(pair.meg_events), design=as_dict(design),
-                  epochs=as_dict(epochs), dics=as_dict(dics), n_jobs=omp_nthreads),
+                  epochs=as_dict(epochs), dics=as_dict(dics), num_threads=omp_nthreads),
         name="band_power", n_procs=omp_nthreads, mem_gb=estimate_mem_gb("band_power", data_gb))
     sink = pe.Node(
         DerivativesSink(base_directory=str(output_dir), source_file=str(pair.meg),
