@@ -292,7 +292,7 @@ def test_slurmgraph_failed_step_fails_the_run_and_the_rerun_resumes(cluster, tmp
     wrote)."""
     from bids_app.errors import EXIT_BAD_DATA, EXIT_FAILURE
     from bids_app.workflows.execution import WorkflowFailed, configure_nipype, run_workflow
-    from test_execution import _bad_data_workflow, _workflow
+    from test_execution import EVENTS, _bad_data_workflow, _workflow
 
     crash_dir = tmp_path / "crash"
     configure_nipype(crash_dir=crash_dir, stop_on_first_crash=False, verbosity=0)
@@ -310,7 +310,7 @@ def test_slurmgraph_failed_step_fails_the_run_and_the_rerun_resumes(cluster, tmp
     assert next(n for n in graph.nodes() if n.name == "second").result.outputs.out == 41
 
     with pytest.raises(WorkflowFailed) as failed:
-        run_workflow(_bad_data_workflow(tmp_path), **options)
+        run_workflow(_bad_data_workflow(tmp_path, *EVENTS), **options)
     assert failed.value.exit_code == EXIT_BAD_DATA, failed.value.message
     assert "no stimulus of the condition 'object_object'" in failed.value.message
 
