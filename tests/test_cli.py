@@ -367,3 +367,34 @@ def test_a_pure_packages_error_before_the_graph_exits_65_without_traceback(
     assert "lh.broken.annot: cannot be read" in text
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR)
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_demo_reports_the_time_of_each_stage(tmp_path, monkeypatch, caplog):
+    """The demo ends with the wall and CPU time of its stages (issue 23); here each stage is a
+    stand-in that burns a known amount of CPU in this process."""
+    import logging
+    import re
+    import time
+
+    import bids_app.cli.run as cli_run
+    import bids_app.cli.simulate as cli_simulate
+
+    def busy(seconds):
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+
+    def fake_simulate(bids, **kwargs):
+        busy(0.3)
+        bids.mkdir(parents=True)
+        (bids / "dataset_description.json").write_text("{}")
+
+    monkeypatch.setattr(cli_simulate, "simulate", fake_simulate)
+    monkeypatch.setattr(cli_run, "run", lambda argv: busy(0.2) or 0)
+    with caplog.at_level(logging.INFO, logger="bids_app"):
+        assert cli_simulate.run_demo(tmp_path / "demo") == 0
+    line = re.search(r"Stage times: (.*)", caplog.text).group(1)
+    found = re.findall(r"(simulation|participant level|group level) (\d+) s \(CPU (\d+) s, "
+                       r"([\d.]+) cores busy\)", line)
+    assert [stage for stage, *_ in found] == ["simulation", "participant level", "group level"]
+    assert all(0.5 <= float(cores) <= 1.5 for *_, cores in found), line

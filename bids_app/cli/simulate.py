@@ -178,12 +178,16 @@ def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Pat
     that fails, else 0. ``plant_atlas_file`` places focal sites by another atlas's regions
     (:func:`simulate`)."""
     from bids_app.cli.run import run
+    from bids_app.workflows.execution import cpu_seconds
 
     out = Path(out_dir).resolve()
     bids, derivatives, work = out / "bids", out / "derivatives", out / "work"
+    stages: list[tuple[str, float, float]] = []  # (stage, wall s, CPU s)
+    wall, cpu = time.monotonic(), cpu_seconds()
     if not (bids / "dataset_description.json").is_file():
         simulate(bids, preset="small", n_subjects=n_subjects, effects=effects, seed=seed,
                  plant_atlas_file=plant_atlas_file, overwrite=True)
+        stages.append(("simulation", time.monotonic() - wall, cpu_seconds() - cpu))
     else:
         LOGGER.info("Reusing the simulated dataset in %s", bids)
     config = out / "demo_config.toml"
@@ -192,10 +196,15 @@ def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Pat
     if nprocs:
         common += ["--nprocs", str(nprocs)]
     for level in ("participant", "group"):
+        wall, cpu = time.monotonic(), cpu_seconds()
         code = run([str(bids), str(derivatives), level, *common])
+        stages.append((f"{level} level", time.monotonic() - wall, cpu_seconds() - cpu))
         if code != EXIT_OK:
             LOGGER.error("The demo stopped at the %s level (exit code %d).", level, code)
             return code
+    LOGGER.info("Stage times: %s", "; ".join(
+        f"{stage} {wall_s:.0f} s (CPU {cpu_s:.0f} s, {cpu_s / max(wall_s, 1e-9):.1f} cores busy)"
+        for stage, wall_s, cpu_s in stages))
     return EXIT_OK
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,9 @@ class ProgressCallback:
         self.done = 0
         self.failed = 0
         self.label = label
+        #: Wall time (s) of each step run in this run, by step name ("realign": [94.1, ...]).
+        self.seconds: dict[str, list[float]] = {}
+        self._started: dict[int, float] = {}
         self._lock = threading.Lock()
         self._bar = None
         stream = stream or sys.stderr
@@ -98,9 +103,16 @@ class ProgressCallback:
         # nipype records an interrupt inside a step run in this process as the step's failure
         # and goes on: stop here instead, as each step starts or ends
         raise_if_interrupted()
+        if status == "start":
+            self._started[id(node)] = time.monotonic()
+            return
         if status not in ("end", "exception"):
             return
         with self._lock:
+            started = self._started.pop(id(node), None)
+            if started is not None and status == "end":
+                step = getattr(node, "name", str(node))
+                self.seconds.setdefault(step, []).append(time.monotonic() - started)
             self.done += 1
             if status == "exception":
                 self.failed += 1
@@ -113,6 +125,21 @@ class ProgressCallback:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+    def step_times(self, n: int = 8) -> str:
+        """The ``n`` steps that took longest in this run, summed over runs and subjects:
+        ``realign 16 x 94 s = 1,497 s; maxwell_filter ...`` (empty when no step ran)."""
+        totals = sorted(self.seconds.items(), key=lambda item: -sum(item[1]))[:n]
+        return "; ".join(f"{step} {len(times)} x {sum(times) / len(times):.0f} s = "
+                         f"{sum(times):,.0f} s" for step, times in totals)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, s) of this process and of its ended children (nipype's
+    MultiProc workers are counted once the run has ended them)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def plugin_settings(plugin: str, plugin_args: dict[str, Any], *, nprocs: int,
@@ -208,8 +235,16 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
 
         runner = SlurmGraphRunner(args, job_prefix=f"megfmri.{label}.")
     before = set(Path(crash_dir).glob("crash-*")) if Path(crash_dir).is_dir() else set()
+    wall, cpu = time.monotonic(), cpu_seconds()
     try:
-        return workflow.run(plugin=runner, plugin_args=args)
+        graph = workflow.run(plugin=runner, plugin_args=args)
+        wall, cpu = time.monotonic() - wall, cpu_seconds() - cpu
+        if progress is not None and progress.seconds:
+            # how long each kind of step took, and how busy the cores were (issue 23)
+            LOGGER.info("Step times: %s", progress.step_times())
+            LOGGER.info("%s: %.0f s, CPU %.0f s: %.1f of %d processes busy on average",
+                        label.capitalize(), wall, cpu, cpu / max(wall, 1e-9), nprocs)
+        return graph
     except RuntimeError as err:
         raise_if_interrupted()  # the steps failed because the run was interrupted
         new_dir = Path(crash_dir)
