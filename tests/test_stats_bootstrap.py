@@ -148,8 +148,12 @@ def test_cohort_sized_resamples_equal_scipy_on_both_paths(n_obs, monkeypatch):
 
 
 @pytest.mark.parametrize("n_obs", [2, 3, 4, 7, 10])
-def test_cyclic_pairs_enumerate_every_pair_once(n_obs):
-    first, second = bootstrap._cyclic_pairs(n_obs)
+def test_pair_blocks_enumerate_every_pair_once(n_obs):
+    """The cyclic pair order of the fast path holds each unordered pair once, and the pair
+    products and signs follow it."""
+    first = np.concatenate([np.arange(k) for _, _, k in bootstrap._pair_blocks(n_obs)])
+    second = np.concatenate([(np.arange(k) + d) % n_obs
+                             for _, d, k in bootstrap._pair_blocks(n_obs)])
     pairs = {frozenset(p) for p in zip(first.tolist(), second.tolist())}
     assert len(first) == len(pairs) == n_obs * (n_obs - 1) // 2
     assert all(len(p) == 2 for p in pairs)
@@ -157,3 +161,5 @@ def test_cyclic_pairs_enumerate_every_pair_once(n_obs):
     s = np.ones_like(w)
     got = bootstrap._pair_products(w, s, np.empty((2, first.size), np.float32))
     np.testing.assert_array_equal(got, w[:, first] * s[:, second] - w[:, second] * s[:, first])
+    x = np.random.default_rng(n_obs).normal(size=(n_obs, 3))
+    np.testing.assert_array_equal(bootstrap._pair_signs(x), np.sign(x[first] - x[second]).T)

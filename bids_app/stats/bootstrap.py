@@ -261,29 +261,41 @@ def _quantiles(samples: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
     return np.moveaxis(out, -1, 0)
 
 
-def _cyclic_pairs(n_obs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every unordered pair of observations once, as ``(i, (i + d) mod n_obs)``.
+def _pair_blocks(n_obs: int) -> list[tuple[int, int, int]]:
+    """The cyclic order of every unordered pair of observations, block by block.
 
-    ``d`` runs from 1 to ``(n_obs - 1) // 2`` over all ``i``; for even ``n_obs`` the half turn
-    ``d = n_obs / 2`` adds ``i < n_obs / 2``. :func:`_pair_products` fills the same order.
+    Block ``(start, d, k)`` holds the pairs ``(i, i + d mod n_obs)`` for ``i < k`` at positions
+    ``start + i``: ``d`` runs from 1 to ``(n_obs - 1) // 2`` with ``k = n_obs``; for even
+    ``n_obs`` the half turn ``d = n_obs / 2`` has ``k = n_obs / 2``. In all
+    ``n_obs (n_obs - 1) / 2`` pairs, each once. With ``x2 = concat(x, x)``, ``x2[d:d + k]`` is
+    the second member of a block's pairs: a slice, so nothing is gathered.
+    """
+    return [(start, d, n_obs if 2 * d < n_obs else n_obs // 2)
+            for d, start in zip(range(1, n_obs // 2 + 1), range(0, n_obs * n_obs, n_obs))]
+
+
+def _pair_signs(x: np.ndarray) -> np.ndarray:
+    """``sign(x_i - x_j)`` of every pair of :func:`_pair_blocks`, per column.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_obs, n_columns)
 
     Returns
     -------
-    first, second : ndarray of int, shape (n_obs (n_obs - 1) / 2,)
+    signs : ndarray of float32, shape (n_columns, n_obs (n_obs - 1) / 2), C-contiguous
     """
-    i = np.arange(n_obs)
-    firsts = [i] * ((n_obs - 1) // 2)
-    seconds = [(i + d) % n_obs for d in range(1, (n_obs - 1) // 2 + 1)]
-    if n_obs % 2 == 0:
-        firsts.append(i[:n_obs // 2])
-        seconds.append(i[:n_obs // 2] + n_obs // 2)
-    if not firsts:
-        return np.zeros(0, int), np.zeros(0, int)
-    return np.concatenate(firsts), np.concatenate(seconds)
+    n_obs = x.shape[0]
+    xt = np.ascontiguousarray(x.T)
+    x2 = np.concatenate([xt, xt], axis=1)
+    out = np.empty((x.shape[1], n_obs * (n_obs - 1) // 2), dtype=np.float32)
+    for start, d, k in _pair_blocks(n_obs):
+        out[:, start:start + k] = np.sign(xt[:, :k] - x2[:, d:d + k])
+    return out
 
 
 def _pair_products(w: np.ndarray, s: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``w_i s_j - w_j s_i`` of every pair of :func:`_cyclic_pairs`, per resample.
+    """``w_i s_j - w_j s_i`` of every pair of :func:`_pair_blocks`, per resample.
 
     Parameters
     ----------
@@ -296,11 +308,9 @@ def _pair_products(w: np.ndarray, s: np.ndarray, out: np.ndarray) -> np.ndarray:
     """
     nb, n_obs = w.shape
     out = out[:nb]
-    w2 = np.concatenate([w, w], axis=1)          # w2[:, d:d + n] is w shifted by d, no copy
+    w2 = np.concatenate([w, w], axis=1)
     s2 = np.concatenate([s, s], axis=1)
-    for d in range(1, n_obs // 2 + 1):
-        start = (d - 1) * n_obs
-        k = n_obs if 2 * d < n_obs else n_obs // 2  # the half turn: first half only
+    for start, d, k in _pair_blocks(n_obs):
         block = out[:, start:start + k]
         np.multiply(w[:, :k], s2[:, d:d + k], out=block)
         block -= w2[:, d:d + k] * s[:, :k]
@@ -329,8 +339,7 @@ def _bootstrap_unit(x: np.ndarray, y: np.ndarray, idx: np.ndarray, selected: np.
     mean_rank = (m + 1) / 2.0
     sxx_fast = m * (m * m - 1) / 12.0
     out = np.empty((n_cond, n_feat, n_boot))
-    first, second = _cyclic_pairs(n_obs)
-    n_pairs = first.size
+    n_pairs = n_obs * (n_obs - 1) // 2
     per_resample = max(n_pairs * 4 + n_feat * 12, m * max(1, int(ties.sum())) * 8 * 3)
     batch = int(max(1, min(n_boot, max_batch_bytes // per_resample)))
     rows_all = np.arange(batch)[:, None]
@@ -341,9 +350,7 @@ def _bootstrap_unit(x: np.ndarray, y: np.ndarray, idx: np.ndarray, selected: np.
         slow = ~fast
         all_fast = bool(fast.all())
         if fast.any():
-            xf = xc[:, fast]
-            # A[i, j] = sign(x_i - x_j) of every pair: +-1, the columns have no ties
-            amat = np.ascontiguousarray(np.sign(xf[first] - xf[second]).astype(np.float32).T)
+            amat = _pair_signs(xc[:, fast])                # +-1: these columns have no ties
         for start in range(0, n_boot, batch):
             stop = min(n_boot, start + batch)
             nb = stop - start
