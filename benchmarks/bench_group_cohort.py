@@ -30,7 +30,8 @@ the blocks' own, as no time series is simulated), then averaged over the blocks 
 condition. Twelve groups of parcels carry a planted coupling in one band and a few windows so
 that the clusters differ.
 
-Timings on a shared machine vary; the load average is printed. Run from the repository root::
+Timings on a shared machine vary; the load average and the CPU time of each call (summed over
+BLAS threads; what a call costs whatever else runs) are printed. Run from the repository root::
 
     python benchmarks/bench_group_cohort.py [--sweep-resamples 1000] [--parcel-resamples 500]
 """
@@ -88,13 +89,15 @@ def labels(n_parcels, n_bands=len(BANDS), n_windows=N_WINDOWS):
 
 
 def measure(fn):
-    """Run fn; return (result, seconds, tracemalloc peak in GB)."""
+    """Run fn; return (result, seconds, tracemalloc peak in GB) and print the CPU time."""
     tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     out = fn()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     peak = tracemalloc.get_traced_memory()[1] / 2**30
     tracemalloc.stop()
+    print(f"    [{seconds:.1f} s wall, {cpu:.1f} s CPU (all threads), load "
+          f"{os.getloadavg()[0]:.1f}]")
     return out, seconds, peak
 
 
