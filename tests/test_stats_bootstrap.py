@@ -10,9 +10,11 @@ with replacement or a wrong m would miss by a factor of ~2.
 """
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from bids_app.stats import bootstrap_spearman_array, draw_resamples, run_group_statistics
+from bids_app.stats import bootstrap
 from bids_app.stats.bootstrap import resample_size
 from bids_app.stats.options import GroupStatsOptions
 
@@ -121,3 +123,43 @@ def test_mean_parcel_rho_option():
     assert abs(row.rho - ref) < 1e-12
     assert boot.p.isna().all() and not boot.significant.any()
     assert (boot.ci999_low <= boot.ci99_low).all() and (boot.ci99_high <= boot.ci999_high).all()
+
+
+@pytest.mark.parametrize("n_obs", [200, 319, 320])
+def test_cohort_sized_resamples_equal_scipy_on_both_paths(n_obs, monkeypatch):
+    """Issue 23: cohort sizes. 200 and 319 observations (m = 160 and 255, the largest m whose
+    float32 pair products are exact, MAX_FAST_DRAWN) take the pair path, 320 (m = 256) the rank
+    path; fMRI with ties. Each resampled rho equals spearmanr on the drawn subset to 1e-12
+    (measured ~1e-16), and the pair path equals the rank path (forced) to 1e-12."""
+    rng = np.random.default_rng(n_obs)
+    x = rng.normal(size=(n_obs, 1, 2, 4))
+    y = np.round(rng.normal(size=(n_obs, 1, 2)) * 3)
+    idx = draw_resamples(np.random.default_rng(1), n_obs, 30, 0.8)
+    assert (idx.shape[1] <= bootstrap.MAX_FAST_DRAWN) == (n_obs < 320)
+    fast = bootstrap_spearman_array(x, y, idx, (0.99,), return_samples=True)["samples"]
+    for b in (0, 29):
+        for c in range(2):
+            for f in range(4):
+                ref = stats.spearmanr(x[idx[b], 0, c, f], y[idx[b], 0, c]).statistic
+                assert abs(fast[b, 0, c, f] - ref) < 1e-12
+    monkeypatch.setattr(bootstrap, "MAX_FAST_DRAWN", 0)
+    ranked = bootstrap_spearman_array(x, y, idx, (0.99,), return_samples=True)["samples"]
+    np.testing.assert_allclose(fast, ranked, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_obs", [2, 3, 4, 7, 10])
+def test_pair_blocks_enumerate_every_pair_once(n_obs):
+    """The cyclic pair order of the fast path holds each unordered pair once, and the pair
+    products and signs follow it."""
+    first = np.concatenate([np.arange(k) for _, _, k in bootstrap._pair_blocks(n_obs)])
+    second = np.concatenate([(np.arange(k) + d) % n_obs
+                             for _, d, k in bootstrap._pair_blocks(n_obs)])
+    pairs = {frozenset(p) for p in zip(first.tolist(), second.tolist())}
+    assert len(first) == len(pairs) == n_obs * (n_obs - 1) // 2
+    assert all(len(p) == 2 for p in pairs)
+    w = np.arange(1, 2 * n_obs + 1, dtype=np.float32).reshape(2, n_obs)
+    s = np.ones_like(w)
+    got = bootstrap._pair_products(w, s, np.empty((2, first.size), np.float32))
+    np.testing.assert_array_equal(got, w[:, first] * s[:, second] - w[:, second] * s[:, first])
+    x = np.random.default_rng(n_obs).normal(size=(n_obs, 3))
+    np.testing.assert_array_equal(bootstrap._pair_signs(x), np.sign(x[first] - x[second]).T)

@@ -13,6 +13,7 @@ from scipy.cluster import hierarchy
 from bids_app.stats import (GroupStatsError, paired_ttest_array, run_group_statistics, spearman,
                             ward_clusters)
 from bids_app.stats.options import GroupStatsOptions
+from bids_app.stats.spearman import rank_columns
 
 N_OBS = 20
 
@@ -35,6 +36,14 @@ def test_spearman_equals_scipy(ties):
     ref_rho, ref_p = _scipy_columns(x, y)
     np.testing.assert_allclose(rho, ref_rho, rtol=0, atol=1e-12)
     np.testing.assert_allclose(p, ref_p, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_bytes", [8, 1000, 2**24])
+def test_rank_columns_equals_rankdata(chunk_bytes):
+    """The blocked ranking of the Spearman kernel (issue 23) gives rankdata(axis=0) exactly,
+    ties included, whatever the block size (1 column, several, all)."""
+    x = np.round(np.random.default_rng(2).normal(size=(N_OBS, 3, 5, 7)) * 2)
+    np.testing.assert_array_equal(rank_columns(x, chunk_bytes), stats.rankdata(x, axis=0))
 
 
 def test_spearman_broadcasts_fmri_over_features():
