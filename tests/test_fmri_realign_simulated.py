@@ -4,21 +4,25 @@ cortical ribbon, block signal, drift, noise, and the simulator's random-walk hea
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from bids_app.fmri.realign import field_of_view_center, motion_parameters, realign
+from bids_app.interfaces.threads import limit_threads
 from bids_app.simulate import fmri as sim_fmri
 from bids_app.simulate.design import make_design, run_events
 
-N_KEPT = 40
-#: Issue 23's targets; errors observed on this run: about 0.02 mm and 0.02 degree.
+N_KEPT = 60
+#: Issue 23's targets; errors observed on this run: 0.019 mm and 0.022 degree (ANTs'
+#: BOLDRigid, before issue 23, was within 0.05 mm / 0.05 degree on the same kind of run).
 TOLERANCE_MM, TOLERANCE_DEG = 0.05, 0.05
 
 
-def _world(params, center):
-    """The simulator's motion (mm, degrees about the field-of-view centre) as a 4 x 4 map."""
+def _world(params, center, degrees=True):
+    """Rigid motion (mm; degrees as the simulator, or radians, about ``center``) as a 4 x 4 map
+    from the reference world to the moved world."""
     matrix = np.eye(4)
-    rotation = Rotation.from_euler("xyz", params[3:], degrees=True).as_matrix()
+    rotation = Rotation.from_euler("xyz", params[3:], degrees=degrees).as_matrix()
     matrix[:3, :3] = rotation
     matrix[:3, 3] = center + params[:3] - rotation @ center
     return matrix
@@ -39,33 +43,54 @@ def simulated(tmp_path_factory):
     regressors = regressors[: dummies + N_KEPT]
     amplitudes = 1.0 + 0.6 * rng.standard_normal((len(anatomy.parcel_names),
                                                   regressors.shape[1]))
-    # twice the simulator's steps, so that 40 volumes move about 1 mm and 1 degree
-    motion = sim_fmri.random_motion(len(regressors), rng, step_mm=0.12, step_deg=0.1)
+    motion = sim_fmri.random_motion(len(regressors), rng)  # the simulator's random walk
     img = sim_fmri.synth_bold(base, parcel, amplitudes, regressors, tr=design.tr_s, rng=rng,
                               motion=motion)
     kept = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32)[..., dummies:], img.affine)
     center = field_of_view_center(img.affine, kept.shape)
     worlds = np.stack([_world(row, center) for row in motion[dummies:]])
     truth = motion_parameters(worlds @ np.linalg.inv(worlds[0]), center)
-    return kept, truth, realign(kept)
+    with limit_threads(1):  # ITK sums in another order with other thread counts
+        return kept, truth, realign(kept)
 
 
 def test_motion_is_recovered_within_five_hundredths(simulated):
     _, truth, result = simulated
-    # the motion is large against the tolerance: returning no motion would fail by far
-    assert np.abs(truth[:, :3]).max() > 0.5 and np.degrees(np.abs(truth[:, 3:])).max() > 0.5
+    # the motion (up to 0.42 mm and 0.49 degree) is large against the tolerance: returning
+    # no motion would fail by far
+    assert np.abs(truth[:, :3]).max() > 0.3 and np.degrees(np.abs(truth[:, 3:])).max() > 0.3
     error_mm = np.abs(result.motion[:, :3] - truth[:, :3]).max()
     error_deg = np.degrees(np.abs(result.motion[:, 3:] - truth[:, 3:])).max()
     assert error_mm <= TOLERANCE_MM and error_deg <= TOLERANCE_DEG, (error_mm, error_deg)
 
 
-def test_realigned_run_is_still_and_reproducible(simulated):
+def test_realigned_run_is_as_still_as_with_the_true_motion(simulated):
+    kept, truth, result = simulated
+    # the volume farthest from the reference (translation + rotation as arc at 50 mm)
+    far = np.argmax(np.linalg.norm(truth[:, :3], axis=1)
+                    + 50 * np.linalg.norm(truth[:, 3:], axis=1))
+    data = kept.get_fdata()
+    center = field_of_view_center(kept.affine, kept.shape)
+    true_map = np.linalg.inv(kept.affine) @ _world(truth[far], center, degrees=False) @ kept.affine
+    ideal = ndimage.affine_transform(data[..., far], true_map[:3, :3], true_map[:3, 3], order=3)
+    # the head, away from the edges of the field of view (where scipy and ITK extrapolate
+    # differently)
+    head = np.zeros(kept.shape[:3], bool)
+    head[3:-3, 3:-3, 3:-3] = True
+    head &= data[..., 0] > 0.2 * data[..., 0].max()
+
+    def residual(volume):
+        return np.abs(volume - data[..., 0])[head].mean()
+
+    before, ideal_residual = residual(data[..., far]), residual(ideal)
+    after = residual(result.realigned.get_fdata()[..., far])
+    # noise and block signal remain in both (observed: 11.7 before, 7.17 with the true
+    # motion, 7.17 realigned)
+    assert after <= 1.02 * ideal_residual < 0.9 * before, (after, ideal_residual, before)
+
+
+def test_realignment_is_reproducible(simulated):
     kept, _, result = simulated
-    data, realigned = kept.get_fdata(), result.realigned.get_fdata()
-    head = data[..., 0] > 0.2 * data[..., 0].max()
-    before = np.abs(data[head][:, 1:] - data[head][:, :1]).mean()
-    after = np.abs(realigned[head][:, 1:] - realigned[head][:, :1]).mean()
-    # what remains is noise, block signal and drift (observed ratio about 0.45)
-    assert after < 0.6 * before, (after, before)
-    again = realign(nib.Nifti1Image(np.asarray(kept.dataobj)[..., :6], kept.affine))
+    with limit_threads(1):
+        again = realign(nib.Nifti1Image(np.asarray(kept.dataobj)[..., :6], kept.affine))
     np.testing.assert_array_equal(again.motion, result.motion[:6])
