@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from bids_app.fmri.realign import field_of_view_center, motion_parameters, realign_array
 from bids_app.interfaces.threads import limit_threads
@@ -64,18 +63,9 @@ def simulated_runs(n_runs: int, work: Path):
         img = sim_fmri.synth_bold(base, parcel, amplitudes, regressors, tr=design.tr_s,
                                   rng=rng, motion=motion)
         data = np.asarray(img.dataobj, dtype=np.float32)[..., dummies:]
-        # the simulator's motion (mm, degrees) maps the anatomy's world to volume k's world
-        worlds = np.stack([_rigid(row, center) for row in motion[dummies:]])
+        worlds = np.stack([sim_fmri.motion_world(row) for row in motion[dummies:]])
         relative = worlds @ np.linalg.inv(worlds[0])
         yield data, affine, motion_parameters(relative, center)
-
-
-def _rigid(params: np.ndarray, center: np.ndarray) -> np.ndarray:
-    matrix = np.eye(4)
-    rotation = Rotation.from_euler("xyz", params[3:], degrees=True).as_matrix()
-    matrix[:3, :3] = rotation
-    matrix[:3, 3] = center + params[:3] - rotation @ center
-    return matrix
 
 
 def realign_ants(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

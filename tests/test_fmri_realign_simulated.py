@@ -5,7 +5,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 from scipy import ndimage
-from scipy.spatial.transform import Rotation
 
 from bids_app.fmri.realign import field_of_view_center, motion_parameters, realign
 from bids_app.interfaces.threads import limit_threads
@@ -16,16 +15,6 @@ N_KEPT = 60
 #: Issue 23's targets; errors observed on this run: 0.019 mm and 0.022 degree (ANTs'
 #: BOLDRigid, before issue 23, was within 0.05 mm / 0.05 degree on the same kind of run).
 TOLERANCE_MM, TOLERANCE_DEG = 0.05, 0.05
-
-
-def _world(params, center, degrees=True):
-    """Rigid motion (mm; degrees as the simulator, or radians, about ``center``) as a 4 x 4 map
-    from the reference world to the moved world."""
-    matrix = np.eye(4)
-    rotation = Rotation.from_euler("xyz", params[3:], degrees=degrees).as_matrix()
-    matrix[:3, :3] = rotation
-    matrix[:3, 3] = center + params[:3] - rotation @ center
-    return matrix
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +36,15 @@ def simulated(tmp_path_factory):
     img = sim_fmri.synth_bold(base, parcel, amplitudes, regressors, tr=design.tr_s, rng=rng,
                               motion=motion)
     kept = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32)[..., dummies:], img.affine)
-    center = field_of_view_center(img.affine, kept.shape)
-    worlds = np.stack([_world(row, center) for row in motion[dummies:]])
-    truth = motion_parameters(worlds @ np.linalg.inv(worlds[0]), center)
+    worlds = np.stack([sim_fmri.motion_world(row) for row in motion[dummies:]])
+    true_maps = worlds @ np.linalg.inv(worlds[0])  # first kept volume -> volume k (RAS+ mm)
+    truth = motion_parameters(true_maps, field_of_view_center(img.affine, kept.shape))
     with limit_threads(1):  # ITK sums in another order with other thread counts
-        return kept, truth, realign(kept)
+        return kept, truth, true_maps, realign(kept)
 
 
 def test_motion_is_recovered_within_five_hundredths(simulated):
-    _, truth, result = simulated
+    _, truth, _, result = simulated
     # the motion (up to 0.42 mm and 0.49 degree) is large against the tolerance: returning
     # no motion would fail by far
     assert np.abs(truth[:, :3]).max() > 0.3 and np.degrees(np.abs(truth[:, 3:])).max() > 0.3
@@ -65,13 +54,12 @@ def test_motion_is_recovered_within_five_hundredths(simulated):
 
 
 def test_realigned_run_is_as_still_as_with_the_true_motion(simulated):
-    kept, truth, result = simulated
+    kept, truth, true_maps, result = simulated
     # the volume farthest from the reference (translation + rotation as arc at 50 mm)
     far = np.argmax(np.linalg.norm(truth[:, :3], axis=1)
                     + 50 * np.linalg.norm(truth[:, 3:], axis=1))
     data = kept.get_fdata()
-    center = field_of_view_center(kept.affine, kept.shape)
-    true_map = np.linalg.inv(kept.affine) @ _world(truth[far], center, degrees=False) @ kept.affine
+    true_map = np.linalg.inv(kept.affine) @ true_maps[far] @ kept.affine
     ideal = ndimage.affine_transform(data[..., far], true_map[:3, :3], true_map[:3, 3], order=3)
     # the head, away from the edges of the field of view (where scipy and ITK extrapolate
     # differently)
@@ -90,7 +78,7 @@ def test_realigned_run_is_as_still_as_with_the_true_motion(simulated):
 
 
 def test_realignment_is_reproducible(simulated):
-    kept, _, result = simulated
+    kept, _, _, result = simulated
     with limit_threads(1):
         again = realign(nib.Nifti1Image(np.asarray(kept.dataobj)[..., :6], kept.affine))
     np.testing.assert_array_equal(again.motion, result.motion[:6])
