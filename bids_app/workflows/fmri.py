@@ -225,9 +225,9 @@ _ANTS_DESC = (
     "(mean-squares metric, cubic B-spline resampling); framewise displacement was computed as in "
     "[@power2012]. The mean realigned volume "
     "was registered to {target} with {transform} transform maximising mutual "
-    "information (ANTs [@ants]). Each vertex of the subject's ico-5 surface grid took the value of "
-    "the BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and vertices "
-    "were averaged within each parcel."
+    "information (ANTs [@ants]). Each vertex of the subject's ico-5 surface grid took the value "
+    "of the BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and "
+    "vertices were averaged within each parcel."
 )
 _COREGISTRATION_TEXT = {
     "rigid": {"target": "the T1-weighted image", "transform": "a rigid"},
