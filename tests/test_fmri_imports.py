@@ -1,4 +1,5 @@
-"""The fMRI package is pure: no nipype, no configuration, no file I/O, ANTs loaded lazily."""
+"""The fMRI package is pure: no nipype, no configuration, no file I/O; ANTs and SimpleITK load
+lazily."""
 
 import subprocess
 import sys
@@ -8,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bids_app" / "fmri"
 
 
 def test_import_pulls_in_no_workflow_or_config_modules():
-    modules = ("nipype", "bids_app.config", "ants", "bids")
+    modules = ("nipype", "bids_app.config", "ants", "SimpleITK", "bids")
     code = f"import sys, bids_app.fmri; print(sorted(m for m in {modules} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,

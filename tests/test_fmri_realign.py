@@ -1,4 +1,4 @@
-"""Realignment with ANTs recovers simulated rigid motion; motion parameters and FD conventions."""
+"""Realignment recovers simulated rigid motion; motion parameters and FD conventions."""
 
 import nibabel as nib
 import numpy as np

@@ -34,3 +34,13 @@ def test_unset_itk_variable_is_unset_again_even_after_an_error(monkeypatch):
         assert os.environ[ITK_THREADS] == "1"
         raise RuntimeError("node failed")
     assert ITK_THREADS not in os.environ
+
+
+def test_simpleitk_already_loaded_gets_the_limit_and_its_default_back():
+    # SimpleITK reads the ITK variable once per process; a worker process that already ran a
+    # SimpleITK node must still keep to the next node's budget
+    sitk = pytest.importorskip("SimpleITK")
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    with limit_threads(1):
+        assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 1
+    assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == before

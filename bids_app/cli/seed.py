@@ -1,7 +1,7 @@
 """The random seed of an output folder: drawn once, saved in ``<output_dir>/logs/random-seed``
 and used by every later run into that folder.
 
-The seed is an input of the steps that sample at random (ANTs' realignment, coregistration and
+The seed is an input of the steps that sample at random (realignment, ANTs' coregistration and
 template registration; the group bootstrap), so it is part of their hash in the work folder. A
 seed drawn anew by every run would make "run the same command again to resume" recompute those
 steps and everything after them, with other numbers. Hence the rules:

@@ -4,7 +4,7 @@ Functions here take and return arrays and nibabel images; they know nothing of n
 names or the app configuration. The order of a run:
 
 1. :func:`validate_repetition_time`, :func:`drop_dummy_volumes`;
-2. :func:`realign` (ANTs, rigid, to the first kept volume), :func:`mean_volume`;
+2. :func:`realign` (SimpleITK, rigid, to the first kept volume), :func:`mean_volume`;
 3. :func:`coregister` (ANTs, rigid, mutual information) or :func:`register_dat_to_affine`
    (FreeSurfer ``bbregister``);
 4. :func:`sample_bold_on_surface` then :func:`parcel_time_series` -- or, with fMRIPrep outputs,

@@ -1,18 +1,22 @@
 """Motion correction: rigid realignment of every volume to the first kept volume (DESIGN 4.2.1).
 
-The registration itself is ANTs' (``ants.registration`` with the ``BOLDRigid`` preset: two
-levels, shrink factors 2 and 1, smoothing 1 and 0 voxels, 100 and 20 iterations), not a
-hand-written optimiser. What this module adds is the bookkeeping: world geometry in RAS+ mm, the
-motion parameters in a conventional form and the framewise displacement.
+The registration itself is ITK's, through SimpleITK (``ImageRegistrationMethod``: rigid
+``Euler3DTransform``, mean squares on a regular 5 % sample of the reference voxels, regular-step
+gradient descent at full resolution, each volume started from the previous volume's transform as
+FSL's MCFLIRT does), not a hand-written optimiser; the volumes are resampled with ITK's cubic
+B-spline. It replaced ANTs' ``BOLDRigid`` preset (issue 23), which was several times slower for
+the same accuracy (figures and settings in docs/fmri.md). What this module adds is the
+bookkeeping: world geometry in RAS+ mm, the motion parameters in a conventional form and the
+framewise displacement.
 
 Motion parameters
 -----------------
-For each volume ``k`` ANTs returns the rigid map ``T_k`` from the reference volume's world to
-volume ``k``'s world: the anatomy found at ``x`` (RAS+ mm) in the reference is found at
-``T_k(x)`` in volume ``k``. It is written ``T_k(x) = R_k (x - c) + c + t_k`` with ``c`` the centre
-of the reference field of view (world position of voxel ``(n - 1) / 2``), so the parameters do
-not depend on where the header puts the world origin (SPM rotates about the world origin, which
-is only meaningful when the origin is in the head):
+For each volume ``k`` the registration returns the rigid map ``T_k`` from the reference
+volume's world to volume ``k``'s world: the anatomy found at ``x`` (RAS+ mm) in the reference is
+found at ``T_k(x)`` in volume ``k``. It is written ``T_k(x) = R_k (x - c) + c + t_k`` with
+``c`` the centre of the reference field of view (world position of voxel ``(n - 1) / 2``), so
+the parameters do not depend on where the header puts the world origin (SPM rotates about the
+world origin, which is only meaningful when the origin is in the head):
 
 * ``trans_x, trans_y, trans_z`` = ``t_k`` (mm): displacement of the field-of-view centre;
 * ``rot_x, rot_y, rot_z`` (radians, as SPM's ``rp_*.txt``, FSL's ``.par`` and fMRIPrep's
@@ -34,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.transform import Rotation
 
-from . import _ants
+from . import _sitk
 from .errors import RegistrationError
 from .validation import bold_data, validate_bold
 
@@ -54,8 +58,15 @@ __all__ = [
 #: Names of the six motion parameters (fMRIPrep confounds naming).
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 
-_METRICS = ("meansquares", "mattes", "GC")
 _INTERPOLATORS = ("bSpline", "linear", "lanczosWindowedSinc")
+
+# Registration settings, chosen on the simulator's runs with benchmarks/bench_realign.py
+# (docs/fmri.md). Step lengths are in mm of displacement: the optimiser's scales make a unit
+# step of any parameter move the voxels by about 1 mm (``SetOptimizerScalesFromPhysicalShift``).
+_LEARNING_RATE_MM = 0.1
+_MIN_STEP_MM = 1e-4
+_RELAXATION = 0.5
+_MAX_ITERATIONS = 200
 
 
 @dataclass(frozen=True)
@@ -158,31 +169,29 @@ def mean_volume(img: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
 def realign(
     img: nib.spatialimages.SpatialImage,
     *,
-    metric: str = "meansquares",
-    sampling_rate: float = 0.1,
+    sampling_rate: float = 0.05,
     seed: int | None = 1,
     interpolator: str = "bSpline",
     fd_radius_mm: float = 50.0,
 ) -> RealignResult:
-    """Realign every volume of a run to its first volume with ANTs (rigid, 6 parameters).
+    """Realign every volume of a run to its first volume (rigid, 6 parameters; SimpleITK).
 
     Parameters
     ----------
     img : nibabel image
         BOLD run without its dummy volumes (see :func:`.drop_dummy_volumes`),
         shape (n_x, n_y, n_z, n_volumes); the first volume is the reference.
-    metric : {'meansquares', 'mattes', 'GC'}
-        ANTs similarity metric. Mean squares suits volumes of one contrast and was the most
-        accurate on simulated motion (see docs/fmri.md).
     sampling_rate : float
-        Fraction of voxels at which the metric is evaluated (0 < rate <= 1).
+        Fraction of the reference voxels at which the mean-squares metric is evaluated, on a
+        regular grid with a random jitter (0 < rate <= 1). 5 % was as accurate as 10 % on the
+        simulator's runs and half the cost (docs/fmri.md).
     seed : int | None
-        Seed of ANTs' sample-point draw, for reproducible results; None lets ANTs choose.
+        Seed of the sample points' jitter, for reproducible results; None draws it from the
+        clock.
     interpolator : {'bSpline', 'linear', 'lanczosWindowedSinc'}
         How volumes are resampled on the reference grid. Cubic B-spline (SPM reslices with a
         4th-degree B-spline by default) avoids the smoothing that linear interpolation applies
         differently to every volume, depending on its sub-voxel shift (see docs/fmri.md).
-        Lanczos is about 13 times slower than B-spline.
     fd_radius_mm : float
         Head radius (mm) for the framewise displacement.
 
@@ -196,11 +205,9 @@ def realign(
     BoldImageError
         When the image is not a usable 4-D run (see :func:`.validate_bold`).
     RegistrationError
-        When a volume is constant or ANTs fails.
+        When a volume is constant or the registration fails.
     """
     validate_bold(img, dummy_scans=0, min_volumes=1)
-    if metric not in _METRICS:
-        raise ValueError(f"Invalid value for 'metric': allowed are {_METRICS}, got {metric!r}")
     if interpolator not in _INTERPOLATORS:
         raise ValueError(
             f"Invalid value for 'interpolator': allowed are {_INTERPOLATORS}, got {interpolator!r}"
@@ -211,7 +218,6 @@ def realign(
     realigned, transforms = realign_array(
         data,
         img.affine,
-        metric=metric,
         sampling_rate=sampling_rate,
         seed=seed,
         interpolator=interpolator,
@@ -240,12 +246,16 @@ def realign_array(
     data: np.ndarray,
     affine: np.ndarray,
     *,
-    metric: str = "meansquares",
-    sampling_rate: float = 0.1,
+    sampling_rate: float = 0.05,
     seed: int | None = 1,
     interpolator: str = "bSpline",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Array-level realignment to the first volume.
+
+    Every volume is registered to the first with the previous volume's transform as the start
+    (the head moves little between volumes), then resampled on the first volume's grid. ITK
+    uses its global default number of threads (``SimpleITK.ProcessObject``), which
+    :func:`bids_app.interfaces.threads.limit_threads` sets to the node's budget.
 
     Parameters
     ----------
@@ -253,7 +263,7 @@ def realign_array(
         Finite BOLD data.
     affine : ndarray, shape (4, 4)
         Voxel to RAS+ mm of every volume.
-    metric, sampling_rate, seed, interpolator
+    sampling_rate, seed, interpolator
         See :func:`realign`.
 
     Returns
@@ -262,6 +272,8 @@ def realign_array(
     transforms : ndarray, shape (n_volumes, 4, 4)
         Reference world -> volume world (RAS+ mm); ``transforms[0]`` is the identity.
     """
+    import SimpleITK as sitk
+
     n_volumes = data.shape[3]
     flat_std = data.reshape(-1, n_volumes).std(axis=0)
     constant = np.flatnonzero(flat_std == 0)
@@ -270,21 +282,64 @@ def realign_array(
             f"volume(s) {', '.join(map(str, constant[:10]))} of the run are constant (e.g. all "
             "zeros) and cannot be realigned; remove them or use the complete, valid run"
         )
-    options = dict(
-        interpolator=interpolator,
-        type_of_transform="BOLDRigid",
-        aff_metric=metric,
-        aff_random_sampling_rate=sampling_rate,
-    )
+    resampling = {
+        "bSpline": sitk.sitkBSpline,  # cubic
+        "linear": sitk.sitkLinear,
+        "lanczosWindowedSinc": sitk.sitkLanczosWindowedSinc,
+    }[interpolator]
+    registration = _rigid_registration(sampling_rate, seed)
     realigned = np.empty(data.shape, dtype=np.float32)
     realigned[..., 0] = data[..., 0]
     transforms = np.tile(np.eye(4), (n_volumes, 1, 1))
-    fixed = _ants.to_ants(data[..., 0], affine)
+    fixed = _sitk.to_sitk(data[..., 0], affine)
+    transform = sitk.Euler3DTransform()
+    # rotations about the field-of-view centre keep them apart from translations
+    transform.SetCenter(_sitk.ras_to_lps_point(field_of_view_center(affine, data.shape)))
     report_every = max(1, n_volumes // 10)
-    with _ants.ants_random_seed(seed):
-        for k in range(1, n_volumes):
-            moving = _ants.to_ants(data[..., k], affine)
-            transforms[k], realigned[..., k] = _ants.register_rigid(fixed, moving, **options)
-            if k % report_every == 0 or k == n_volumes - 1:
-                logger.info("Realignment: volume %d/%d", k + 1, n_volumes)
+    for k in range(1, n_volumes):
+        moving = _sitk.to_sitk(data[..., k], affine)
+        transform = sitk.Euler3DTransform(transform)  # start from the previous volume's
+        registration.SetInitialTransform(transform, inPlace=True)
+        try:
+            registration.Execute(fixed, moving)
+        except RuntimeError as err:
+            raise RegistrationError(
+                f"rigid registration of volume {k} to volume 0 failed ({err}); check that the "
+                "volumes contain the head and overlap in world space"
+            ) from err
+        transforms[k] = _sitk.rigid_to_ras(transform)
+        realigned[..., k] = _sitk.from_sitk(
+            sitk.Resample(moving, fixed, transform, resampling, 0.0, sitk.sitkFloat32)
+        )
+        if k % report_every == 0 or k == n_volumes - 1:
+            logger.info("Realignment: volume %d/%d", k + 1, n_volumes)
     return realigned, transforms
+
+
+def _rigid_registration(sampling_rate: float, seed: int | None):
+    """SimpleITK registration method: mean squares, regular-step gradient descent, one level.
+
+    The metric's image gradients are central differences at the sample points (no gradient
+    filter over the whole volume at every call, which would cost more than the optimisation).
+    """
+    import SimpleITK as sitk
+
+    registration = sitk.ImageRegistrationMethod()
+    registration.SetMetricAsMeanSquares()
+    registration.SetMetricSamplingStrategy(registration.REGULAR)
+    # ITK reads a seed of 0 as "use the clock": pass seed + 1 so that every seed is reproducible
+    registration.SetMetricSamplingPercentage(
+        sampling_rate, sitk.sitkWallClock if seed is None else int(seed) + 1
+    )
+    registration.SetMetricUseFixedImageGradientFilter(False)
+    registration.SetMetricUseMovingImageGradientFilter(False)
+    registration.SetInterpolator(sitk.sitkLinear)
+    registration.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=_LEARNING_RATE_MM,
+        minStep=_MIN_STEP_MM,
+        numberOfIterations=_MAX_ITERATIONS,
+        relaxationFactor=_RELAXATION,
+        gradientMagnitudeTolerance=1e-8,
+    )
+    registration.SetOptimizerScalesFromPhysicalShift()
+    return registration

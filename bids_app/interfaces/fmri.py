@@ -42,7 +42,7 @@ def _seed(value):
 class _RealignInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="raw BOLD run (4-D)")
     dummy_scans = traits.Int(mandatory=True, desc="volumes discarded at the start")
-    seed = traits.Int(desc="seed of ANTs' sampling")
+    seed = traits.Int(desc="seed of the registration's sampling")
     num_threads = num_threads_trait()
 
 
@@ -54,7 +54,7 @@ class _RealignOutputSpec(TraitedSpec):
 
 
 class RealignBOLD(SimpleInterface):
-    """Drop dummy volumes and realign every volume to the first kept one (ANTs, rigid)."""
+    """Drop dummy volumes and realign every volume to the first kept one (SimpleITK, rigid)."""
 
     input_spec = _RealignInputSpec
     output_spec = _RealignOutputSpec

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 from nipype.interfaces.base import traits
@@ -38,14 +39,22 @@ def num_threads_trait():
 def limit_threads(n: int) -> Iterator[None]:
     """Run the block with at most ``n`` threads in BLAS/OpenMP (threadpoolctl) and ITK.
 
-    The previous limits and the previous value of the ITK variable are restored on exit.
+    SimpleITK reads the ITK variable only the first time it needs a thread count in a process,
+    so a SimpleITK already loaded (by an earlier node in the same worker process) gets the limit
+    through its own global default (``ProcessObject.SetGlobalDefaultNumberOfThreads``). The
+    previous limits, the previous value of the ITK variable and SimpleITK's previous default
+    are restored on exit.
     """
     from threadpoolctl import threadpool_limits
 
     n = max(int(n), 1)
     previous = os.environ.get(ITK_THREADS)
     os.environ[ITK_THREADS] = str(n)
+    sitk = sys.modules.get("SimpleITK")
+    previous_sitk = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() if sitk else None
     try:
+        if sitk:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
         with threadpool_limits(limits=n):
             yield
     finally:
@@ -53,3 +62,5 @@ def limit_threads(n: int) -> Iterator[None]:
             os.environ.pop(ITK_THREADS, None)
         else:
             os.environ[ITK_THREADS] = previous
+        if sitk:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous_sitk)

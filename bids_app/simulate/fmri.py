@@ -181,12 +181,13 @@ def slow_drift(n_volumes: int, tr: float, percent: float = 1.0) -> np.ndarray:
     return percent / 100 * (np.cos(np.pi * t / (t[-1] + tr)) + 0.5 * t / t[-1])
 
 
-def _motion_matrix(params: np.ndarray) -> np.ndarray:
-    """Voxel -> voxel map (4 x 4) from the moved image to the tissue it shows.
+def motion_world(params: np.ndarray) -> np.ndarray:
+    """World map (4 x 4, RAS+ mm) of a rigid head motion: tissue at ``x`` before the motion is
+    at ``motion_world(params) @ x`` after it.
 
-    ``params`` are tx, ty, tz (mm) and rx, ry, rz (deg) of a rigid head motion about the centre
-    of the field of view; a voxel of the moved image shows the tissue at the inverse motion of
-    its position.
+    ``params`` are tx, ty, tz (mm) and rx, ry, rz (deg, Euler "xyz") of the motion about the
+    centre of the BOLD field of view (:func:`random_motion`), the convention of the app's
+    realignment parameters (which are in radians).
     """
     aff = bold_affine()
     rot = Rotation.from_euler("xyz", params[3:], degrees=True).as_matrix()
@@ -194,7 +195,15 @@ def _motion_matrix(params: np.ndarray) -> np.ndarray:
     world = np.eye(4)
     world[:3, :3] = rot
     world[:3, 3] = center + params[:3] - rot @ center
-    return np.linalg.inv(aff) @ np.linalg.inv(world) @ aff
+    return world
+
+
+def _motion_matrix(params: np.ndarray) -> np.ndarray:
+    """Voxel -> voxel map (4 x 4) from the moved image to the tissue it shows: a voxel of the
+    moved image shows the tissue at the inverse motion of its position (:func:`motion_world`).
+    """
+    aff = bold_affine()
+    return np.linalg.inv(aff) @ np.linalg.inv(motion_world(params)) @ aff
 
 
 #: B-spline order of the motion resampling (docs/simulation.md: quadratic differs from cubic by

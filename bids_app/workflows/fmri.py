@@ -221,12 +221,13 @@ def _connect_freesurfer(workflow, inputnode, realign, blocks, reports, projfrac,
 
 _ANTS_DESC = (
     "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
-    "realigned to the first one with a rigid transform estimated by ANTs [@ants] (mean-squares "
-    "metric); framewise displacement was computed as in [@power2012]. The mean realigned volume "
+    "realigned to the first one with a rigid transform estimated by SimpleITK [@simpleitk] "
+    "(mean-squares metric, cubic B-spline resampling); framewise displacement was computed as in "
+    "[@power2012]. The mean realigned volume "
     "was registered to {target} with {transform} transform maximising mutual "
-    "information (ANTs). Each vertex of the subject's ico-5 surface grid took the value of the "
-    "BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and vertices "
-    "were averaged within each parcel."
+    "information (ANTs [@ants]). Each vertex of the subject's ico-5 surface grid took the value "
+    "of the BOLD voxel nearest to its position at {projfrac:g} of the cortical thickness, and "
+    "vertices were averaged within each parcel."
 )
 _COREGISTRATION_TEXT = {
     "rigid": {"target": "the T1-weighted image", "transform": "a rigid"},
@@ -235,7 +236,8 @@ _COREGISTRATION_TEXT = {
 }
 _FREESURFER_DESC = (
     "For each BOLD run, the first dummy volumes were discarded and every remaining volume was "
-    "realigned to the first one with ANTs [@ants]. The mean realigned volume was registered to "
+    "realigned to the first one with SimpleITK [@simpleitk]. The mean realigned volume was "
+    "registered to "
     "the subject's anatomy with boundary-based registration (FreeSurfer bbregister [@bbr; "
     "@freesurfer]); the run was sampled onto both cortical surfaces at {projfrac:g} of the "
     "cortical thickness with mri_vol2surf (nearest voxel), and the vertices of the ico-5 grid "

@@ -30,6 +30,8 @@ REFERENCES: dict[str, str] = {
     "registration with cross-correlation: evaluating automated labeling of elderly and "
     "neurodegenerative brain. Medical Image Analysis 12(1):26-41. "
     "doi:10.1016/j.media.2007.06.004",
+    "simpleitk": "Lowekamp BC, Chen DT, Ibanez L, Blezek D (2013). The design of SimpleITK. "
+    "Frontiers in Neuroinformatics 7:45. doi:10.3389/fninf.2013.00045",
     "power2012": "Power JD, Barnes KA, Snyder AZ, Schlaggar BL, Petersen SE (2012). Spurious but "
     "systematic correlations in functional connectivity MRI networks arise from subject motion. "
     "NeuroImage 59(3):2142-2154. doi:10.1016/j.neuroimage.2011.10.018",
