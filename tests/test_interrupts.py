@@ -201,9 +201,10 @@ def test_participant_level_stops_and_resumes(tmp_path):
     timings["SIGINT"] = _interrupt(first, signal.SIGINT, "group")
     assert first.returncode == 130
     # SIGTERM to the main process only (docker stop), when the resumed run has redone tSSS and
-    # computes the forward model beside the realignment
+    # computes the forward model (the realignment, 0.1 s per volume since issue 23, may have
+    # finished by then)
     second = _start(command(out, work), tmp_path / "run2.log")
-    _wait_busy(second, work, steps=("forward_model", "realign"))
+    _wait_busy(second, work, steps=("forward_model",))
     timings["SIGTERM"] = _interrupt(second, signal.SIGTERM, "main")
     assert second.returncode == 143
     for name, seconds in timings.items():

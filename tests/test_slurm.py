@@ -86,7 +86,9 @@ def study(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("slurm")
     root.chmod(0o755)  # job scripts run as root anyway; keep the tree readable for humans
-    design = make_design("small", n_subjects=3, n_runs=1, blocks_per_condition=1)
+    # two blocks per condition: a participant takes well over the one-minute limit of the
+    # killed submission (with one block, the faster realignment of issue 23 let tasks finish)
+    design = make_design("small", n_subjects=3, n_runs=1, blocks_per_condition=2)
     bids = write_dataset(root / "bids", design=design,
                          effects=EFFECT_SETS["default"](design.conditions),
                          anatomy=_template_anatomy("auto"), seed=4, preset="small", n_jobs=2)
