@@ -177,7 +177,6 @@ def array_way(cluster, study):
     _wait(cluster, killed_array, killed_group)
     killed = {**_job_states(cluster, killed_array), **_job_states(cluster, killed_group)}
     kept = {label: _results(work / f"sub-{label}") for label in ("01", "02")}
-    reports = sorted(p.name for p in out.glob("sub-*.html"))  # a finished participant's last file
 
     start = time.monotonic()
     array, group = _submit(cluster, script)
@@ -186,7 +185,7 @@ def array_way(cluster, study):
     states = {**_job_states(cluster, array), **_job_states(cluster, group)}
     return {"out": out, "work": work, "script": script, "killed": killed,
             "killed_ids": (killed_array, killed_group), "ids": (array, group),
-            "states": states, "kept": kept, "reports_at_limit": reports,
+            "states": states, "kept": kept,
             "reference": reference}
 
 
