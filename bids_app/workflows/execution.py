@@ -31,6 +31,12 @@ class WorkflowFailed(AppError):
     """One or more steps of the workflow failed; the message summarises the crash reports."""
 
 
+#: How often (s) nipype's scheduler looks for finished steps and starts the next ones. Nipype's
+#: default, 2 s, leaves a core idle for up to 2 s after every step (1 s on average): with the
+#: demo's 200 submitted steps that was most of the idle time (docs/usage.md, "Speed").
+POLL_SLEEP_S = 0.2
+
+
 def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: int = 0) -> None:
     """Set nipype's execution options for this process (no file is written to $HOME)."""
     from nipype import config as nipype_config
@@ -47,6 +53,7 @@ def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: i
                 "check_version": False,
                 "get_linked_libs": False,
                 "parameterize_dirs": False,
+                "poll_sleep_duration": POLL_SLEEP_S,
             },
             "monitoring": {"enabled": False},
             "logging": {

@@ -23,5 +23,5 @@ def init_participant_report_node(*, subject: SubjectPlan, bids_dir: Path, output
             run_labels=[p.label for p in subject.pairs],
             methods_file=str(Path(output_dir) / "logs" / "CITATION.md"),
         ),
-        name=name, run_without_submitting=True,
+        name=name,
     )
