@@ -398,3 +398,6 @@ def test_demo_reports_the_time_of_each_stage(tmp_path, monkeypatch, caplog):
                        r"([\d.]+) cores busy\)", line)
     assert [stage for stage, *_ in found] == ["simulation", "participant level", "group level"]
     assert all(0.5 <= float(cores) <= 1.5 for *_, cores in found), line
+    record = next(r for r in caplog.records if hasattr(r, "stage_seconds"))
+    assert [stage for stage, _wall, _cpu in record.stage_seconds] == [
+        "simulation", "participant level", "group level"]

@@ -204,7 +204,7 @@ def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Pat
             return code
     LOGGER.info("Stage times: %s", "; ".join(
         f"{stage} {wall_s:.0f} s (CPU {cpu_s:.0f} s, {cpu_s / max(wall_s, 1e-9):.1f} cores busy)"
-        for stage, wall_s, cpu_s in stages))
+        for stage, wall_s, cpu_s in stages), extra={"stage_seconds": stages})
     return EXIT_OK
 
 

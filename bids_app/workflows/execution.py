@@ -31,9 +31,11 @@ class WorkflowFailed(AppError):
     """One or more steps of the workflow failed; the message summarises the crash reports."""
 
 
-#: How often (s) nipype's scheduler looks for finished steps and starts the next ones. Nipype's
+#: How often (s) the local plugins look for finished steps and start the next ones. Nipype's
 #: default, 2 s, leaves a core idle for up to 2 s after every step (1 s on average): with the
-#: demo's 200 submitted steps that was most of the idle time (docs/usage.md, "Speed").
+#: demo's 200 submitted steps the participant level took 489 s instead of 371 s
+#: (benchmarks/bench_stages.py, docs/performance.md). Cluster plugins keep nipype's 2 s: each
+#: look asks the scheduler (squeue, qstat) about every job.
 POLL_SLEEP_S = 0.2
 
 
@@ -53,7 +55,6 @@ def configure_nipype(*, crash_dir: Path, stop_on_first_crash: bool, verbosity: i
                 "check_version": False,
                 "get_linked_libs": False,
                 "parameterize_dirs": False,
-                "poll_sleep_duration": POLL_SLEEP_S,
             },
             "monitoring": {"enabled": False},
             "logging": {
@@ -234,6 +235,7 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
     if name in LOCAL_PLUGINS:
         progress = ProgressCallback(len(nodes), label=label)
         args["status_callback"] = progress
+        workflow.config.setdefault("execution", {})["poll_sleep_duration"] = POLL_SLEEP_S
     LOGGER.info("Running %s with the %s plugin (%s)", workflow.name, name,
                 ", ".join(f"{k}={v}" for k, v in args.items() if k != "status_callback") or "defaults")
     runner = name
@@ -248,7 +250,9 @@ def run_workflow(workflow, *, plugin: str, plugin_args: dict[str, Any], nprocs: 
         wall, cpu = time.monotonic() - wall, cpu_seconds() - cpu
         if progress is not None and progress.seconds:
             # how long each kind of step took, and how busy the cores were (issue 23)
-            LOGGER.info("Step times: %s", progress.step_times())
+            # the numbers ride along on the records for benchmarks/bench_stages.py
+            LOGGER.info("Step times: %s", progress.step_times(),
+                        extra={"step_seconds": dict(progress.seconds)})
             LOGGER.info("%s: %.0f s, CPU %.0f s: %.1f of %d processes busy on average",
                         label.capitalize(), wall, cpu, cpu / max(wall, 1e-9), nprocs)
         return graph
