@@ -366,7 +366,9 @@ def test_misregistration_and_shifted_transform_are_flagged_on_top(study, chromiu
     from bids_app.interfaces.fmri import RegistrationQC
     from bids_app.reports.participant import build_participant_report, report_inputs_path
 
-    work = study["work"] / "megfmri_participant_wf" / "sub_01_wf"
+    from bids_app.workflows import workflow_name
+
+    work = study["work"] / workflow_name("participant") / "sub_01_wf"
     fmri, anat = work / "fmri_task_naming_run_01_wf", work / "anat_wf"
     fs = study["bids"] / "derivatives" / "freesurfer"
     affine = np.loadtxt(fmri / "coregister" / "t1w_to_epi.txt")

@@ -46,6 +46,22 @@ def test_every_subject_and_run_has_its_stages(skeleton, tmp_path):
     assert str(wf.base_dir) == str(tmp_path / "work")
 
 
+def test_the_work_folder_of_each_version_is_its_own(skeleton, tmp_path, monkeypatch):
+    """Nipype reuses a cached step whose inputs are unchanged, whatever code computed it: the
+    top workflow's folder carries the app's major and minor version (as fMRIPrep's does), so an
+    upgraded app starts afresh while a patch release reuses the cache."""
+    import bids_app.workflows as workflows
+
+    _, wf = _build(skeleton, tmp_path)
+    major, minor = workflows.__version__.split(".")[:2]
+    assert wf.name == f"megfmri_participant_{major}_{minor}_wf"
+    names = {}
+    for version in ("0.1.0", "0.1.7", "0.2.0", "1.0.0"):
+        monkeypatch.setattr(workflows, "__version__", version)
+        names[version] = _build(skeleton, tmp_path)[1].name
+    assert names["0.1.0"] == names["0.1.7"] != names["0.2.0"] != names["1.0.0"]
+
+
 def test_selection_limits_the_graph(skeleton, tmp_path):
     _, wf = _build(skeleton, tmp_path, "--participant-label", "sub-02")
     subjects = {name.split(".")[0] for name in wf.list_node_names()}

@@ -29,6 +29,7 @@ from bids_app.io.atlases import AtlasChoice
 from bids_app.io.bids import DatasetPlan, SubjectPlan, freesurfer_available
 from bids_app.meg.options import DICSOptions, EpochOptions, HeadModelOptions, MaxwellOptions
 from bids_app.parcels.options import ParcellationOptions
+from bids_app.workflows import workflow_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def init_participant_wf(
     output_dir: Path,
     anatomy_modes: dict[str, str],
     steps: ParticipantSteps,
-    name: str = "megfmri_participant_wf",
+    name: str | None = None,
 ):
     """The participant-level workflow of every subject in ``plan``.
 
@@ -175,7 +176,7 @@ def init_participant_wf(
     """
     from nipype.pipeline import engine as pe
 
-    workflow = pe.Workflow(name=name, base_dir=str(steps.work_dir))
+    workflow = pe.Workflow(name=name or workflow_name("participant"), base_dir=str(steps.work_dir))
     workflow.__desc__ = _INTRO
     for subject in plan.subjects:
         workflow.add_nodes([

@@ -16,6 +16,7 @@ from bids_app.interfaces.group import GatherObservations, GroupStatistics
 from bids_app.interfaces.report import GroupReport
 from bids_app.options import as_dict
 from bids_app.stats.options import GroupStatsOptions
+from bids_app.workflows import workflow_name
 
 LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def init_group_wf(
     options: GroupStatsOptions,
     seed: int | None = None,
     truth_file: Path | None = None,
-    name: str = "megfmri_group_wf",
+    name: str | None = None,
 ) -> pe.Workflow:
     """The group workflow of every task.
 
@@ -60,7 +61,7 @@ def init_group_wf(
     -------
     The group tables of DESIGN 6 in ``<output_dir>/group/`` and ``group.html``.
     """
-    workflow = pe.Workflow(name=name, base_dir=str(work_dir))
+    workflow = pe.Workflow(name=name or workflow_name("group"), base_dir=str(work_dir))
     workflow.__desc__ = _GROUP_DESC.format(
         k=options.n_clusters, n_boot=options.n_bootstrap,
         frac=round(100 * options.bootstrap_fraction),
