@@ -121,8 +121,30 @@ def handle_interrupts() -> Iterator[None]:
 _QUIET_AFTER_INTERRUPT = ("nipype.workflow", "concurrent.futures")
 
 
+#: How long (s) the process pool's thread holds a broken-pool error before showing it, in case
+#: the signal that ended the workers is about to reach the main thread's handler.
+BROKEN_POOL_WAIT_S = 1.0
+
+
 def _quiet_after_interrupt(record: logging.LogRecord) -> bool:
-    return not _silenced or record.levelno < logging.ERROR
+    if record.levelno < logging.ERROR:
+        return True
+    if not _silenced and _broken_pool(record):
+        # SIGTERM to the whole process group (SLURM at the time limit) ends the workers at the
+        # same moment: the pool's thread may report them before the main thread, busy in C code
+        # (a garbage collection), has run its handler. An interrupt that follows at once is the
+        # cause: wait for it briefly; a worker that died alone is still reported.
+        deadline = time.monotonic() + BROKEN_POOL_WAIT_S
+        while not _silenced and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return not _silenced
+
+
+def _broken_pool(record: logging.LogRecord) -> bool:
+    from concurrent.futures.process import BrokenProcessPool
+
+    return (threading.current_thread() is not threading.main_thread()
+            and record.exc_info is not None and isinstance(record.exc_info[1], BrokenProcessPool))
 
 
 def stop_children(grace_s: float = GRACE_S) -> int:

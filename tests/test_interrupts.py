@@ -143,6 +143,40 @@ def test_pool_errors_after_an_interrupt_stay_quiet(caplog):
     assert "a pool error in a run that was not interrupted" in messages
 
 
+def _log_broken_pool(message: str) -> None:
+    """What the process pool's thread logs when its workers have died."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+    except BrokenProcessPool:
+        logging.getLogger("concurrent.futures").exception(message)
+
+
+def test_a_pool_error_just_before_the_interrupt_stays_quiet(caplog):
+    """Seen in a test run: SIGTERM to the whole process group ended the workers, and the pool's
+    thread reported them (with a traceback) before the main thread had run its handler. The
+    pool's thread waits briefly for the interrupt; a broken pool without one is still shown."""
+    import threading
+
+    from bids_app.interrupts import Interrupted, handle_interrupts
+
+    with pytest.raises(Interrupted), handle_interrupts():
+        reporter = threading.Thread(target=_log_broken_pool, args=("reported first",))
+        reporter.start()
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+    reporter.join()
+    with handle_interrupts():
+        reporter = threading.Thread(target=_log_broken_pool, args=("a worker died alone",))
+        reporter.start()
+        reporter.join()
+    messages = [record.getMessage() for record in caplog.records]
+    assert "reported first" not in messages
+    assert "a worker died alone" in messages
+
+
 # -- the group level: a long bootstrap in a worker -------------------------------------------------
 @pytest.mark.parametrize("signum, whom, nprocs, code", [
     (signal.SIGINT, "group", 2, 130),    # Ctrl-C in a terminal
