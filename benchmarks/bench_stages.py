@@ -101,7 +101,7 @@ def main() -> None:
 
     from bids_app.cli.logs import setup_console_logging
     from bids_app.cli.run import run
-    from bids_app.cli.simulate import run_demo
+    from bids_app.cli.simulate import demo_level_argv, run_demo
     from bids_app.workflows import execution
     from bids_app.workflows.execution import cpu_seconds
 
@@ -121,10 +121,9 @@ def main() -> None:
             saved, execution.POLL_SLEEP_S = execution.POLL_SLEEP_S, NIPYPE_POLL_S
             wall, cpu = time.monotonic(), cpu_seconds()
             try:
-                code = run([str(demo / "bids"), str(root / "baseline" / "derivatives"),
-                            "participant", "-w", str(root / "baseline" / "work"),
-                            "--random-seed", "1", "--config", str(demo / "demo_config.toml"),
-                            "--nprocs", "2"])
+                code = run(demo_level_argv(demo / "bids", root / "baseline" / "derivatives",
+                                           "participant", work=root / "baseline" / "work",
+                                           config=demo / "demo_config.toml", nprocs=2))
             finally:
                 execution.POLL_SLEEP_S = saved
             baseline = (time.monotonic() - wall, cpu_seconds() - cpu)

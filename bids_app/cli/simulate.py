@@ -170,6 +170,14 @@ find_bad_channels = false
 """
 
 
+def demo_level_argv(bids: Path, derivatives: Path, level: str, *, work: Path, config: Path,
+                    nprocs: int | None = None) -> list[str]:
+    """The command line of one of the demo's levels (without the program name)."""
+    argv = [str(bids), str(derivatives), level, "-w", str(work), "--random-seed", "1",
+            "--config", str(config)]
+    return argv + (["--nprocs", str(nprocs)] if nprocs else [])
+
+
 def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Path = "default",
              seed: int = 0, nprocs: int | None = None,
              plant_atlas_file: Path | None = None) -> int:
@@ -192,12 +200,10 @@ def run_demo(out_dir: Path, *, n_subjects: int | None = None, effects: str | Pat
         LOGGER.info("Reusing the simulated dataset in %s", bids)
     config = out / "demo_config.toml"
     config.write_text(DEMO_CONFIG)
-    common = ["-w", str(work), "--random-seed", "1", "--config", str(config)]
-    if nprocs:
-        common += ["--nprocs", str(nprocs)]
     for level in ("participant", "group"):
         wall, cpu = time.monotonic(), cpu_seconds()
-        code = run([str(bids), str(derivatives), level, *common])
+        code = run(demo_level_argv(bids, derivatives, level, work=work, config=config,
+                                   nprocs=nprocs))
         stages.append((f"{level} level", time.monotonic() - wall, cpu_seconds() - cpu))
         if code != EXIT_OK:
             LOGGER.error("The demo stopped at the %s level (exit code %d).", level, code)
